@@ -1,0 +1,1223 @@
+//! The client state machine: command queue, pipelining window, reply
+//! matching, session state, STLS and SASL handling.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use base64::Engine as _;
+use memchr::memmem;
+
+use crate::command::{encode_sasl_response, Command, MechanismName};
+use crate::error::{ProtocolError, UsageError};
+use crate::framing::{body_step, BodyScan, BodyStep, RecvBuf};
+use crate::parse::{self, StatusLine};
+use crate::response::{
+    Capabilities, CommandKind, ErrResponse, Greeting, Language, ListEntry, Response, SessionState,
+    UidlEntry,
+};
+use crate::sasl::{Mechanism, SaslError};
+use crate::Secret;
+
+/// When commands may be sent before the previous reply arrived (RFC 2449
+/// PIPELINING).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Pipelining {
+    /// Pipeline only after CAPA reported `PIPELINING` (the default).
+    #[default]
+    Auto,
+    /// Never: one command at a time.
+    Never,
+    /// Always, whatever the server said (for known servers and tests).
+    Always,
+}
+
+/// Limits and policies of a [`Client`].
+///
+/// `Config` is `#[non_exhaustive]`: start from `Config::default()` and set
+/// the fields you need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Longest status line, SASL challenge or listing entry accepted, without
+    /// its line ending (default 8192, 16 times RFC 1939's 512). Longer lines
+    /// are a [`ProtocolError::LineTooLong`]. Message bodies have no line
+    /// limit: they are streamed.
+    pub max_line_len: usize,
+    /// Most entries accepted in one LIST, UIDL, CAPA or LANG listing
+    /// (default 10,000,000).
+    pub max_entries: usize,
+    /// Pipelining policy.
+    pub pipelining: Pipelining,
+    /// Most commands in flight at once when pipelining (default 100).
+    /// Blocking transports should keep this small enough that the replies
+    /// to a full window fit in the socket buffers.
+    pub max_in_flight: usize,
+    /// Accept unique-ids outside RFC 1939's 1–70 printable ASCII characters
+    /// (any non-empty bytes except CR, LF, NUL). Off by default.
+    pub lenient_uids: bool,
+    /// The transport is already TLS (implicit TLS, port 995): STLS is
+    /// refused locally.
+    pub tls: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_line_len: 8192,
+            max_entries: 10_000_000,
+            pipelining: Pipelining::Auto,
+            max_in_flight: 100,
+            lenient_uids: false,
+            tls: false,
+        }
+    }
+}
+
+/// Identifies one enqueued command; every reply event carries the handle
+/// of the command it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[must_use]
+pub struct Handle(u64);
+
+impl Handle {
+    /// A number unique within one [`Client`], increasing in enqueue order.
+    pub fn id(self) -> u64 {
+        self.0
+    }
+}
+
+/// Bytes appended by [`Client::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// How many bytes were appended.
+    pub len: usize,
+    /// The bytes carry a secret (PASS, APOP, a SASL payload): never log them.
+    pub sensitive: bool,
+}
+
+/// Something the caller must react to, from [`Client::poll_event`].
+///
+/// Only [`Event::BodyChunk`] borrows from the client; copy or write the
+/// chunk before calling another `&mut self` method.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The server greeted with `+OK`; the session is in AUTHORIZATION.
+    Greeting(Greeting),
+    /// The server greeted with `-ERR` (for example `[SYS/TEMP]` when
+    /// overloaded); the session is closed.
+    GreetingRefused(ErrResponse),
+    /// A command succeeded. For RETR and TOP the response is
+    /// [`Response::BodyStart`] and the body follows.
+    Ok {
+        /// The command's handle.
+        handle: Handle,
+        /// Which command it was.
+        command: CommandKind,
+        /// The typed reply.
+        response: Response,
+    },
+    /// A command failed with `-ERR`. This is data, not a protocol error;
+    /// the session continues (after QUIT it means deletions failed).
+    Err {
+        /// The command's handle.
+        handle: Handle,
+        /// Which command it was.
+        command: CommandKind,
+        /// The server's response code and text.
+        response: ErrResponse,
+    },
+    /// A SASL challenge for an AUTH enqueued as a plain
+    /// [`Command::Auth`]; answer with [`Client::auth_respond`] or
+    /// [`Client::auth_cancel`]. AUTH started with [`Client::authenticate`]
+    /// is answered by its mechanism and never produces this event.
+    Continuation {
+        /// The AUTH command's handle.
+        handle: Handle,
+        /// The base64-decoded challenge (empty for a bare `+`).
+        challenge: Vec<u8>,
+    },
+    /// A SASL mechanism refused a challenge, so the core cancelled the
+    /// exchange with `*`; `response` is the server's `-ERR` to the cancel.
+    AuthCancelled {
+        /// The AUTH command's handle.
+        handle: Handle,
+        /// Why the mechanism gave up.
+        error: SaslError,
+        /// The server's reply to the cancel.
+        response: ErrResponse,
+    },
+    /// Part of a RETR or TOP body: dot-unstuffed, line endings exactly as
+    /// the server sent them.
+    BodyChunk {
+        /// The RETR/TOP command's handle.
+        handle: Handle,
+        /// The bytes.
+        data: &'a [u8],
+    },
+    /// The body ended with its terminator: the message is complete.
+    BodyEnd {
+        /// The RETR/TOP command's handle.
+        handle: Handle,
+        /// Total body bytes delivered.
+        octets: u64,
+    },
+    /// A queued command was dropped before it was sent, because an earlier
+    /// command that it depended on failed (for example RETR queued behind a
+    /// PASS that got `-ERR`).
+    Rejected {
+        /// The dropped command's handle.
+        handle: Handle,
+        /// Which command it was.
+        command: CommandKind,
+        /// Why.
+        error: UsageError,
+    },
+    /// The session state changed.
+    StateChanged {
+        /// The previous state.
+        from: SessionState,
+        /// The new state.
+        to: SessionState,
+    },
+    /// The session is over; nothing more will happen.
+    Closed,
+}
+
+impl Event<'_> {
+    /// The handle of the command this event belongs to, if any.
+    pub fn handle(&self) -> Option<Handle> {
+        match self {
+            Event::Ok { handle, .. }
+            | Event::Err { handle, .. }
+            | Event::Continuation { handle, .. }
+            | Event::AuthCancelled { handle, .. }
+            | Event::BodyChunk { handle, .. }
+            | Event::BodyEnd { handle, .. }
+            | Event::Rejected { handle, .. } => Some(*handle),
+            _ => None,
+        }
+    }
+}
+
+/// A command waiting to be sent.
+struct Queued {
+    handle: Handle,
+    cmd: Command,
+    mechanism: Option<Box<dyn Mechanism>>,
+}
+
+/// A command sent and waiting for its reply.
+#[derive(Debug, Clone)]
+struct InFlight {
+    handle: Handle,
+    kind: CommandKind,
+    expect: Expect,
+}
+
+/// How to read the reply to a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Status,
+    Stat,
+    ListOne,
+    UidlOne,
+    List,
+    Uidl,
+    Capa,
+    Languages,
+    Body,
+}
+
+impl Expect {
+    fn of(cmd: &Command) -> Expect {
+        match cmd {
+            Command::Stat => Expect::Stat,
+            Command::List(Some(_)) => Expect::ListOne,
+            Command::List(None) => Expect::List,
+            Command::Uidl(Some(_)) => Expect::UidlOne,
+            Command::Uidl(None) => Expect::Uidl,
+            Command::Capa => Expect::Capa,
+            Command::Lang(None) => Expect::Languages,
+            Command::Retr(_) | Command::Top(..) => Expect::Body,
+            _ => Expect::Status,
+        }
+    }
+}
+
+/// A multi-line listing being collected.
+#[derive(Debug)]
+enum Listing {
+    List(Vec<ListEntry>),
+    Uidl(Vec<UidlEntry>),
+    Capa(Capabilities),
+    Languages(Vec<Language>),
+}
+
+/// What the receive side expects next.
+#[derive(Debug)]
+enum Mode {
+    /// A status line (or the greeting).
+    Status,
+    /// Lines of a listing, up to `.`.
+    Listing(Listing, usize),
+    /// A RETR/TOP body.
+    Body(BodyScan),
+    /// `+OK` to STLS seen; waiting for [`Client::tls_established`].
+    StlsWait,
+    /// The session is over.
+    Closed,
+}
+
+/// The AUTH exchange in progress (AUTH is a barrier, so there is at most one).
+struct AuthState {
+    mechanism: Option<Box<dyn Mechanism>>,
+    /// The initial response that did not fit on the AUTH line.
+    deferred: Option<Secret<Vec<u8>>>,
+    /// A manual exchange is waiting for `auth_respond`.
+    awaiting_caller: bool,
+    /// The core sent `*` because the mechanism failed.
+    cancelled: Option<SaslError>,
+}
+
+/// A SASL line waiting to be sent.
+enum SaslOut {
+    Response(Secret<Vec<u8>>),
+    Cancel,
+}
+
+/// Internal result of one receive step.
+enum Step {
+    /// Nothing more can be done without input.
+    Idle,
+    /// Progress was made (events may have been queued).
+    Progress,
+    /// A body chunk at this absolute range of the receive buffer.
+    Chunk(Handle, core::ops::Range<usize>),
+}
+
+/// The sans-IO POP3 client: feed it bytes, take bytes and events out.
+///
+/// Its methods come in four families, in the style of `quinn-proto`:
+///
+/// * **Getters** (`&self`): [`session_state`](Client::session_state),
+///   [`capabilities`](Client::capabilities), [`greeting`](Client::greeting),
+///   [`in_flight`](Client::in_flight), [`wants_write`](Client::wants_write), ...
+/// * **Input** (`handle_*`): [`handle_input`](Client::handle_input) with
+///   bytes read from the transport (any chunking, down to one byte), and
+///   [`handle_eof`](Client::handle_eof) when the transport ends.
+/// * **Commands**: [`enqueue`](Client::enqueue) a [`Command`],
+///   [`authenticate`](Client::authenticate) with a SASL mechanism, and the
+///   follow-ups [`tls_established`](Client::tls_established),
+///   [`auth_respond`](Client::auth_respond), [`auth_cancel`](Client::auth_cancel).
+/// * **Output** (`poll_*`): [`poll_transmit`](Client::poll_transmit) for
+///   bytes to write and [`poll_event`](Client::poll_event) for what happened.
+///
+/// After every input or command call, drain `poll_transmit` until it
+/// returns `None`, then `poll_event` until it returns `Ok(None)`; only then
+/// wait for I/O. See the crate docs for the run loop.
+pub struct Client {
+    config: Config,
+    state: SessionState,
+    recv: RecvBuf,
+    eof: bool,
+    mode: Mode,
+    pending: VecDeque<Queued>,
+    in_flight: VecDeque<InFlight>,
+    events: VecDeque<Event<'static>>,
+    next_handle: u64,
+    error: Option<ProtocolError>,
+    capabilities: Option<Capabilities>,
+    greeting: Option<Greeting>,
+    tls: bool,
+    utf8: bool,
+    auth: Option<AuthState>,
+    sasl_out: Option<SaslOut>,
+    finder: memmem::Finder<'static>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state)
+            .field("mode", &self.mode)
+            .field("pending", &self.pending.len())
+            .field("in_flight", &self.in_flight)
+            .field("buffered", &self.recv.len())
+            .field("error", &self.error)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Commands that go out alone: only with nothing in flight, and nothing is
+/// sent after them until they are answered.
+fn is_barrier(kind: CommandKind) -> bool {
+    matches!(
+        kind,
+        CommandKind::Stls
+            | CommandKind::Auth
+            | CommandKind::User
+            | CommandKind::Pass
+            | CommandKind::Apop
+            | CommandKind::Rpop
+            | CommandKind::Quit
+    )
+}
+
+/// Whether `kind` is valid in `state` (RFC 1939, 2449, 2595, 5034, 6856).
+fn allowed(kind: CommandKind, state: SessionState) -> bool {
+    use CommandKind as K;
+    match state {
+        SessionState::Greeting | SessionState::Authorization => matches!(
+            kind,
+            K::User | K::Pass | K::Apop | K::Rpop | K::Auth | K::Capa | K::Stls | K::Utf8 | K::Lang | K::Quit
+        ),
+        SessionState::Transaction => matches!(
+            kind,
+            K::Stat | K::List | K::Retr | K::Dele | K::Rset | K::Noop | K::Top | K::Uidl | K::Capa | K::Lang | K::Quit
+        ),
+        SessionState::Update | SessionState::Closed => false,
+    }
+}
+
+/// The state after `kind` succeeds in `state`.
+fn state_after(kind: CommandKind, state: SessionState) -> SessionState {
+    use CommandKind as K;
+    match (kind, state) {
+        (K::Pass | K::Apop | K::Rpop | K::Auth, SessionState::Authorization | SessionState::Greeting) => {
+            SessionState::Transaction
+        }
+        (K::Quit, _) => SessionState::Closed,
+        (_, SessionState::Greeting) => SessionState::Authorization,
+        (_, s) => s,
+    }
+}
+
+impl Client {
+    /// A new client for a freshly opened connection, waiting for the
+    /// greeting.
+    pub fn new(config: Config) -> Client {
+        let tls = config.tls;
+        Client {
+            config,
+            state: SessionState::Greeting,
+            recv: RecvBuf::new(),
+            eof: false,
+            mode: Mode::Status,
+            pending: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            events: VecDeque::new(),
+            next_handle: 0,
+            error: None,
+            capabilities: None,
+            greeting: None,
+            tls,
+            utf8: false,
+            auth: None,
+            sasl_out: None,
+            finder: memmem::Finder::new(b"\n."),
+        }
+    }
+
+    // ----- (A) getters -----
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current session state (changes when replies arrive, not when
+    /// commands are sent).
+    pub fn session_state(&self) -> SessionState {
+        self.state
+    }
+
+    /// The capabilities from the last CAPA reply, if any (forgotten after
+    /// STLS, as RFC 2595 requires).
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.capabilities.as_ref()
+    }
+
+    /// The greeting, once received (forgotten after STLS: its APOP
+    /// timestamp came over the unprotected connection).
+    pub fn greeting(&self) -> Option<&Greeting> {
+        self.greeting.as_ref()
+    }
+
+    /// Whether the transport is TLS (implicit, or after STLS).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Whether the server accepted `UTF8`.
+    pub fn is_utf8(&self) -> bool {
+        self.utf8
+    }
+
+    /// Commands sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Commands enqueued and not yet sent.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether [`poll_transmit`](Client::poll_transmit) has bytes to give
+    /// right now.
+    pub fn wants_write(&self) -> bool {
+        self.error.is_none() && (self.sasl_out.is_some() || self.next_sendable())
+    }
+
+    /// Whether a reply is still expected: the transport should be read.
+    pub fn wants_read(&self) -> bool {
+        self.error.is_none()
+            && !matches!(self.mode, Mode::Closed | Mode::StlsWait)
+            && (self.state == SessionState::Greeting || !self.in_flight.is_empty())
+    }
+
+    /// Whether the core waits for the transport to switch to TLS after a
+    /// `+OK` to STLS.
+    pub fn is_awaiting_tls(&self) -> bool {
+        matches!(self.mode, Mode::StlsWait)
+    }
+
+    /// The sticky protocol error, if the client is poisoned.
+    pub fn error(&self) -> Option<&ProtocolError> {
+        self.error.as_ref()
+    }
+
+    /// The receive buffer's current capacity in bytes. After all events
+    /// are drained it is bounded by the largest input chunk plus
+    /// `max_line_len`, whatever the message sizes.
+    pub fn buffer_capacity(&self) -> usize {
+        self.recv.capacity()
+    }
+
+    // ----- (B) input -----
+
+    /// Feeds bytes read from the transport. Any chunking is fine.
+    pub fn handle_input(&mut self, bytes: &[u8]) {
+        if self.error.is_some() || matches!(self.mode, Mode::Closed) || bytes.is_empty() {
+            return;
+        }
+        self.recv.push(bytes);
+    }
+
+    /// Reports that the transport reached end of stream.
+    pub fn handle_eof(&mut self) {
+        self.eof = true;
+    }
+
+    // ----- (C) commands -----
+
+    fn projected_state(&self) -> SessionState {
+        let mut s = self.state;
+        for f in &self.in_flight {
+            s = state_after(f.kind, s);
+        }
+        for q in &self.pending {
+            s = state_after(q.cmd.kind(), s);
+        }
+        if s == SessionState::Greeting {
+            s = SessionState::Authorization;
+        }
+        s
+    }
+
+    fn check_enqueue(&self, cmd: &Command) -> Result<(), UsageError> {
+        if let Some(e) = &self.error {
+            return Err(UsageError::Poisoned(e.clone()));
+        }
+        if matches!(self.mode, Mode::Closed) {
+            return Err(UsageError::Closed);
+        }
+        let state = self.projected_state();
+        if state == SessionState::Closed || state == SessionState::Update {
+            return Err(UsageError::Closed);
+        }
+        let kind = cmd.kind();
+        if !allowed(kind, state) {
+            return Err(UsageError::WrongState {
+                state,
+                command: kind,
+            });
+        }
+        if kind == CommandKind::Stls
+            && (self.tls
+                || self.pending.iter().any(|q| q.cmd.kind() == CommandKind::Stls)
+                || self.in_flight.iter().any(|f| f.kind == CommandKind::Stls))
+        {
+            return Err(UsageError::AlreadyTls);
+        }
+        Ok(())
+    }
+
+    fn push_pending(&mut self, cmd: Command, mechanism: Option<Box<dyn Mechanism>>) -> Handle {
+        let handle = Handle(self.next_handle);
+        self.next_handle += 1;
+        self.pending.push_back(Queued {
+            handle,
+            cmd,
+            mechanism,
+        });
+        handle
+    }
+
+    /// Queues a command. It is checked against the state it will run in
+    /// (the current state, advanced by the commands already queued as if
+    /// they succeed); a command that cannot run there is refused here and
+    /// the client is unchanged.
+    pub fn enqueue(&mut self, cmd: Command) -> Result<Handle, UsageError> {
+        self.check_enqueue(&cmd)?;
+        Ok(self.push_pending(cmd, None))
+    }
+
+    /// Queues `APOP user digest`, with the digest computed from the
+    /// greeting's timestamp and `secret`.
+    pub fn apop(&mut self, user: &str, secret: &str) -> Result<Handle, UsageError> {
+        let ts = self
+            .greeting
+            .as_ref()
+            .and_then(|g| g.apop_timestamp.clone())
+            .ok_or(UsageError::NoApopTimestamp)?;
+        let cmd = Command::apop(user, &ts, secret)?;
+        self.enqueue(cmd)
+    }
+
+    /// Queues `AUTH` driven by a SASL mechanism: the core sends its initial
+    /// response (inline when the line fits in 255 octets, otherwise after the
+    /// first empty challenge), answers every challenge through the
+    /// mechanism, and on `+OK` asks the mechanism to confirm the exchange
+    /// completed (a SCRAM server that never proved itself is a
+    /// [`ProtocolError::Sasl`]).
+    pub fn authenticate(&mut self, mut mechanism: Box<dyn Mechanism>) -> Result<Handle, UsageError> {
+        let name = MechanismName::new(mechanism.name())?;
+        let probe = Command::Auth {
+            mechanism: name.clone(),
+            initial_response: None,
+        };
+        self.check_enqueue(&probe)?;
+        let initial_response = mechanism.initial_response().map_err(UsageError::Sasl)?;
+        let cmd = Command::Auth {
+            mechanism: name,
+            initial_response,
+        };
+        Ok(self.push_pending(cmd, Some(mechanism)))
+    }
+
+    /// Answers a [`Event::Continuation`] of a manual AUTH exchange.
+    pub fn auth_respond(&mut self, response: Secret<Vec<u8>>) -> Result<(), UsageError> {
+        match &mut self.auth {
+            Some(a) if a.awaiting_caller => {
+                a.awaiting_caller = false;
+                self.sasl_out = Some(SaslOut::Response(response));
+                Ok(())
+            }
+            _ => Err(UsageError::NoSaslExchange),
+        }
+    }
+
+    /// Cancels a manual AUTH exchange waiting at a continuation (`*`); the
+    /// server answers `-ERR`.
+    pub fn auth_cancel(&mut self) -> Result<(), UsageError> {
+        match &mut self.auth {
+            Some(a) if a.awaiting_caller => {
+                a.awaiting_caller = false;
+                self.sasl_out = Some(SaslOut::Cancel);
+                Ok(())
+            }
+            _ => Err(UsageError::NoSaslExchange),
+        }
+    }
+
+    /// Tells the core the transport switched to TLS after `+OK` to STLS.
+    /// Capabilities and the greeting learned over the cleartext connection
+    /// are forgotten; issue CAPA again. Bytes that arrived between the
+    /// `+OK` and now are a [`ProtocolError::StlsInjection`].
+    pub fn tls_established(&mut self) -> Result<(), UsageError> {
+        if let Some(e) = &self.error {
+            return Err(UsageError::Poisoned(e.clone()));
+        }
+        if !matches!(self.mode, Mode::StlsWait) {
+            return Err(UsageError::NoStlsPending);
+        }
+        if !self.recv.is_empty() {
+            let e = ProtocolError::StlsInjection {
+                len: self.recv.len(),
+            };
+            self.fail(e.clone());
+            return Err(UsageError::Poisoned(e));
+        }
+        self.mode = Mode::Status;
+        self.tls = true;
+        self.capabilities = None;
+        self.greeting = None;
+        Ok(())
+    }
+
+    // ----- (D) output -----
+
+    fn pipelining_allowed(&self) -> bool {
+        match self.config.pipelining {
+            Pipelining::Always => true,
+            Pipelining::Never => false,
+            Pipelining::Auto => self.capabilities.as_ref().is_some_and(|c| c.pipelining),
+        }
+    }
+
+    /// Whether the front pending command may be sent now.
+    fn next_sendable(&self) -> bool {
+        if self.state == SessionState::Greeting
+            || !matches!(self.mode, Mode::Status | Mode::Listing(..) | Mode::Body(_))
+            || self.auth.is_some()
+        {
+            return false;
+        }
+        let Some(front) = self.pending.front() else {
+            return false;
+        };
+        if self.in_flight.is_empty() {
+            return true;
+        }
+        if is_barrier(front.cmd.kind())
+            || self.in_flight.iter().any(|f| is_barrier(f.kind))
+            || !self.pipelining_allowed()
+        {
+            return false;
+        }
+        self.in_flight.len() < self.config.max_in_flight.max(1)
+    }
+
+    /// Appends the bytes to write to the transport to `out` and returns
+    /// what was written, or `None` when there is nothing to send. Call it
+    /// until it returns `None`.
+    #[must_use]
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<Transmit> {
+        if self.error.is_some() {
+            return None;
+        }
+        if let Some(s) = self.sasl_out.take() {
+            let start = out.len();
+            match s {
+                SaslOut::Response(r) => encode_sasl_response(r.expose(), out),
+                SaslOut::Cancel => out.extend_from_slice(b"*\r\n"),
+            }
+            return Some(Transmit {
+                len: out.len() - start,
+                sensitive: true,
+            });
+        }
+        let start = out.len();
+        let mut sensitive = false;
+        while self.next_sendable() {
+            let Some(q) = self.pending.pop_front() else {
+                break;
+            };
+            let kind = q.cmd.kind();
+            // Re-check against the state the command now runs in: an
+            // earlier state-changing command may have failed.
+            let mut s = self.state;
+            for f in &self.in_flight {
+                s = state_after(f.kind, s);
+            }
+            if !allowed(kind, s) {
+                let error = if s == SessionState::Closed {
+                    UsageError::Closed
+                } else {
+                    UsageError::WrongState {
+                        state: s,
+                        command: kind,
+                    }
+                };
+                self.events.push_back(Event::Rejected {
+                    handle: q.handle,
+                    command: kind,
+                    error,
+                });
+                continue;
+            }
+            if kind == CommandKind::Stls && self.tls {
+                self.events.push_back(Event::Rejected {
+                    handle: q.handle,
+                    command: kind,
+                    error: UsageError::AlreadyTls,
+                });
+                continue;
+            }
+            sensitive |= q.cmd.is_sensitive();
+            q.cmd.encode(out);
+            if kind == CommandKind::Auth {
+                let deferred = match (&q.cmd, q.cmd.auth_inline_response()) {
+                    (
+                        Command::Auth {
+                            initial_response: Some(ir),
+                            ..
+                        },
+                        None,
+                    ) => Some(ir.clone()),
+                    _ => None,
+                };
+                self.auth = Some(AuthState {
+                    mechanism: q.mechanism,
+                    deferred,
+                    awaiting_caller: false,
+                    cancelled: None,
+                });
+            }
+            self.in_flight.push_back(InFlight {
+                handle: q.handle,
+                kind,
+                expect: Expect::of(&q.cmd),
+            });
+            if is_barrier(kind) {
+                break;
+            }
+        }
+        let len = out.len() - start;
+        (len > 0).then_some(Transmit { len, sensitive })
+    }
+
+    /// Returns the next event, `Ok(None)` when more input is needed, or the
+    /// sticky protocol error. Once an error is returned, the client is
+    /// poisoned: every later call returns the same error and does no work.
+    pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, ProtocolError> {
+        loop {
+            if let Some(e) = &self.error {
+                return Err(e.clone());
+            }
+            if let Some(ev) = self.events.pop_front() {
+                return Ok(Some(ev));
+            }
+            match self.step() {
+                Ok(Step::Idle) => return Ok(None),
+                Ok(Step::Progress) => continue,
+                Ok(Step::Chunk(handle, range)) => {
+                    return Ok(Some(Event::BodyChunk {
+                        handle,
+                        data: self.recv.slice(range),
+                    }))
+                }
+                Err(e) => {
+                    self.fail(e.clone());
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: ProtocolError) {
+        self.error = Some(e);
+        self.recv.clear();
+        self.pending.clear();
+        self.events.clear();
+        self.sasl_out = None;
+    }
+
+    fn set_state(&mut self, to: SessionState) {
+        if self.state != to {
+            let from = self.state;
+            self.state = to;
+            self.events.push_back(Event::StateChanged { from, to });
+        }
+    }
+
+    fn close(&mut self) {
+        self.set_state(SessionState::Closed);
+        self.mode = Mode::Closed;
+        self.recv.clear();
+        self.auth = None;
+        for q in self.pending.drain(..) {
+            self.events.push_back(Event::Rejected {
+                handle: q.handle,
+                command: q.cmd.kind(),
+                error: UsageError::Closed,
+            });
+        }
+        self.events.push_back(Event::Closed);
+    }
+
+    fn step(&mut self) -> Result<Step, ProtocolError> {
+        match &mut self.mode {
+            Mode::Closed => Ok(Step::Idle),
+            Mode::StlsWait => {
+                if !self.recv.is_empty() {
+                    Err(ProtocolError::StlsInjection {
+                        len: self.recv.len(),
+                    })
+                } else if self.eof {
+                    Err(ProtocolError::UnexpectedEof { state: self.state })
+                } else {
+                    Ok(Step::Idle)
+                }
+            }
+            Mode::Body(scan) => {
+                let handle = self.in_flight.front().map(|f| f.handle);
+                let Some(handle) = handle else {
+                    // Unreachable by construction: body mode is entered for
+                    // the front command. Treat as a protocol error, not a panic.
+                    return Err(ProtocolError::UnsolicitedResponse {
+                        line: String::new(),
+                    });
+                };
+                match body_step(&mut self.recv, scan, &self.finder) {
+                    BodyStep::Chunk(r) => Ok(Step::Chunk(handle, r)),
+                    BodyStep::End => {
+                        let octets = scan.delivered;
+                        self.in_flight.pop_front();
+                        self.mode = Mode::Status;
+                        self.events.push_back(Event::BodyEnd { handle, octets });
+                        Ok(Step::Progress)
+                    }
+                    BodyStep::NeedMore => {
+                        if self.eof {
+                            Err(ProtocolError::TruncatedBody {
+                                received: scan.delivered + self.recv.len() as u64,
+                            })
+                        } else {
+                            Ok(Step::Idle)
+                        }
+                    }
+                }
+            }
+            Mode::Listing(..) => self.listing_step(),
+            Mode::Status => self.status_step(),
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<core::ops::Range<usize>>, ProtocolError> {
+        match self.recv.next_line(self.config.max_line_len) {
+            Ok(Some(r)) => Ok(Some(r)),
+            Err(()) => Err(ProtocolError::LineTooLong {
+                limit: self.config.max_line_len,
+            }),
+            Ok(None) => {
+                if self.eof {
+                    if self.recv.is_empty() && self.in_flight.is_empty() && self.state != SessionState::Greeting {
+                        return Ok(None);
+                    }
+                    return Err(ProtocolError::UnexpectedEof { state: self.state });
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn listing_step(&mut self) -> Result<Step, ProtocolError> {
+        let Some(range) = self.next_line()? else {
+            return Ok(Step::Idle);
+        };
+        let Some(front) = self.in_flight.front().cloned() else {
+            return Err(ProtocolError::UnsolicitedResponse {
+                line: String::new(),
+            });
+        };
+        let line = self.recv.slice(range);
+        if line == b"." {
+            let Mode::Listing(listing, _) = core::mem::replace(&mut self.mode, Mode::Status) else {
+                return Ok(Step::Progress);
+            };
+            let response = match listing {
+                Listing::List(v) => Response::List(v),
+                Listing::Uidl(v) => Response::Uidl(v),
+                Listing::Languages(v) => Response::Languages(v),
+                Listing::Capa(c) => {
+                    self.capabilities = Some(c.clone());
+                    Response::Capa(c)
+                }
+            };
+            self.in_flight.pop_front();
+            self.events.push_back(Event::Ok {
+                handle: front.handle,
+                command: front.kind,
+                response,
+            });
+            return Ok(Step::Progress);
+        }
+        let line = line.strip_prefix(b".").unwrap_or(line);
+        if line.iter().all(|b| *b == b' ' || *b == b'\t') {
+            // Blank lines carry nothing; some servers emit them.
+            return Ok(Step::Progress);
+        }
+        let lenient = self.config.lenient_uids;
+        let max = self.config.max_entries;
+        let Mode::Listing(listing, count) = &mut self.mode else {
+            return Ok(Step::Progress);
+        };
+        *count += 1;
+        if *count > max {
+            return Err(ProtocolError::TooManyEntries { limit: max });
+        }
+        let malformed = |reason| ProtocolError::MalformedLine {
+            command: front.kind,
+            reason,
+            line: parse::excerpt(line),
+        };
+        match listing {
+            Listing::List(v) => v.push(parse::list_entry(line).map_err(malformed)?),
+            Listing::Uidl(v) => v.push(parse::uidl_entry(line, lenient).map_err(malformed)?),
+            Listing::Languages(v) => v.push(parse::language(line).map_err(malformed)?),
+            Listing::Capa(c) => parse::capa_line(c, line).map_err(malformed)?,
+        }
+        Ok(Step::Progress)
+    }
+
+    fn status_step(&mut self) -> Result<Step, ProtocolError> {
+        let Some(range) = self.next_line()? else {
+            if self.eof && self.recv.is_empty() && !matches!(self.mode, Mode::Closed) {
+                // Clean end with nothing outstanding: the server closed the
+                // session (for example an autologout timer).
+                self.close();
+                return Ok(Step::Progress);
+            }
+            return Ok(Step::Idle);
+        };
+        let line = self.recv.slice(range.clone()).to_vec();
+        if self.state == SessionState::Greeting {
+            return match parse::status_line(&line) {
+                Some(StatusLine::Ok(rest)) => {
+                    let g = parse::greeting(rest);
+                    self.greeting = Some(g.clone());
+                    self.events.push_back(Event::Greeting(g));
+                    self.set_state(SessionState::Authorization);
+                    Ok(Step::Progress)
+                }
+                Some(StatusLine::Err(rest)) => {
+                    let s = parse::status_text(rest);
+                    self.events.push_back(Event::GreetingRefused(ErrResponse {
+                        code: s.code,
+                        text: s.text,
+                        sasl_detail: None,
+                    }));
+                    self.close();
+                    Ok(Step::Progress)
+                }
+                _ => Err(ProtocolError::BadGreeting {
+                    line: parse::excerpt(&line),
+                }),
+            };
+        }
+        let Some(front) = self.in_flight.front().cloned() else {
+            return Err(ProtocolError::UnsolicitedResponse {
+                line: parse::excerpt(&line),
+            });
+        };
+        match parse::status_line(&line) {
+            Some(StatusLine::Continue(data)) if front.kind == CommandKind::Auth => {
+                self.continuation(front.handle, data)
+            }
+            Some(StatusLine::Err(rest)) => {
+                self.in_flight.pop_front();
+                let s = parse::status_text(rest);
+                let response = ErrResponse {
+                    code: s.code,
+                    text: s.text,
+                    sasl_detail: None,
+                };
+                if front.kind == CommandKind::Auth {
+                    let auth = self.auth.take();
+                    if let Some(a) = auth {
+                        if let Some(error) = a.cancelled {
+                            self.events.push_back(Event::AuthCancelled {
+                                handle: front.handle,
+                                error,
+                                response,
+                            });
+                            return Ok(Step::Progress);
+                        }
+                    }
+                }
+                let quit_in_transaction =
+                    front.kind == CommandKind::Quit && self.state == SessionState::Transaction;
+                if quit_in_transaction {
+                    self.set_state(SessionState::Update);
+                }
+                self.events.push_back(Event::Err {
+                    handle: front.handle,
+                    command: front.kind,
+                    response,
+                });
+                if front.kind == CommandKind::Quit {
+                    self.close();
+                }
+                Ok(Step::Progress)
+            }
+            Some(StatusLine::Ok(rest)) => self.ok_line(front, rest),
+            _ => Err(ProtocolError::MalformedStatus {
+                command: front.kind,
+                line: parse::excerpt(&line),
+            }),
+        }
+    }
+
+    fn continuation(&mut self, handle: Handle, data: &[u8]) -> Result<Step, ProtocolError> {
+        let Some(auth) = &mut self.auth else {
+            return Err(ProtocolError::UnsolicitedResponse {
+                line: parse::excerpt(data),
+            });
+        };
+        if auth.cancelled.is_some() || auth.awaiting_caller {
+            // A challenge after our "*", or while the caller still owes
+            // the answer to the previous one.
+            return Err(ProtocolError::MalformedStatus {
+                command: CommandKind::Auth,
+                line: parse::excerpt(data),
+            });
+        }
+        if let Some(ir) = auth.deferred.take() {
+            // The empty challenge that invites the long initial response.
+            self.sasl_out = Some(SaslOut::Response(ir));
+            return Ok(Step::Progress);
+        }
+        let trimmed = {
+            let mut d = data;
+            while let [head @ .., b' ' | b'\t'] = d {
+                d = head;
+            }
+            d
+        };
+        let decoded = base64::engine::general_purpose::STANDARD.decode(trimmed);
+        match (&mut auth.mechanism, decoded) {
+            (Some(m), Ok(challenge)) => match m.step(&challenge) {
+                Ok(r) => self.sasl_out = Some(SaslOut::Response(r)),
+                Err(e) => {
+                    auth.cancelled = Some(e);
+                    self.sasl_out = Some(SaslOut::Cancel);
+                }
+            },
+            (Some(_), Err(_)) => {
+                auth.cancelled = Some(SaslError::MalformedChallenge("challenge is not base64"));
+                self.sasl_out = Some(SaslOut::Cancel);
+            }
+            (None, Ok(challenge)) => {
+                auth.awaiting_caller = true;
+                self.events.push_back(Event::Continuation { handle, challenge });
+            }
+            (None, Err(_)) => {
+                return Err(ProtocolError::MalformedLine {
+                    command: CommandKind::Auth,
+                    reason: "SASL challenge is not base64",
+                    line: parse::excerpt(data),
+                })
+            }
+        }
+        Ok(Step::Progress)
+    }
+
+    fn ok_line(&mut self, front: InFlight, rest: &[u8]) -> Result<Step, ProtocolError> {
+        let malformed = |reason| ProtocolError::MalformedLine {
+            command: front.kind,
+            reason,
+            line: parse::excerpt(rest),
+        };
+        let response = match front.expect {
+            Expect::Status => Response::Status(parse::status_text(rest)),
+            Expect::Stat => Response::Stat(parse::stat(rest).map_err(malformed)?),
+            Expect::ListOne => Response::ListOne(parse::list_entry(rest).map_err(malformed)?),
+            Expect::UidlOne => Response::UidlOne(
+                parse::uidl_entry(rest, self.config.lenient_uids).map_err(malformed)?,
+            ),
+            Expect::List => {
+                self.mode = Mode::Listing(Listing::List(Vec::new()), 0);
+                return Ok(Step::Progress);
+            }
+            Expect::Uidl => {
+                self.mode = Mode::Listing(Listing::Uidl(Vec::new()), 0);
+                return Ok(Step::Progress);
+            }
+            Expect::Capa => {
+                self.mode = Mode::Listing(Listing::Capa(Capabilities::default()), 0);
+                return Ok(Step::Progress);
+            }
+            Expect::Languages => {
+                self.mode = Mode::Listing(Listing::Languages(Vec::new()), 0);
+                return Ok(Step::Progress);
+            }
+            Expect::Body => {
+                self.mode = Mode::Body(BodyScan {
+                    at_line_start: true,
+                    delivered: 0,
+                });
+                self.events.push_back(Event::Ok {
+                    handle: front.handle,
+                    command: front.kind,
+                    response: Response::BodyStart(parse::status_text(rest)),
+                });
+                return Ok(Step::Progress);
+            }
+        };
+        self.in_flight.pop_front();
+        match front.kind {
+            CommandKind::Auth => {
+                let auth = self.auth.take();
+                if let Some(mut a) = auth {
+                    if let Some(e) = a.cancelled {
+                        return Err(ProtocolError::Sasl(e));
+                    }
+                    if let Some(m) = &mut a.mechanism {
+                        m.finish().map_err(ProtocolError::Sasl)?;
+                    }
+                }
+                self.events.push_back(Event::Ok {
+                    handle: front.handle,
+                    command: front.kind,
+                    response,
+                });
+                self.set_state(SessionState::Transaction);
+            }
+            CommandKind::Pass | CommandKind::Apop | CommandKind::Rpop => {
+                self.events.push_back(Event::Ok {
+                    handle: front.handle,
+                    command: front.kind,
+                    response,
+                });
+                self.set_state(SessionState::Transaction);
+            }
+            CommandKind::Quit => {
+                if self.state == SessionState::Transaction {
+                    self.set_state(SessionState::Update);
+                }
+                self.events.push_back(Event::Ok {
+                    handle: front.handle,
+                    command: front.kind,
+                    response,
+                });
+                self.close();
+            }
+            CommandKind::Stls => {
+                self.events.push_back(Event::Ok {
+                    handle: front.handle,
+                    command: front.kind,
+                    response,
+                });
+                self.mode = Mode::StlsWait;
+                if !self.recv.is_empty() {
+                    return Err(ProtocolError::StlsInjection {
+                        len: self.recv.len(),
+                    });
+                }
+            }
+            CommandKind::Utf8 => {
+                self.utf8 = true;
+                self.events.push_back(Event::Ok {
+                    handle: front.handle,
+                    command: front.kind,
+                    response,
+                });
+            }
+            _ => self.events.push_back(Event::Ok {
+                handle: front.handle,
+                command: front.kind,
+                response,
+            }),
+        }
+        Ok(Step::Progress)
+    }
+}

@@ -1,0 +1,503 @@
+//! Validated POP3 commands. A [`Command`] value can only be built from
+//! arguments that are safe to send, so [`Command::encode`] cannot fail and
+//! always writes exactly one command line of at most 255 octets.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::num::NonZeroU32;
+
+use base64::Engine as _;
+use md5::{Digest, Md5};
+
+use crate::error::CommandError;
+use crate::response::CommandKind;
+use crate::Secret;
+
+/// The longest command line RFC 2449 §4 allows, CRLF included.
+pub const MAX_COMMAND_LINE: usize = 255;
+
+/// A message number: 1-based, never zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MsgNum(NonZeroU32);
+
+impl MsgNum {
+    /// Builds a message number; `None` for zero.
+    pub const fn new(n: u32) -> Option<MsgNum> {
+        match NonZeroU32::new(n) {
+            Some(n) => Some(MsgNum(n)),
+            None => None,
+        }
+    }
+
+    /// The number.
+    pub const fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+impl TryFrom<u32> for MsgNum {
+    type Error = CommandError;
+    fn try_from(n: u32) -> Result<Self, CommandError> {
+        MsgNum::new(n).ok_or(CommandError::ZeroMessageNumber)
+    }
+}
+
+impl fmt::Display for MsgNum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A validated command argument: non-empty, no CR, LF or NUL (and, where the
+/// command takes one word, no space).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Arg(String);
+
+impl Arg {
+    fn check(s: &str, allow_space: bool) -> Result<Arg, CommandError> {
+        if s.is_empty() {
+            return Err(CommandError::Empty);
+        }
+        if s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(CommandError::ForbiddenByte);
+        }
+        if !allow_space && s.bytes().any(|b| b == b' ' || b == b'\t') {
+            return Err(CommandError::Space);
+        }
+        Ok(Arg(String::from(s)))
+    }
+
+    /// The argument text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A SASL mechanism name: 1 to 20 of `A-Z 0-9 - _` (RFC 4422 §3.1);
+/// lowercase input is uppercased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MechanismName(String);
+
+impl MechanismName {
+    /// Validates a mechanism name.
+    pub fn new(name: &str) -> Result<MechanismName, CommandError> {
+        if name.is_empty() {
+            return Err(CommandError::Empty);
+        }
+        if name.len() > 20 {
+            return Err(CommandError::TooLong { len: name.len() });
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(CommandError::InvalidByte);
+        }
+        Ok(MechanismName(name.to_ascii_uppercase()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A client command of RFC 1939, 2449, 2595, 5034 or 6856.
+///
+/// Build commands with the constructors (`Command::user("alice")?`,
+/// `Command::Retr(MsgNum::new(1).unwrap())`); every argument is validated
+/// there. `Debug` never shows passwords, digests or SASL data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// `USER name`
+    User(Arg),
+    /// `PASS secret` (the password may contain spaces, RFC 1939 §7).
+    Pass(Secret<Arg>),
+    /// `APOP name digest`
+    Apop {
+        /// The mailbox name.
+        user: Arg,
+        /// The lowercase hex MD5 digest of timestamp + password.
+        digest: Secret<String>,
+    },
+    /// `RPOP user` (RFC 1081; obsolete, trusted-host authentication).
+    Rpop(Arg),
+    /// `AUTH mechanism [initial-response]` (RFC 5034). The initial response
+    /// is sent on the command line when the line fits in 255 octets, and
+    /// after the server's first empty challenge otherwise.
+    Auth {
+        /// The mechanism name.
+        mechanism: MechanismName,
+        /// The raw (not yet base64) initial response; `Some(empty)` is sent
+        /// as `=`.
+        initial_response: Option<Secret<Vec<u8>>>,
+    },
+    /// `STAT`
+    Stat,
+    /// `LIST [n]`
+    List(Option<MsgNum>),
+    /// `RETR n`
+    Retr(MsgNum),
+    /// `DELE n`
+    Dele(MsgNum),
+    /// `RSET`
+    Rset,
+    /// `NOOP`
+    Noop,
+    /// `QUIT`
+    Quit,
+    /// `TOP n lines`
+    Top(MsgNum, u32),
+    /// `UIDL [n]`
+    Uidl(Option<MsgNum>),
+    /// `CAPA`
+    Capa,
+    /// `STLS`
+    Stls,
+    /// `UTF8`
+    Utf8,
+    /// `LANG [tag]`: without a tag, lists the languages.
+    Lang(Option<Arg>),
+}
+
+impl Command {
+    /// `USER name`; the name must be one word.
+    pub fn user(name: &str) -> Result<Command, CommandError> {
+        let c = Command::User(Arg::check(name, false)?);
+        c.check_len()
+    }
+
+    /// `PASS password`; spaces are allowed, CR, LF and NUL are not.
+    pub fn pass(password: &str) -> Result<Command, CommandError> {
+        let c = Command::Pass(Secret::new(Arg::check(password, true)?));
+        c.check_len()
+    }
+
+    /// `APOP name digest`, computing the digest from the greeting's
+    /// timestamp (angle brackets included) and the shared secret.
+    pub fn apop(user: &str, timestamp: &str, secret: &str) -> Result<Command, CommandError> {
+        let mut h = Md5::new();
+        h.update(timestamp.as_bytes());
+        h.update(secret.as_bytes());
+        let digest = h.finalize();
+        let mut hex = String::with_capacity(32);
+        for b in digest {
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+        }
+        let c = Command::Apop {
+            user: Arg::check(user, false)?,
+            digest: Secret::new(hex),
+        };
+        c.check_len()
+    }
+
+    /// `RPOP user`.
+    pub fn rpop(user: &str) -> Result<Command, CommandError> {
+        Command::Rpop(Arg::check(user, false)?).check_len()
+    }
+
+    /// `AUTH mechanism [initial-response]`.
+    pub fn auth(
+        mechanism: &str,
+        initial_response: Option<Secret<Vec<u8>>>,
+    ) -> Result<Command, CommandError> {
+        Ok(Command::Auth {
+            mechanism: MechanismName::new(mechanism)?,
+            initial_response,
+        })
+    }
+
+    /// `LANG tag` (a language tag, or `*` for the client's default).
+    pub fn lang(tag: Option<&str>) -> Result<Command, CommandError> {
+        let tag = match tag {
+            None => None,
+            Some(t) => {
+                let a = Arg::check(t, false)?;
+                if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(CommandError::InvalidByte);
+                }
+                Some(a)
+            }
+        };
+        Command::Lang(tag).check_len()
+    }
+
+    fn check_len(self) -> Result<Command, CommandError> {
+        let len = self.encoded_len();
+        if len > MAX_COMMAND_LINE {
+            Err(CommandError::TooLong { len })
+        } else {
+            Ok(self)
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        let mut v = Vec::new();
+        self.encode(&mut v);
+        v.len()
+    }
+
+    /// The command keyword.
+    pub fn kind(&self) -> CommandKind {
+        match self {
+            Command::User(_) => CommandKind::User,
+            Command::Pass(_) => CommandKind::Pass,
+            Command::Apop { .. } => CommandKind::Apop,
+            Command::Rpop(_) => CommandKind::Rpop,
+            Command::Auth { .. } => CommandKind::Auth,
+            Command::Stat => CommandKind::Stat,
+            Command::List(_) => CommandKind::List,
+            Command::Retr(_) => CommandKind::Retr,
+            Command::Dele(_) => CommandKind::Dele,
+            Command::Rset => CommandKind::Rset,
+            Command::Noop => CommandKind::Noop,
+            Command::Quit => CommandKind::Quit,
+            Command::Top(..) => CommandKind::Top,
+            Command::Uidl(_) => CommandKind::Uidl,
+            Command::Capa => CommandKind::Capa,
+            Command::Stls => CommandKind::Stls,
+            Command::Utf8 => CommandKind::Utf8,
+            Command::Lang(_) => CommandKind::Lang,
+        }
+    }
+
+    /// Whether the line carries a secret (PASS, APOP, an AUTH initial
+    /// response): such lines must never be logged.
+    pub fn is_sensitive(&self) -> bool {
+        match self {
+            Command::Pass(_) | Command::Apop { .. } => true,
+            Command::Auth {
+                initial_response, ..
+            } => initial_response.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Whether a `+OK` reply to this command opens a multi-line block.
+    pub fn is_multiline(&self) -> bool {
+        matches!(
+            self,
+            Command::List(None)
+                | Command::Uidl(None)
+                | Command::Retr(_)
+                | Command::Top(..)
+                | Command::Capa
+                | Command::Lang(None)
+        )
+    }
+
+    /// The AUTH initial response as it goes on the command line (`=` for an
+    /// empty one), or `None` when there is none or the line would exceed
+    /// 255 octets (then it is sent after the first server challenge).
+    pub(crate) fn auth_inline_response(&self) -> Option<String> {
+        let Command::Auth {
+            mechanism,
+            initial_response: Some(ir),
+        } = self
+        else {
+            return None;
+        };
+        let text = if ir.expose().is_empty() {
+            String::from("=")
+        } else {
+            base64::engine::general_purpose::STANDARD.encode(ir.expose())
+        };
+        // "AUTH " + name + " " + response + CRLF
+        let len = 5 + mechanism.as_str().len() + 1 + text.len() + 2;
+        (len <= MAX_COMMAND_LINE).then_some(text)
+    }
+
+    /// Appends the command line, CRLF included, to `out`. Always exactly
+    /// one line of at most 255 octets.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let kw = self.kind().keyword().as_bytes();
+        out.extend_from_slice(kw);
+        let mut arg = |a: &[u8]| {
+            out.push(b' ');
+            out.extend_from_slice(a);
+        };
+        let mut num_buf = [0u8; 10];
+        match self {
+            Command::User(a) | Command::Rpop(a) => arg(a.0.as_bytes()),
+            Command::Pass(a) => arg(a.expose().0.as_bytes()),
+            Command::Apop { user, digest } => {
+                arg(user.0.as_bytes());
+                arg(digest.expose().as_bytes());
+            }
+            Command::Auth { mechanism, .. } => {
+                arg(mechanism.0.as_bytes());
+                if let Some(ir) = self.auth_inline_response() {
+                    arg(ir.as_bytes());
+                }
+            }
+            Command::List(Some(n))
+            | Command::Uidl(Some(n))
+            | Command::Retr(n)
+            | Command::Dele(n) => arg(fmt_u32(n.get(), &mut num_buf)),
+            Command::Top(n, lines) => {
+                arg(fmt_u32(n.get(), &mut num_buf));
+                arg(fmt_u32(*lines, &mut num_buf));
+            }
+            Command::Lang(Some(tag)) => arg(tag.0.as_bytes()),
+            Command::List(None)
+            | Command::Uidl(None)
+            | Command::Stat
+            | Command::Rset
+            | Command::Noop
+            | Command::Quit
+            | Command::Capa
+            | Command::Stls
+            | Command::Utf8
+            | Command::Lang(None) => {}
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Formats a u32 in decimal without allocating.
+fn fmt_u32(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// Encodes a SASL response line (base64 + CRLF; an empty response is an
+/// empty line).
+pub(crate) fn encode_sasl_response(data: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(
+        start + base64::encoded_len(data.len(), true).unwrap_or(0),
+        0,
+    );
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(data, &mut out[start..])
+        .unwrap_or(0);
+    out.truncate(start + n);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn enc(c: &Command) -> Vec<u8> {
+        let mut v = Vec::new();
+        c.encode(&mut v);
+        v
+    }
+
+    fn n(x: u32) -> MsgNum {
+        MsgNum::new(x).unwrap()
+    }
+
+    #[test]
+    fn known_answers() {
+        let cases: Vec<(Command, &[u8])> = vec![
+            (Command::user("mrose").unwrap(), b"USER mrose\r\n"),
+            (Command::pass("secret pass").unwrap(), b"PASS secret pass\r\n"),
+            (
+                Command::apop("mrose", "<1896.697170952@dbc.mtview.ca.us>", "tanstaaf").unwrap(),
+                b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n",
+            ),
+            (Command::rpop("alice").unwrap(), b"RPOP alice\r\n"),
+            (Command::Stat, b"STAT\r\n"),
+            (Command::List(None), b"LIST\r\n"),
+            (Command::List(Some(n(2))), b"LIST 2\r\n"),
+            (Command::Retr(n(1)), b"RETR 1\r\n"),
+            (Command::Dele(n(4294967295)), b"DELE 4294967295\r\n"),
+            (Command::Rset, b"RSET\r\n"),
+            (Command::Noop, b"NOOP\r\n"),
+            (Command::Quit, b"QUIT\r\n"),
+            (Command::Top(n(10), 0), b"TOP 10 0\r\n"),
+            (Command::Uidl(None), b"UIDL\r\n"),
+            (Command::Uidl(Some(n(3))), b"UIDL 3\r\n"),
+            (Command::Capa, b"CAPA\r\n"),
+            (Command::Stls, b"STLS\r\n"),
+            (Command::Utf8, b"UTF8\r\n"),
+            (Command::lang(None).unwrap(), b"LANG\r\n"),
+            (Command::lang(Some("de")).unwrap(), b"LANG de\r\n"),
+            (Command::auth("plain", None).unwrap(), b"AUTH PLAIN\r\n"),
+            (
+                Command::auth("PLAIN", Some(Secret::new(b"\0tim\0tanstaaftanstaaf".to_vec()))).unwrap(),
+                b"AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n",
+            ),
+            (Command::auth("EXTERNAL", Some(Secret::new(Vec::new()))).unwrap(), b"AUTH EXTERNAL =\r\n"),
+        ];
+        for (c, want) in cases {
+            assert_eq!(enc(&c), want, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn long_initial_response_is_deferred() {
+        let ir = vec![b'a'; 200];
+        let c = Command::auth("XOAUTH2", Some(Secret::new(ir))).unwrap();
+        assert_eq!(enc(&c), b"AUTH XOAUTH2\r\n");
+        assert!(c.auth_inline_response().is_none());
+        // The longest that fits: "AUTH X " + 244 + CRLF = 253 octets; the
+        // next size up (248 base64 chars) would make 257.
+        let ir = vec![b'a'; 183]; // base64 of 183 bytes is 244 chars
+        let c = Command::auth("X", Some(Secret::new(ir))).unwrap();
+        assert_eq!(enc(&c).len(), 253);
+        let ir = vec![b'a'; 184];
+        let c = Command::auth("X", Some(Secret::new(ir))).unwrap();
+        assert_eq!(enc(&c), b"AUTH X\r\n");
+    }
+
+    #[test]
+    fn refused_arguments() {
+        assert_eq!(Command::user("a\r\nDELE 1"), Err(CommandError::ForbiddenByte));
+        assert_eq!(Command::user("a\nb"), Err(CommandError::ForbiddenByte));
+        assert_eq!(Command::pass("a\0b"), Err(CommandError::ForbiddenByte));
+        assert_eq!(Command::pass("x\ry"), Err(CommandError::ForbiddenByte));
+        assert_eq!(Command::user(""), Err(CommandError::Empty));
+        assert_eq!(Command::pass(""), Err(CommandError::Empty));
+        assert_eq!(Command::user("a b"), Err(CommandError::Space));
+        assert_eq!(Command::apop("a b", "<a@b>", "x"), Err(CommandError::Space));
+        assert_eq!(Command::lang(Some("d e")), Err(CommandError::Space));
+        assert_eq!(Command::lang(Some("dé")), Err(CommandError::InvalidByte));
+        assert_eq!(Command::auth("PLAIN AUTH", None), Err(CommandError::InvalidByte));
+        assert_eq!(Command::auth("", None), Err(CommandError::Empty));
+        assert!(matches!(Command::auth("A23456789012345678901", None), Err(CommandError::TooLong { .. })));
+        let long = "x".repeat(250);
+        assert_eq!(Command::user(&long), Err(CommandError::TooLong { len: 257 }));
+        assert!(Command::user(&long[..248]).is_ok()); // "USER " + 248 + CRLF = 255
+        assert!(Command::user(&long[..249]).is_err());
+        assert_eq!(MsgNum::try_from(0), Err(CommandError::ZeroMessageNumber));
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = Command::pass("hunter2").unwrap();
+        let d = alloc::format!("{c:?}");
+        assert!(!d.contains("hunter2"), "{d}");
+        let c = Command::apop("u", "<a@b>", "hunter2").unwrap();
+        let Command::Apop { digest, .. } = &c else { unreachable!() };
+        let d = alloc::format!("{c:?}");
+        assert!(!d.contains(digest.expose().as_str()), "{d}");
+        let c = Command::auth("PLAIN", Some(Secret::new(b"\0u\0hunter2".to_vec()))).unwrap();
+        assert!(!alloc::format!("{c:?}").contains("hunter2"));
+        assert!(c.is_sensitive());
+    }
+
+    #[test]
+    fn sasl_response_lines() {
+        let mut v = Vec::new();
+        encode_sasl_response(b"", &mut v);
+        assert_eq!(v, b"\r\n");
+        v.clear();
+        encode_sasl_response(b"tim b913a602c7eda7a495b4e6e7334d3890", &mut v);
+        assert_eq!(v, b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n");
+    }
+}
