@@ -49,9 +49,15 @@
 //! 1. every LF (`\n`) that is not already preceded by CR becomes CRLF (`\r\n`); existing CRLF
 //!    pairs stay as they are; a lone CR (`\r` not followed by `\n`) is passed through
 //!    unchanged;
-//! 2. if the result is non-empty and does not end with `\n`, Dovecot appends `\r\n` (the
-//!    multi-line terminator needs to start on its own line). An empty message yields no
-//!    bytes at all.
+//! 2. if the result does not end with `\n`, Dovecot appends `\r\n` (the multi-line
+//!    terminator has to start on its own line). This includes the empty message, which is
+//!    received as `\r\n` (listed with size 0), and a message ending in a lone CR
+//!    (`b"x\r"` is received as `b"x\r\r\n"`).
+//!
+//! All other bytes (NUL, 8-bit, TAB, ...) pass through unchanged, and lines starting with `.`
+//! are dot-stuffed on the wire, except the message's first line: Dovecot 2.3 does not stuff
+//! a leading `.` of the very first byte, so [`Dovecot::add_message`] refuses messages that
+//! start with `.` (a real RFC 5322 message starts with a header field anyway).
 //!
 //! The size Dovecot reports in `LIST`, `STAT` and the `+OK <n> octets` line of `RETR` is
 //! [`expected_size`]`(stored)`: the length after step 1 only, i.e. *without* the CRLF that
@@ -99,7 +105,8 @@ use std::time::{Duration, Instant};
 pub const REQUIRE_ENV: &str = "POP3_REQUIRE_DOVECOT";
 
 /// Environment variable naming the `dovecot` binary to use instead of searching `PATH`,
-/// `/usr/sbin`, `/usr/local/sbin` and `/sbin`.
+/// `/usr/sbin`, `/usr/local/sbin` and `/sbin`. If it names no executable file, Dovecot counts
+/// as not installed.
 pub const BINARY_ENV: &str = "POP3_DOVECOT_BIN";
 
 /// Text of the server greeting: the full greeting line is
@@ -114,10 +121,7 @@ pub const SERVER_NAME: &str = "localhost";
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Users created when [`Options`] names none: `(name, password)`.
-pub const DEFAULT_USERS: &[(&str, &str)] = &[
-    ("alice", "alice-Secret-1"),
-    ("bob", "bob-Secret-2"),
-];
+pub const DEFAULT_USERS: &[(&str, &str)] = &[("alice", "alice-Secret-1"), ("bob", "bob-Secret-2")];
 
 /// uid/gid the mail processes run as when the harness runs as root (`nobody`/`nogroup`).
 const ROOT_MAIL_OWNER: (u32, u32) = (65534, 65534);
@@ -150,6 +154,8 @@ pub enum Error {
     },
     /// The user is not one of this instance's users.
     UnknownUser(String),
+    /// [`Dovecot::add_message`] refused a message Dovecot would send incorrectly.
+    UnsupportedMessage(&'static str),
     /// The Dovecot master process exited during start-up.
     Exited {
         /// Its exit status.
@@ -197,6 +203,7 @@ impl fmt::Display for Error {
             Error::Certificate(e) => write!(f, "generating test certificates failed: {e}"),
             Error::InvalidUser { name, reason } => write!(f, "invalid user {name:?}: {reason}"),
             Error::UnknownUser(name) => write!(f, "unknown user {name:?}"),
+            Error::UnsupportedMessage(why) => write!(f, "unsupported message: {why}"),
             Error::Exited { status, log } => write!(
                 f,
                 "dovecot exited during start-up ({status})\n--- dovecot log ---\n{log}"
@@ -288,7 +295,8 @@ impl Options {
         self
     }
 
-    /// Uses this `dovecot` binary instead of looking for one (see [`BINARY_ENV`]).
+    /// Uses this `dovecot` binary instead of looking for one (see [`BINARY_ENV`]). If it is
+    /// not an executable file, starting fails with [`Error::NotInstalled`].
     pub fn binary(mut self, path: impl Into<PathBuf>) -> Self {
         self.binary = Some(path.into());
         self
@@ -369,7 +377,9 @@ fn generate_certs() -> Result<Certs, rcgen::Error> {
     let server_key = KeyPair::generate()?;
     // Strings that parse as IP addresses become IP SANs.
     let mut params = CertificateParams::new(vec![SERVER_NAME.to_string(), "127.0.0.1".into()])?;
-    params.distinguished_name.push(DnType::CommonName, SERVER_NAME);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, SERVER_NAME);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
@@ -563,7 +573,10 @@ fn identity(options: &Options) -> Result<Identity, Error> {
         .ok_or_else(|| {
             Error::io(
                 "looking up the current user name",
-                io::Error::new(io::ErrorKind::NotFound, format!("no passwd entry for {uid}")),
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("no passwd entry for {uid}"),
+                ),
             )
         })?;
     let group = lookup_name("/etc/group", gid).unwrap_or_else(|| user.clone());
@@ -966,7 +979,17 @@ impl Dovecot {
     /// clients are connected (the file is written to `tmp/` and renamed into `new/`); a POP3
     /// session that is already in the TRANSACTION state does not see it. For what a client
     /// receives for these bytes, see [`expected_retr`] and [`expected_size`].
+    ///
+    /// Returns [`Error::UnsupportedMessage`] for a message whose first byte is `.`: Dovecot
+    /// 2.3 does not dot-stuff the very first line of a message, so such a message would be
+    /// sent unstuffed (`.\r\n` as the first line even ends the response early). Lines after
+    /// the first that start with `.` are stuffed correctly.
     pub fn add_message(&self, user: &str, message: &[u8]) -> Result<String, Error> {
+        if message.first() == Some(&b'.') {
+            return Err(Error::UnsupportedMessage(
+                "starts with '.': Dovecot 2.3 does not dot-stuff a message's first line",
+            ));
+        }
         let md = self.maildir(user)?;
         let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let name = format!("{n:010}.pop3-dovecot");
@@ -1151,7 +1174,10 @@ mod tests {
         let doc = b"Subject: x\n\nline\n.dot\nlast";
         assert_eq!(doc.len(), 26);
         assert_eq!(expected_size(doc), 30);
-        assert_eq!(expected_retr(doc), b"Subject: x\r\n\r\nline\r\n.dot\r\nlast\r\n");
+        assert_eq!(
+            expected_retr(doc),
+            b"Subject: x\r\n\r\nline\r\n.dot\r\nlast\r\n"
+        );
     }
 
     #[test]

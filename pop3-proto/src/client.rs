@@ -80,7 +80,6 @@ impl Default for Config {
 /// Identifies one enqueued command; every reply event carries the handle
 /// of the command it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[must_use]
 pub struct Handle(u64);
 
 impl Handle {
@@ -376,11 +375,30 @@ fn allowed(kind: CommandKind, state: SessionState) -> bool {
     match state {
         SessionState::Greeting | SessionState::Authorization => matches!(
             kind,
-            K::User | K::Pass | K::Apop | K::Rpop | K::Auth | K::Capa | K::Stls | K::Utf8 | K::Lang | K::Quit
+            K::User
+                | K::Pass
+                | K::Apop
+                | K::Rpop
+                | K::Auth
+                | K::Capa
+                | K::Stls
+                | K::Utf8
+                | K::Lang
+                | K::Quit
         ),
         SessionState::Transaction => matches!(
             kind,
-            K::Stat | K::List | K::Retr | K::Dele | K::Rset | K::Noop | K::Top | K::Uidl | K::Capa | K::Lang | K::Quit
+            K::Stat
+                | K::List
+                | K::Retr
+                | K::Dele
+                | K::Rset
+                | K::Noop
+                | K::Top
+                | K::Uidl
+                | K::Capa
+                | K::Lang
+                | K::Quit
         ),
         SessionState::Update | SessionState::Closed => false,
     }
@@ -390,9 +408,10 @@ fn allowed(kind: CommandKind, state: SessionState) -> bool {
 fn state_after(kind: CommandKind, state: SessionState) -> SessionState {
     use CommandKind as K;
     match (kind, state) {
-        (K::Pass | K::Apop | K::Rpop | K::Auth, SessionState::Authorization | SessionState::Greeting) => {
-            SessionState::Transaction
-        }
+        (
+            K::Pass | K::Apop | K::Rpop | K::Auth,
+            SessionState::Authorization | SessionState::Greeting,
+        ) => SessionState::Transaction,
         (K::Quit, _) => SessionState::Closed,
         (_, SessionState::Greeting) => SessionState::Authorization,
         (_, s) => s,
@@ -552,7 +571,10 @@ impl Client {
         }
         if kind == CommandKind::Stls
             && (self.tls
-                || self.pending.iter().any(|q| q.cmd.kind() == CommandKind::Stls)
+                || self
+                    .pending
+                    .iter()
+                    .any(|q| q.cmd.kind() == CommandKind::Stls)
                 || self.in_flight.iter().any(|f| f.kind == CommandKind::Stls))
         {
             return Err(UsageError::AlreadyTls);
@@ -598,7 +620,10 @@ impl Client {
     /// mechanism, and on `+OK` asks the mechanism to confirm the exchange
     /// completed (a SCRAM server that never proved itself is a
     /// [`ProtocolError::Sasl`]).
-    pub fn authenticate(&mut self, mut mechanism: Box<dyn Mechanism>) -> Result<Handle, UsageError> {
+    pub fn authenticate(
+        &mut self,
+        mut mechanism: Box<dyn Mechanism>,
+    ) -> Result<Handle, UsageError> {
         let name = MechanismName::new(mechanism.name())?;
         let probe = Command::Auth {
             mechanism: name.clone(),
@@ -900,7 +925,10 @@ impl Client {
             }),
             Ok(None) => {
                 if self.eof {
-                    if self.recv.is_empty() && self.in_flight.is_empty() && self.state != SessionState::Greeting {
+                    if self.recv.is_empty()
+                        && self.in_flight.is_empty()
+                        && self.state != SessionState::Greeting
+                    {
                         return Ok(None);
                     }
                     return Err(ProtocolError::UnexpectedEof { state: self.state });
@@ -970,6 +998,17 @@ impl Client {
     }
 
     fn status_step(&mut self) -> Result<Step, ProtocolError> {
+        if self.state != SessionState::Greeting
+            && self.in_flight.is_empty()
+            && self.auth.is_none()
+            && self.next_sendable()
+            && !self.recv.is_empty()
+        {
+            // A reply is buffered but its command has not been sent yet
+            // (the caller fed input before draining poll_transmit): wait
+            // for the transmit instead of calling the reply unsolicited.
+            return Ok(Step::Idle);
+        }
         let Some(range) = self.next_line()? else {
             if self.eof && self.recv.is_empty() && !matches!(self.mode, Mode::Closed) {
                 // Clean end with nothing outstanding: the server closed the
@@ -1016,7 +1055,7 @@ impl Client {
             Some(StatusLine::Err(rest)) => {
                 self.in_flight.pop_front();
                 let s = parse::status_text(rest);
-                let response = ErrResponse {
+                let mut response = ErrResponse {
                     code: s.code,
                     text: s.text,
                     sasl_detail: None,
@@ -1024,6 +1063,9 @@ impl Client {
                 if front.kind == CommandKind::Auth {
                     let auth = self.auth.take();
                     if let Some(a) = auth {
+                        if let Some(m) = &a.mechanism {
+                            response.sasl_detail = m.server_error().map(String::from);
+                        }
                         if let Some(error) = a.cancelled {
                             self.events.push_back(Event::AuthCancelled {
                                 handle: front.handle,
@@ -1098,7 +1140,8 @@ impl Client {
             }
             (None, Ok(challenge)) => {
                 auth.awaiting_caller = true;
-                self.events.push_back(Event::Continuation { handle, challenge });
+                self.events
+                    .push_back(Event::Continuation { handle, challenge });
             }
             (None, Err(_)) => {
                 return Err(ProtocolError::MalformedLine {

@@ -405,7 +405,10 @@ mod tests {
     fn known_answers() {
         let cases: Vec<(Command, &[u8])> = vec![
             (Command::user("mrose").unwrap(), b"USER mrose\r\n"),
-            (Command::pass("secret pass").unwrap(), b"PASS secret pass\r\n"),
+            (
+                Command::pass("secret pass").unwrap(),
+                b"PASS secret pass\r\n",
+            ),
             (
                 Command::apop("mrose", "<1896.697170952@dbc.mtview.ca.us>", "tanstaaf").unwrap(),
                 b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n",
@@ -429,10 +432,17 @@ mod tests {
             (Command::lang(Some("de")).unwrap(), b"LANG de\r\n"),
             (Command::auth("plain", None).unwrap(), b"AUTH PLAIN\r\n"),
             (
-                Command::auth("PLAIN", Some(Secret::new(b"\0tim\0tanstaaftanstaaf".to_vec()))).unwrap(),
+                Command::auth(
+                    "PLAIN",
+                    Some(Secret::new(b"\0tim\0tanstaaftanstaaf".to_vec())),
+                )
+                .unwrap(),
                 b"AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n",
             ),
-            (Command::auth("EXTERNAL", Some(Secret::new(Vec::new()))).unwrap(), b"AUTH EXTERNAL =\r\n"),
+            (
+                Command::auth("EXTERNAL", Some(Secret::new(Vec::new()))).unwrap(),
+                b"AUTH EXTERNAL =\r\n",
+            ),
         ];
         for (c, want) in cases {
             assert_eq!(enc(&c), want, "{c:?}");
@@ -457,7 +467,10 @@ mod tests {
 
     #[test]
     fn refused_arguments() {
-        assert_eq!(Command::user("a\r\nDELE 1"), Err(CommandError::ForbiddenByte));
+        assert_eq!(
+            Command::user("a\r\nDELE 1"),
+            Err(CommandError::ForbiddenByte)
+        );
         assert_eq!(Command::user("a\nb"), Err(CommandError::ForbiddenByte));
         assert_eq!(Command::pass("a\0b"), Err(CommandError::ForbiddenByte));
         assert_eq!(Command::pass("x\ry"), Err(CommandError::ForbiddenByte));
@@ -467,11 +480,20 @@ mod tests {
         assert_eq!(Command::apop("a b", "<a@b>", "x"), Err(CommandError::Space));
         assert_eq!(Command::lang(Some("d e")), Err(CommandError::Space));
         assert_eq!(Command::lang(Some("dé")), Err(CommandError::InvalidByte));
-        assert_eq!(Command::auth("PLAIN AUTH", None), Err(CommandError::InvalidByte));
+        assert_eq!(
+            Command::auth("PLAIN AUTH", None),
+            Err(CommandError::InvalidByte)
+        );
         assert_eq!(Command::auth("", None), Err(CommandError::Empty));
-        assert!(matches!(Command::auth("A23456789012345678901", None), Err(CommandError::TooLong { .. })));
+        assert!(matches!(
+            Command::auth("A23456789012345678901", None),
+            Err(CommandError::TooLong { .. })
+        ));
         let long = "x".repeat(250);
-        assert_eq!(Command::user(&long), Err(CommandError::TooLong { len: 257 }));
+        assert_eq!(
+            Command::user(&long),
+            Err(CommandError::TooLong { len: 257 })
+        );
         assert!(Command::user(&long[..248]).is_ok()); // "USER " + 248 + CRLF = 255
         assert!(Command::user(&long[..249]).is_err());
         assert_eq!(MsgNum::try_from(0), Err(CommandError::ZeroMessageNumber));
@@ -483,7 +505,9 @@ mod tests {
         let d = alloc::format!("{c:?}");
         assert!(!d.contains("hunter2"), "{d}");
         let c = Command::apop("u", "<a@b>", "hunter2").unwrap();
-        let Command::Apop { digest, .. } = &c else { unreachable!() };
+        let Command::Apop { digest, .. } = &c else {
+            unreachable!()
+        };
         let d = alloc::format!("{c:?}");
         assert!(!d.contains(digest.expose().as_str()), "{d}");
         let c = Command::auth("PLAIN", Some(Secret::new(b"\0u\0hunter2".to_vec()))).unwrap();

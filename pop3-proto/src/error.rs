@@ -81,7 +81,9 @@ pub enum ProtocolError {
     },
     /// The connection ended in the middle of a message body: what was
     /// received is incomplete and must not be treated as the message.
-    #[error("connection closed in the middle of a message body after {received} bytes (truncated)")]
+    #[error(
+        "connection closed in the middle of a message body after {received} bytes (truncated)"
+    )]
     TruncatedBody {
         /// Body bytes delivered before the end of the stream.
         received: u64,

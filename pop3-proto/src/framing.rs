@@ -42,7 +42,8 @@ impl RecvBuf {
             self.scanned -= self.start;
             self.start = 0;
         }
-        if self.buf.capacity() > SHRINK_ABOVE && self.buf.len() + data.len() < self.buf.capacity() / 4
+        if self.buf.capacity() > SHRINK_ABOVE
+            && self.buf.len() + data.len() < self.buf.capacity() / 4
         {
             self.buf
                 .shrink_to((self.buf.len() + data.len()).max(SHRINK_ABOVE / 4));
@@ -149,7 +150,11 @@ pub(crate) enum BodyStep {
 /// run without a line starting with `.` is returned as one chunk, so a
 /// typical message is delivered in a few large slices, and no byte is
 /// scanned twice.
-pub(crate) fn body_step(buf: &mut RecvBuf, scan: &mut BodyScan, finder: &memmem::Finder<'_>) -> BodyStep {
+pub(crate) fn body_step(
+    buf: &mut RecvBuf,
+    scan: &mut BodyScan,
+    finder: &memmem::Finder<'_>,
+) -> BodyStep {
     loop {
         let avail = buf.avail();
         if avail.is_empty() {
@@ -209,7 +214,10 @@ mod tests {
     fn decode_all(input: &[u8], split: usize) -> (Vec<u8>, bool, usize) {
         let finder = memmem::Finder::new(b"\n.");
         let mut buf = RecvBuf::new();
-        let mut scan = BodyScan { at_line_start: true, delivered: 0 };
+        let mut scan = BodyScan {
+            at_line_start: true,
+            delivered: 0,
+        };
         let mut out = Vec::new();
         let mut ended = false;
         let mut rest_at = input.len();

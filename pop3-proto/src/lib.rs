@@ -27,9 +27,11 @@
 //! The caller owns the transport. The single rule: **after every call that
 //! feeds the client (`handle_input`, `handle_eof`, `enqueue`, ...), drain
 //! [`Client::poll_transmit`] until it returns `None` and write those bytes,
-//! then drain [`Client::poll_event`] until it returns `Ok(None)`; only then
-//! block on I/O.** `poll_event` returning `Ok(None)` means "I need more
-//! input"; an `Err` is a sticky [`ProtocolError`].
+//! then drain [`Client::poll_event`] until it returns `Ok(None)`; repeat
+//! while [`Client::wants_write`] is true (a reply can make the next queued
+//! command sendable); only then block on I/O.** `poll_event` returning
+//! `Ok(None)` means "I need more input or a transmit"; an `Err` is a sticky
+//! [`ProtocolError`].
 //!
 //! This example feeds a canned server transcript instead of a socket:
 //!

@@ -309,10 +309,18 @@ mod tests {
             (b"+OK 2 320", Some(StatusLine::Ok(b"2 320"))),
             (b"+ok fine", Some(StatusLine::Ok(b"fine"))),
             (b"-ERR", Some(StatusLine::Err(b""))),
-            (b"-ERR [IN-USE] locked", Some(StatusLine::Err(b"[IN-USE] locked"))),
+            (
+                b"-ERR [IN-USE] locked",
+                Some(StatusLine::Err(b"[IN-USE] locked")),
+            ),
             (b"+", Some(StatusLine::Continue(b""))),
             (b"+ ", Some(StatusLine::Continue(b""))),
-            (b"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+", Some(StatusLine::Continue(b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+"))),
+            (
+                b"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+",
+                Some(StatusLine::Continue(
+                    b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+",
+                )),
+            ),
             (b"+OKAY", None),
             (b"-ERROR", None),
             (b"", None),
@@ -328,15 +336,27 @@ mod tests {
     #[test]
     fn response_codes() {
         let cases: &[(&[u8], Option<RespCode>, &str)] = &[
-            (b"[IN-USE] Do you have another POP session running?", Some(RespCode::InUse), "Do you have another POP session running?"),
+            (
+                b"[IN-USE] Do you have another POP session running?",
+                Some(RespCode::InUse),
+                "Do you have another POP session running?",
+            ),
             (b"[LOGIN-DELAY] wait", Some(RespCode::LoginDelay), "wait"),
-            (b"[SYS/TEMP] try later", Some(RespCode::SysTemp), "try later"),
+            (
+                b"[SYS/TEMP] try later",
+                Some(RespCode::SysTemp),
+                "try later",
+            ),
             (b"[SYS/PERM] gone", Some(RespCode::SysPerm), "gone"),
             (b"[SYS/TEMP/QUOTA] x", Some(RespCode::SysTemp), "x"),
             (b"[SYS] x", Some(RespCode::Other("SYS".into())), "x"),
             (b"[AUTH] bad password", Some(RespCode::Auth), "bad password"),
             (b"[UTF8] need utf8", Some(RespCode::Utf8), "need utf8"),
-            (b"[X-VENDOR/A/B] x", Some(RespCode::Other("X-VENDOR/A/B".into())), "x"),
+            (
+                b"[X-VENDOR/A/B] x",
+                Some(RespCode::Other("X-VENDOR/A/B".into())),
+                "x",
+            ),
             (b"[auth] lower", Some(RespCode::Auth), "lower"),
             (b"[] empty", None, "[] empty"),
             (b"[unclosed text", None, "[unclosed text"),
@@ -355,7 +375,10 @@ mod tests {
     #[test]
     fn apop_timestamps() {
         let cases: &[(&[u8], Option<&str>)] = &[
-            (b"POP3 server ready <1896.697170952@dbc.mtview.ca.us>", Some("<1896.697170952@dbc.mtview.ca.us>")),
+            (
+                b"POP3 server ready <1896.697170952@dbc.mtview.ca.us>",
+                Some("<1896.697170952@dbc.mtview.ca.us>"),
+            ),
             (b"<a@b>", Some("<a@b>")),
             (b"ready <no-at-sign> <x@y>", Some("<x@y>")),
             (b"<<<<<a@b>", Some("<a@b>")),
@@ -367,7 +390,12 @@ mod tests {
             (b"Dovecot ready.", None),
         ];
         for (input, want) in cases {
-            assert_eq!(apop_timestamp(input).as_deref(), *want, "{:?}", lossy(input));
+            assert_eq!(
+                apop_timestamp(input).as_deref(),
+                *want,
+                "{:?}",
+                lossy(input)
+            );
         }
     }
 
@@ -389,23 +417,65 @@ mod tests {
 
     #[test]
     fn stat_lines() {
-        assert_eq!(stat(b"2 320"), Ok(Stat { count: 2, octets: 320 }));
-        assert_eq!(stat(b"0 0"), Ok(Stat { count: 0, octets: 0 }));
-        assert_eq!(stat(b"2 320 messages"), Ok(Stat { count: 2, octets: 320 }));
-        assert_eq!(stat(b"  2   320"), Ok(Stat { count: 2, octets: 320 }));
+        assert_eq!(
+            stat(b"2 320"),
+            Ok(Stat {
+                count: 2,
+                octets: 320
+            })
+        );
+        assert_eq!(
+            stat(b"0 0"),
+            Ok(Stat {
+                count: 0,
+                octets: 0
+            })
+        );
+        assert_eq!(
+            stat(b"2 320 messages"),
+            Ok(Stat {
+                count: 2,
+                octets: 320
+            })
+        );
+        assert_eq!(
+            stat(b"  2   320"),
+            Ok(Stat {
+                count: 2,
+                octets: 320
+            })
+        );
         assert!(stat(b"").is_err());
         assert!(stat(b"2").is_err());
         assert!(stat(b"x 2").is_err());
         assert!(stat(b"-1 2").is_err());
         assert!(stat(b"99999999999 2").is_err());
-        assert_eq!(stat(b"1 18446744073709551615"), Ok(Stat { count: 1, octets: u64::MAX }));
+        assert_eq!(
+            stat(b"1 18446744073709551615"),
+            Ok(Stat {
+                count: 1,
+                octets: u64::MAX
+            })
+        );
         assert!(stat(b"1 18446744073709551616").is_err());
     }
 
     #[test]
     fn list_entries() {
-        assert_eq!(list_entry(b"1 120"), Ok(ListEntry { number: 1, octets: 120 }));
-        assert_eq!(list_entry(b"3 200 extra"), Ok(ListEntry { number: 3, octets: 200 }));
+        assert_eq!(
+            list_entry(b"1 120"),
+            Ok(ListEntry {
+                number: 1,
+                octets: 120
+            })
+        );
+        assert_eq!(
+            list_entry(b"3 200 extra"),
+            Ok(ListEntry {
+                number: 3,
+                octets: 200
+            })
+        );
         assert!(list_entry(b"0 120").is_err());
         assert!(list_entry(b"1").is_err());
         assert!(list_entry(b"a b").is_err());
@@ -454,7 +524,10 @@ mod tests {
         }
         assert!(c.top && c.user && c.resp_codes && c.auth_resp_code && c.pipelining);
         assert!(c.uidl && c.stls && c.lang);
-        assert_eq!(c.sasl, vec!["PLAIN".to_string(), "SCRAM-SHA-256".to_string()]);
+        assert_eq!(
+            c.sasl,
+            vec!["PLAIN".to_string(), "SCRAM-SHA-256".to_string()]
+        );
         assert!(c.has_sasl("scram-sha-256"));
         assert_eq!(c.utf8, Some(true));
         assert_eq!(c.expire, Some((Expire::Days(31), true)));
@@ -474,9 +547,15 @@ mod tests {
     fn languages() {
         assert_eq!(
             language(b"en English").unwrap(),
-            Language { tag: "en".into(), description: "English".into() }
+            Language {
+                tag: "en".into(),
+                description: "English".into()
+            }
         );
-        assert_eq!(language(b"i-default  Default").unwrap().description, "Default");
+        assert_eq!(
+            language(b"i-default  Default").unwrap().description,
+            "Default"
+        );
         assert!(language(b"").is_err());
     }
 }

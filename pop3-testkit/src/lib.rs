@@ -11,7 +11,7 @@
 //!   (UTF8, LANG), with correct state checks and RFC 1939 commit semantics
 //!   (DELE only marks; QUIT commits; a dropped connection commits nothing);
 //! * **TLS** (feature `tls`, on by default): implicit TLS and STLS with a
-//!   generated [`TestCa`] that clients can trust;
+//!   generated `TestCa` that clients can trust;
 //! * **quirks** of real servers as builder options (bare LF, `+OK` without
 //!   text, no CAPA, delays, split writes, truncation, stalls, STARTTLS
 //!   injection, ...), each documented with who behaves like that;
@@ -50,8 +50,8 @@
 //! assert!(next(&mut line)?.starts_with("+OK POP3 pop3-testkit ready <"));
 //! stream.write_all(b"USER alice\r\nPASS secret\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n")?;
 //! assert!(next(&mut line)?.starts_with("+OK"));
-//! assert_eq!(next(&mut line)?, "+OK alice's maildrop has 1 messages (22 octets)\r\n");
-//! assert_eq!(next(&mut line)?, "+OK 22 octets\r\n");
+//! assert_eq!(next(&mut line)?, "+OK alice's maildrop has 1 messages (21 octets)\r\n");
+//! assert_eq!(next(&mut line)?, "+OK 21 octets\r\n");
 //! assert_eq!(next(&mut line)?, "Subject: hi\r\n");
 //! assert_eq!(next(&mut line)?, "\r\n");
 //! assert_eq!(next(&mut line)?, "..dot\r\n"); // dot-stuffed on the wire

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::io::{Conn, ReadError};
+use crate::io::Conn;
 use crate::server::{lock, sleep_interruptible, ScriptPlan, Shared};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +16,7 @@ enum Step {
     Sleep(Duration),
     Close,
     Stall,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     StartTls,
 }
 
@@ -242,7 +243,12 @@ pub(crate) fn run_connection(mut conn: Conn, shared: &Arc<Shared>, plan: &Script
     #[cfg(feature = "tls")]
     if shared.config.implicit_tls {
         let Some(cfg) = shared.tls.clone() else {
-            set(shared, slot, 0, ScriptStatus::Failed("TLS not configured".into()));
+            set(
+                shared,
+                slot,
+                0,
+                ScriptStatus::Failed("TLS not configured".into()),
+            );
             conn.close(false);
             return;
         };
@@ -261,7 +267,9 @@ pub(crate) fn run_connection(mut conn: Conn, shared: &Arc<Shared>, plan: &Script
     for (i, step) in script.steps.iter().enumerate() {
         let fail = |why: String| ScriptStatus::Failed(format!("{step}: {why}"));
         let result: Result<(), String> = match step {
-            Step::Send(bytes) => conn.write_all(bytes).map_err(|e| format!("write failed: {e}")),
+            Step::Send(bytes) => conn
+                .write_all(bytes)
+                .map_err(|e| format!("write failed: {e}")),
             Step::Sleep(d) => {
                 sleep_interruptible(*d, &shared.stop);
                 Ok(())

@@ -40,6 +40,7 @@ pub(crate) enum ScriptPlan {
 }
 
 /// Everything the builder configures. Field docs are on the builder methods.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) struct Config {
     pub(crate) users: Vec<(String, String)>,
     pub(crate) greeting: String,
@@ -179,6 +180,7 @@ impl Shared {
         }
     }
 
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn mark_tls(&self, id: usize) {
         if let Some(t) = lock(&self.transcripts).get_mut(id) {
             t.tls = true;
@@ -260,7 +262,7 @@ impl ServerBuilder {
 
     /// Replaces the CAPA list (default
     /// [`DEFAULT_CAPABILITIES`](crate::DEFAULT_CAPABILITIES)). `STLS` is still
-    /// added automatically when [`stls`](Self::stls) is enabled and TLS is not
+    /// added automatically when `stls` is enabled and TLS is not
     /// yet active. This only changes what is *advertised*: every command is
     /// still served.
     pub fn capabilities<I, S>(mut self, caps: I) -> Self
@@ -286,7 +288,9 @@ impl ServerBuilder {
     /// POP3 service has not listed it, and pre-RFC 2449 servers have no CAPA
     /// at all. A client must then fall back to lockstep.
     pub fn no_pipelining(mut self) -> Self {
-        self.config.capabilities.retain(|c| !c.eq_ignore_ascii_case("PIPELINING"));
+        self.config
+            .capabilities
+            .retain(|c| !c.eq_ignore_ascii_case("PIPELINING"));
         self
     }
 
@@ -371,7 +375,9 @@ impl ServerBuilder {
     /// closed afterwards. Use it for over-long or malformed replies to a
     /// particular command.
     pub fn override_reply(mut self, verb: &str, bytes: impl Into<Vec<u8>>) -> Self {
-        self.config.reply_overrides.push((upper(verb), bytes.into()));
+        self.config
+            .reply_overrides
+            .push((upper(verb), bytes.into()));
         self
     }
 
@@ -534,7 +540,7 @@ impl ServerBuilder {
     /// Scripted mode: every connection runs this script instead of the POP3
     /// interpreter (no greeting is sent unless the script sends it; all
     /// POP3 options and quirks are ignored, except
-    /// [`implicit_tls`](Self::implicit_tls), read/write timeouts and line
+    /// `implicit_tls` (feature `tls`), read/write timeouts and line
     /// limit). See [`Script`].
     pub fn script(mut self, script: Script) -> Self {
         self.config.script = Some(ScriptPlan::Every(script));
@@ -838,10 +844,12 @@ impl ServerHandle {
 
     /// The verdict of scripted mode, after waiting up to 5 seconds for
     /// running scripts to finish (a script that reached `stall()` counts as
-    /// finished). `Ok(())` if at least one connection ran a script and every
-    /// script completed all its steps; otherwise the first problem: a
-    /// mismatch, the client closing early, a timeout, a script still running,
-    /// or no connection at all.
+    /// finished; while no connection has been accepted yet it keeps waiting,
+    /// so "no connection" is only reported after the full wait). `Ok(())` if
+    /// at least one connection ran a script and every script completed all
+    /// its steps; otherwise the first problem in accept order: a mismatch,
+    /// the client closing early, a timeout, a script still running, an
+    /// unexpected extra connection, or no connection at all.
     pub fn script_result(&self) -> Result<(), ScriptError> {
         self.script_result_within(Duration::from_secs(5))
     }
@@ -851,9 +859,11 @@ impl ServerHandle {
         let deadline = Instant::now() + timeout;
         loop {
             let outcomes = self.script_outcomes();
-            let running = outcomes
-                .iter()
-                .any(|o| o.status == ScriptStatus::Running);
+            // Connections accepted but whose thread has not registered its
+            // outcome yet count as running too.
+            let running = outcomes.is_empty()
+                || outcomes.len() < self.connection_count()
+                || outcomes.iter().any(|o| o.status == ScriptStatus::Running);
             if !running || Instant::now() >= deadline {
                 if outcomes.is_empty() {
                     return Err(ScriptError {

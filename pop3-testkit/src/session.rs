@@ -75,10 +75,10 @@ pub(crate) fn run(conn: Conn, shared: &Arc<Shared>) {
         holds_lock: false,
     };
     let notify = s.serve().unwrap_or_default();
-    s.conn.close(notify);
     if s.holds_lock {
         shared.maildrop_locked.store(false, Ordering::SeqCst);
     }
+    s.conn.close(notify);
 }
 
 fn is_number(s: &str) -> bool {
@@ -490,7 +490,9 @@ impl Session<'_> {
             .collect();
         self.state = State::Transaction;
         let (n, size) = self.totals();
-        self.ok(&format!("{user}'s maildrop has {n} messages ({size} octets)"))
+        self.ok(&format!(
+            "{user}'s maildrop has {n} messages ({size} octets)"
+        ))
     }
 
     #[cfg(feature = "tls")]
@@ -544,7 +546,9 @@ impl Session<'_> {
         if !is_number(arg) {
             return Err(self.err("invalid message number"));
         }
-        let n: usize = arg.parse().map_err(|_| self.err("invalid message number"))?;
+        let n: usize = arg
+            .parse()
+            .map_err(|_| self.err("invalid message number"))?;
         match n.checked_sub(1).and_then(|i| self.entries.get(i)) {
             Some(e) if !e.deleted => Ok(n - 1),
             Some(_) => Err(self.err(&format!("message {n} already deleted"))),

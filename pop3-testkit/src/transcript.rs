@@ -74,12 +74,7 @@ impl Transcript {
         self.client_lines()
             .iter()
             .filter(|l| !l.is_empty())
-            .map(|l| {
-                l.split(' ')
-                    .next()
-                    .unwrap_or_default()
-                    .to_ascii_uppercase()
-            })
+            .map(|l| l.split(' ').next().unwrap_or_default().to_ascii_uppercase())
             .collect()
     }
 }

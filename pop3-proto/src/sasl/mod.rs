@@ -7,7 +7,7 @@
 //! base64-encodes the answer, and on `+OK` calls [`Mechanism::finish`] so
 //! that mechanisms with mutual authentication (SCRAM) can refuse a server
 //! that never proved it knows the password.
-
+//!
 //! Every mechanism here is a plain state machine over raw bytes:
 //!
 //! | type | mechanism(s) | initial response |
@@ -26,7 +26,14 @@
 //! * `Debug` never prints a password, token, derived key or proof.
 //! * A mechanism that offers an initial response also accepts an empty first
 //!   challenge instead (a client that did not send the initial response gets
-//!   `+ ` and answers with the same bytes), exactly once.
+//!   `+ ` and answers with the same bytes), exactly once. So a driver
+//!   whose `AUTH` line would be too long either keeps the bytes
+//!   [`Mechanism::initial_response`] returned and sends them itself as the
+//!   answer to the first `+ ` (without calling `step` for it), or does not
+//!   call `initial_response` and calls `step(b"")` for that `+ `. After
+//!   `initial_response` returned `Some`, an empty challenge is *not* the
+//!   server's request for the initial response (for `XOAUTH2` it is an
+//!   error document, for SCRAM a malformed server-first-message).
 //! * [`Mechanism::step`] after the mechanism has finished returns
 //!   [`SaslError::UnexpectedChallenge`]; after a `step` returned an error the
 //!   mechanism is failed and every later `step` returns

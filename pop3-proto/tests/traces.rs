@@ -1,0 +1,784 @@
+//! RFC example sessions replayed through the core, and hostile inputs.
+
+mod common;
+
+use common::*;
+use pop3_proto::{
+    Client, Command, CommandKind, Config, ErrResponse, Expire, ListEntry, MsgNum, Pipelining,
+    ProtocolError, RespCode, Response, SessionState, Stat, Status, UsageError,
+};
+
+fn n(x: u32) -> MsgNum {
+    MsgNum::new(x).unwrap()
+}
+
+fn status(text: &str) -> Response {
+    Response::Status(Status {
+        code: None,
+        text: text.into(),
+    })
+}
+
+/// RFC 1939 §10 example POP3 session (APOP login), with the canonical
+/// digest from the RFC.
+const RFC1939_SESSION: &str = "
+S: +OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>
+C: APOP mrose c4c9334bac560ecc979e58001b3e22fb
+S: +OK mrose's maildrop has 2 messages (320 octets)
+C: STAT
+S: +OK 2 320
+C: LIST
+S: +OK 2 messages (320 octets)
+S: 1 120
+S: 2 200
+S: .
+C: RETR 1
+S: +OK 120 octets
+S: <the POP3 server sends message 1>
+S: .
+C: DELE 1
+S: +OK message 1 deleted
+C: RETR 2
+S: +OK 200 octets
+S: <the POP3 server sends message 2>
+S: .
+C: DELE 2
+S: +OK message 2 deleted
+C: QUIT
+S: +OK dewey POP3 server signing off (maildrop empty)
+";
+
+fn rfc1939_commands() -> Vec<Command> {
+    vec![
+        Command::apop("mrose", "<1896.697170952@dbc.mtview.ca.us>", "tanstaaf").unwrap(),
+        Command::Stat,
+        Command::List(None),
+        Command::Retr(n(1)),
+        Command::Dele(n(1)),
+        Command::Retr(n(2)),
+        Command::Dele(n(2)),
+        Command::Quit,
+    ]
+}
+
+#[test]
+fn rfc1939_example_session() {
+    let (client_bytes, server) = split_trace(RFC1939_SESSION);
+    let (sent, events) = run_whole(Config::default(), &rfc1939_commands(), &server);
+    assert_eq!(
+        String::from_utf8_lossy(&sent),
+        String::from_utf8_lossy(&client_bytes)
+    );
+    use SessionState::*;
+    let expected = vec![
+        Ev::Greeting(Some("<1896.697170952@dbc.mtview.ca.us>".into())),
+        Ev::State(Greeting, Authorization),
+        Ev::Ok(
+            0,
+            CommandKind::Apop,
+            status("mrose's maildrop has 2 messages (320 octets)"),
+        ),
+        Ev::State(Authorization, Transaction),
+        Ev::Ok(
+            1,
+            CommandKind::Stat,
+            Response::Stat(Stat {
+                count: 2,
+                octets: 320,
+            }),
+        ),
+        Ev::Ok(
+            2,
+            CommandKind::List,
+            Response::List(vec![
+                ListEntry {
+                    number: 1,
+                    octets: 120,
+                },
+                ListEntry {
+                    number: 2,
+                    octets: 200,
+                },
+            ]),
+        ),
+        Ev::Ok(
+            3,
+            CommandKind::Retr,
+            Response::BodyStart(Status {
+                code: None,
+                text: "120 octets".into(),
+            }),
+        ),
+        Ev::Body(3, b"<the POP3 server sends message 1>\r\n".to_vec()),
+        Ev::BodyEnd(3, 35),
+        Ev::Ok(4, CommandKind::Dele, status("message 1 deleted")),
+        Ev::Ok(
+            5,
+            CommandKind::Retr,
+            Response::BodyStart(Status {
+                code: None,
+                text: "200 octets".into(),
+            }),
+        ),
+        Ev::Body(5, b"<the POP3 server sends message 2>\r\n".to_vec()),
+        Ev::BodyEnd(5, 35),
+        Ev::Ok(6, CommandKind::Dele, status("message 2 deleted")),
+        Ev::State(Transaction, Update),
+        Ev::Ok(
+            7,
+            CommandKind::Quit,
+            status("dewey POP3 server signing off (maildrop empty)"),
+        ),
+        Ev::State(Update, Closed),
+        Ev::Closed,
+    ];
+    assert_eq!(events, expected);
+    // The same transcript byte by byte, and at every single split point.
+    let (_, bytewise) = run_bytewise(Config::default(), &rfc1939_commands(), &server);
+    assert_eq!(bytewise, expected);
+    for cut in 0..server.len() {
+        let (_, e) = run_split(
+            Config::default(),
+            &rfc1939_commands(),
+            &server,
+            &[cut],
+            false,
+        );
+        assert_eq!(e, expected, "split at {cut}");
+    }
+}
+
+/// The RFC 1939 §7 USER/PASS, TOP and UIDL examples, including the
+/// "-ERR" branches.
+#[test]
+fn rfc1939_user_pass_top_uidl() {
+    let trace = "
+S: +OK POP3 server ready
+C: USER frated
+S: -ERR sorry, no mailbox for frated here
+C: USER mrose
+S: +OK mrose is a real hoopy frood
+C: PASS secret
+S: +OK mrose's maildrop has 2 messages (320 octets)
+C: TOP 1 10
+S: +OK
+S: Subject: x
+S:
+S: body
+S: .
+C: TOP 100 3
+S: -ERR no such message
+C: UIDL
+S: +OK
+S: 1 whqtswO00WBw418f9t5JxYwZ
+S: 2 QhdPYR:00WBw1Ph7x7
+S: .
+C: UIDL 2
+S: +OK 2 QhdPYR:00WBw1Ph7x7
+C: UIDL 3
+S: -ERR no such message, only 2 messages in maildrop
+C: NOOP
+S: +OK
+C: RSET
+S: +OK maildrop has 2 messages (320 octets)
+";
+    let (client_bytes, server) = split_trace(trace);
+    let cmds = vec![
+        Command::user("frated").unwrap(),
+        Command::user("mrose").unwrap(),
+        Command::pass("secret").unwrap(),
+        Command::Top(n(1), 10),
+        Command::Top(n(100), 3),
+        Command::Uidl(None),
+        Command::Uidl(Some(n(2))),
+        Command::Uidl(Some(n(3))),
+        Command::Noop,
+        Command::Rset,
+    ];
+    let (sent, events) = run_bytewise(Config::default(), &cmds, &server);
+    assert_eq!(sent, client_bytes);
+    assert!(
+        matches!(&events[2], Ev::Err(0, CommandKind::User, e) if e.text == "sorry, no mailbox for frated here")
+    );
+    assert!(events.contains(&Ev::Body(3, b"Subject: x\r\n\r\nbody\r\n".to_vec())));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Ev::Err(4, CommandKind::Top, _))));
+    let uidl = events.iter().find_map(|e| match e {
+        Ev::Ok(5, _, Response::Uidl(v)) => Some(v.clone()),
+        _ => None,
+    });
+    let uidl = uidl.expect("UIDL listing");
+    assert_eq!(uidl.len(), 2);
+    assert_eq!(uidl[1].uid.as_str(), Some("QhdPYR:00WBw1Ph7x7"));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Ev::Ok(6, _, Response::UidlOne(u)) if u.number == 2)));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Ev::Err(7, CommandKind::Uidl, _))));
+    assert!(matches!(
+        events.last(),
+        Some(Ev::Ok(9, CommandKind::Rset, _))
+    ));
+}
+
+/// RFC 2449 §5 CAPA example, and pipelining switched on by it.
+#[test]
+fn rfc2449_capa_and_pipelining() {
+    let server = b"+OK POP3 server ready\r\n\
++OK Capability list follows\r\n\
+TOP\r\nUSER\r\nSASL CRAM-MD5 KERBEROS_V4\r\nRESP-CODES\r\nLOGIN-DELAY 900\r\nPIPELINING\r\nEXPIRE 60\r\nUIDL\r\nIMPLEMENTATION Shlemazle-Plotz-v302\r\n.\r\n";
+    let mut client = Client::new(Config::default());
+    let mut sent = Vec::new();
+    let mut events = Vec::new();
+    client.enqueue(Command::Capa).unwrap();
+    drain(&mut client, &mut sent, &mut events);
+    assert!(sent.is_empty(), "nothing is sent before the greeting");
+    client.handle_input(server);
+    drain(&mut client, &mut sent, &mut events);
+    assert_eq!(sent, b"CAPA\r\n");
+    let caps = client.capabilities().expect("caps").clone();
+    assert!(caps.top && caps.user && caps.resp_codes && caps.pipelining && caps.uidl);
+    assert_eq!(
+        caps.sasl,
+        vec!["CRAM-MD5".to_string(), "KERBEROS_V4".to_string()]
+    );
+    assert_eq!(caps.login_delay, Some((900, false)));
+    assert_eq!(caps.expire, Some((Expire::Days(60), false)));
+    assert_eq!(caps.implementation.as_deref(), Some("Shlemazle-Plotz-v302"));
+    // PIPELINING advertised: USER is a barrier, PASS too; after login
+    // several commands go out back to back.
+    client.enqueue(Command::user("u").unwrap()).unwrap();
+    client.enqueue(Command::pass("p").unwrap()).unwrap();
+    let stat = client.enqueue(Command::Stat).unwrap();
+    client.enqueue(Command::List(None)).unwrap();
+    client.enqueue(Command::Uidl(None)).unwrap();
+    sent.clear();
+    drain(&mut client, &mut sent, &mut events);
+    assert_eq!(sent, b"USER u\r\n");
+    client.handle_input(b"+OK\r\n");
+    sent.clear();
+    drain(&mut client, &mut sent, &mut events);
+    assert_eq!(sent, b"PASS p\r\n");
+    client.handle_input(b"+OK\r\n");
+    sent.clear();
+    drain(&mut client, &mut sent, &mut events);
+    assert_eq!(sent, b"STAT\r\nLIST\r\nUIDL\r\n");
+    assert_eq!(client.in_flight(), 3);
+    events.clear();
+    client.handle_input(b"+OK 1 5\r\n-ERR [SYS/TEMP] listing unavailable\r\n+OK\r\n1 abc\r\n.\r\n");
+    drain(&mut client, &mut sent, &mut events);
+    assert_eq!(
+        events[0],
+        Ev::Ok(
+            stat.id(),
+            CommandKind::Stat,
+            Response::Stat(Stat {
+                count: 1,
+                octets: 5
+            })
+        )
+    );
+    assert!(
+        matches!(&events[1], Ev::Err(_, CommandKind::List, e) if e.code == Some(RespCode::SysTemp))
+    );
+    assert!(matches!(&events[2], Ev::Ok(_, CommandKind::Uidl, Response::Uidl(v)) if v.len() == 1));
+}
+
+#[test]
+fn no_pipelining_without_capability() {
+    let mut client = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK hi\r\n");
+    client.enqueue(Command::user("u").unwrap()).unwrap();
+    client.enqueue(Command::pass("p").unwrap()).unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(b"+OK\r\n");
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(b"+OK\r\n");
+    drain(&mut client, &mut sent, &mut ev);
+    sent.clear();
+    for _ in 0..3 {
+        client.enqueue(Command::Noop).unwrap();
+    }
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(sent, b"NOOP\r\n", "one at a time");
+    client.handle_input(b"+OK\r\n");
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(sent, b"NOOP\r\nNOOP\r\n");
+}
+
+#[test]
+fn pipelining_window_is_bounded() {
+    let mut config = Config::default();
+    config.pipelining = Pipelining::Always;
+    config.max_in_flight = 4;
+    let mut client = Client::new(config);
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK\r\n");
+    client.enqueue(Command::user("u").unwrap()).unwrap();
+    client.enqueue(Command::pass("p").unwrap()).unwrap();
+    for i in 1..=10 {
+        client.enqueue(Command::Retr(n(i))).unwrap();
+    }
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(b"+OK\r\n+OK\r\n");
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(client.in_flight(), 4);
+    let mut bodies = 0;
+    for i in 1..=10 {
+        client.handle_input(format!("+OK\r\nmessage {i}\r\n.\r\n").as_bytes());
+        ev.clear();
+        drain(&mut client, &mut sent, &mut ev);
+        bodies += ev.iter().filter(|e| matches!(e, Ev::BodyEnd(..))).count();
+        assert!(client.in_flight() <= 4);
+    }
+    assert_eq!(bodies, 10);
+    assert_eq!(client.in_flight(), 0);
+}
+
+/// RFC 5034 §6 example: AUTH with a manual exchange (continuations are
+/// surfaced as events), plus `=` and the cancel.
+#[test]
+fn rfc5034_manual_auth_exchange() {
+    let mut client = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK POP3 server ready\r\n");
+    let h = client
+        .enqueue(Command::auth("CRAM-MD5", None).unwrap())
+        .unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(sent, b"AUTH CRAM-MD5\r\n");
+    client.handle_input(b"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n");
+    ev.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(
+        ev,
+        vec![Ev::Continuation(
+            h.id(),
+            b"<1896.697170952@postoffice.reston.mci.net>".to_vec()
+        )]
+    );
+    // Nothing is sent until the caller answers.
+    assert!(!client.wants_write());
+    client
+        .auth_respond(pop3_proto::Secret::new(
+            b"tim b913a602c7eda7a495b4e6e7334d3890".to_vec(),
+        ))
+        .unwrap();
+    sent.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(
+        sent,
+        b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"
+    );
+    client.handle_input(b"+OK Maildrop locked and ready\r\n");
+    ev.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(client.session_state(), SessionState::Transaction);
+    assert!(matches!(ev[0], Ev::Ok(_, CommandKind::Auth, _)));
+    assert_eq!(
+        client.auth_respond(pop3_proto::Secret::new(vec![])),
+        Err(UsageError::NoSaslExchange)
+    );
+}
+
+#[test]
+fn auth_cancel_and_failure_codes() {
+    let mut client = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK\r\n");
+    client
+        .enqueue(Command::auth("X-FOO", Some(pop3_proto::Secret::new(vec![]))).unwrap())
+        .unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(sent, b"AUTH X-FOO =\r\n");
+    client.handle_input(b"+\r\n");
+    drain(&mut client, &mut sent, &mut ev);
+    client.auth_cancel().unwrap();
+    sent.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(sent, b"*\r\n");
+    client.handle_input(b"-ERR [AUTH] cancelled\r\n");
+    ev.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert!(matches!(&ev[0], Ev::Err(_, CommandKind::Auth, e) if e.code == Some(RespCode::Auth)));
+    assert_eq!(client.session_state(), SessionState::Authorization);
+}
+
+#[test]
+fn greeting_refused_and_bad_greeting() {
+    let (_, ev) = run_whole(Config::default(), &[], b"-ERR [SYS/TEMP] too busy\r\n");
+    assert_eq!(
+        ev,
+        vec![
+            Ev::GreetingRefused(ErrResponse {
+                code: Some(RespCode::SysTemp),
+                text: "too busy".into(),
+                sasl_detail: None
+            }),
+            Ev::State(SessionState::Greeting, SessionState::Closed),
+            Ev::Closed
+        ]
+    );
+    let (_, ev) = run_whole(Config::default(), &[], b"* OK IMAP4rev1 ready\r\n");
+    assert!(matches!(
+        ev.last(),
+        Some(Ev::Error(ProtocolError::BadGreeting { .. }))
+    ));
+    let (_, ev) = run_whole(
+        Config::default(),
+        &[],
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n",
+    );
+    assert!(matches!(
+        ev.last(),
+        Some(Ev::Error(ProtocolError::BadGreeting { .. }))
+    ));
+}
+
+#[test]
+fn quit_error_reports_failed_update() {
+    let trace = "S: +OK\r\nS: +OK\r\nS: +OK\r\nS: +OK\r\nS: -ERR [SYS/TEMP] some deleted messages not removed\r\n";
+    let (_, server) = split_trace(trace);
+    let cmds = [
+        Command::user("u").unwrap(),
+        Command::pass("p").unwrap(),
+        Command::Dele(n(1)),
+        Command::Quit,
+    ];
+    let (_, ev) = run_whole(Config::default(), &cmds, &server);
+    let tail: Vec<_> = ev.iter().rev().take(4).rev().cloned().collect();
+    assert_eq!(
+        tail[0],
+        Ev::State(SessionState::Transaction, SessionState::Update)
+    );
+    assert!(
+        matches!(&tail[1], Ev::Err(3, CommandKind::Quit, e) if e.code == Some(RespCode::SysTemp))
+    );
+    assert_eq!(
+        tail[2],
+        Ev::State(SessionState::Update, SessionState::Closed)
+    );
+    assert_eq!(tail[3], Ev::Closed);
+}
+
+#[test]
+fn wrong_state_is_refused_locally() {
+    let mut client = Client::new(Config::default());
+    assert_eq!(
+        client.enqueue(Command::Retr(n(1))),
+        Err(UsageError::WrongState {
+            state: SessionState::Authorization,
+            command: CommandKind::Retr
+        })
+    );
+    assert!(matches!(
+        client.enqueue(Command::Noop),
+        Err(UsageError::WrongState { .. })
+    ));
+    client.enqueue(Command::user("u").unwrap()).unwrap();
+    client.enqueue(Command::pass("p").unwrap()).unwrap();
+    // Projected state: after PASS, TRANSACTION commands are accepted...
+    client.enqueue(Command::Stat).unwrap();
+    // ...and AUTHORIZATION ones are not.
+    assert!(matches!(
+        client.enqueue(Command::user("x").unwrap()),
+        Err(UsageError::WrongState { .. })
+    ));
+    assert!(matches!(
+        client.enqueue(Command::Stls),
+        Err(UsageError::WrongState { .. })
+    ));
+    client.enqueue(Command::Quit).unwrap();
+    assert_eq!(client.enqueue(Command::Noop), Err(UsageError::Closed));
+}
+
+#[test]
+fn failed_pass_rejects_commands_queued_behind_it() {
+    let cmds = [
+        Command::user("u").unwrap(),
+        Command::pass("bad").unwrap(),
+        Command::Stat,
+    ];
+    let (sent, ev) = run_whole(
+        Config::default(),
+        &cmds,
+        b"+OK\r\n+OK\r\n-ERR [AUTH] invalid password\r\n",
+    );
+    assert_eq!(
+        sent, b"USER u\r\nPASS bad\r\n",
+        "STAT is never sent in AUTHORIZATION"
+    );
+    assert!(ev.contains(&Ev::Rejected(2, CommandKind::Stat)));
+}
+
+#[test]
+fn stls_injection_is_refused() {
+    // Bytes in the same read as +OK to STLS.
+    let (_, ev) = run_whole(
+        Config::default(),
+        &[Command::Stls],
+        b"+OK\r\n+OK Begin TLS\r\n+OK injected\r\n",
+    );
+    assert!(
+        matches!(
+            ev.last(),
+            Some(Ev::Error(ProtocolError::StlsInjection { .. }))
+        ),
+        "{ev:?}"
+    );
+    // Bytes in a later read, before the handshake.
+    let mut client = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK\r\n");
+    client.enqueue(Command::Stls).unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(b"+OK go ahead\r\n");
+    assert!(drain(&mut client, &mut sent, &mut ev));
+    assert!(client.is_awaiting_tls());
+    client.handle_input(b"-ERR x\r\n");
+    assert!(matches!(
+        client.tls_established(),
+        Err(UsageError::Poisoned(ProtocolError::StlsInjection {
+            len: 8
+        }))
+    ));
+    assert!(matches!(
+        client.poll_event(),
+        Err(ProtocolError::StlsInjection { .. })
+    ));
+}
+
+#[test]
+fn stls_forgets_capabilities_and_greeting() {
+    let mut client = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK <1.2@host>\r\n");
+    client.enqueue(Command::Capa).unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(b"+OK\r\nSTLS\r\nSASL PLAIN\r\n.\r\n");
+    drain(&mut client, &mut sent, &mut ev);
+    assert!(client.capabilities().unwrap().stls);
+    client.enqueue(Command::Stls).unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(b"+OK\r\n");
+    drain(&mut client, &mut sent, &mut ev);
+    client.tls_established().unwrap();
+    assert!(client.capabilities().is_none());
+    assert!(client.greeting().is_none());
+    assert!(client.is_tls());
+    assert_eq!(client.apop("u", "p"), Err(UsageError::NoApopTimestamp));
+    assert_eq!(client.enqueue(Command::Stls), Err(UsageError::AlreadyTls));
+    // The session goes on over the new transport.
+    client.enqueue(Command::Capa).unwrap();
+    sent.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(sent, b"CAPA\r\n");
+}
+
+#[test]
+fn hostile_status_line_without_end() {
+    let mut client = Client::new(Config::default());
+    let chunk = vec![b'A'; 4096];
+    let mut err = None;
+    for _ in 0..100 {
+        client.handle_input(&chunk);
+        match client.poll_event() {
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+            Ok(_) => {}
+        }
+    }
+    assert_eq!(err, Some(ProtocolError::LineTooLong { limit: 8192 }));
+    assert!(client.buffer_capacity() < 64 * 1024);
+    // Sticky.
+    assert_eq!(
+        client.poll_event().unwrap_err(),
+        ProtocolError::LineTooLong { limit: 8192 }
+    );
+    assert!(matches!(
+        client.enqueue(Command::Capa),
+        Err(UsageError::Poisoned(_))
+    ));
+}
+
+#[test]
+fn greeting_of_a_million_angle_brackets() {
+    let mut g = b"+OK ".to_vec();
+    g.extend(std::iter::repeat(b'<').take(1_000_000));
+    g.extend_from_slice(b"\r\n");
+    let mut config = Config::default();
+    config.max_line_len = 2_000_000;
+    let (_, ev) = run_whole(config, &[], &g);
+    assert_eq!(ev[0], Ev::Greeting(None));
+}
+
+#[test]
+fn reply_with_nothing_in_flight() {
+    let (_, ev) = run_whole(Config::default(), &[], b"+OK hello\r\n+OK surprise\r\n");
+    assert!(matches!(
+        ev.last(),
+        Some(Ev::Error(ProtocolError::UnsolicitedResponse { .. }))
+    ));
+}
+
+#[test]
+fn eof_in_the_middle_of_a_body_is_truncation() {
+    let cmds = [
+        Command::user("u").unwrap(),
+        Command::pass("p").unwrap(),
+        Command::Retr(n(1)),
+    ];
+    let (_, ev) = run_split(
+        Config::default(),
+        &cmds,
+        b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nline one\r\nline tw",
+        &[],
+        true,
+    );
+    assert!(
+        matches!(
+            ev.last(),
+            Some(Ev::Error(ProtocolError::TruncatedBody { .. }))
+        ),
+        "{ev:?}"
+    );
+    assert!(!ev.iter().any(|e| matches!(e, Ev::BodyEnd(..))));
+    // Cut right after a CRLF, and right after the final dot without its CRLF.
+    for server in [
+        &b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nline\r\n"[..],
+        b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nline\r\n.",
+    ] {
+        let (_, ev) = run_split(Config::default(), &cmds, server, &[], true);
+        assert!(
+            matches!(
+                ev.last(),
+                Some(Ev::Error(ProtocolError::TruncatedBody { .. }))
+            ),
+            "{ev:?}"
+        );
+    }
+}
+
+#[test]
+fn eof_while_waiting_and_clean_eof() {
+    let (_, ev) = run_split(Config::default(), &[Command::Capa], b"+OK\r\n", &[], true);
+    assert!(matches!(
+        ev.last(),
+        Some(Ev::Error(ProtocolError::UnexpectedEof { .. }))
+    ));
+    let (_, ev) = run_split(Config::default(), &[], b"+OK\r\n", &[], true);
+    assert_eq!(ev.last(), Some(&Ev::Closed));
+    let (_, ev) = run_split(Config::default(), &[], b"", &[], true);
+    assert!(matches!(
+        ev.last(),
+        Some(Ev::Error(ProtocolError::UnexpectedEof { .. }))
+    ));
+}
+
+#[test]
+fn bare_lf_server() {
+    let server = b"+OK hi\n+OK\n+OK\n+OK\n1 10\n2 20\n.\n+OK\nline\n..dot\n.\n";
+    let cmds = [
+        Command::user("u").unwrap(),
+        Command::pass("p").unwrap(),
+        Command::List(None),
+        Command::Retr(n(1)),
+    ];
+    let (_, ev) = run_bytewise(Config::default(), &cmds, server);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Ev::Ok(_, _, Response::List(v)) if v.len() == 2)));
+    assert!(ev.contains(&Ev::Body(3, b"line\n.dot\n".to_vec())));
+}
+
+#[test]
+fn malformed_replies_name_the_line() {
+    let cmds = [
+        Command::user("u").unwrap(),
+        Command::pass("p").unwrap(),
+        Command::Stat,
+    ];
+    let (_, ev) = run_whole(
+        Config::default(),
+        &cmds,
+        b"+OK\r\n+OK\r\n+OK\r\n+OK lots of mail\r\n",
+    );
+    match ev.last() {
+        Some(Ev::Error(ProtocolError::MalformedLine {
+            command: CommandKind::Stat,
+            line,
+            ..
+        })) => {
+            assert_eq!(line, "lots of mail")
+        }
+        other => panic!("{other:?}"),
+    }
+    let cmds = [
+        Command::user("u").unwrap(),
+        Command::pass("p").unwrap(),
+        Command::Uidl(None),
+    ];
+    let (_, ev) = run_whole(
+        Config::default(),
+        &cmds,
+        b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n1 has space\r\n.\r\n",
+    );
+    assert!(matches!(
+        ev.last(),
+        Some(Ev::Error(ProtocolError::MalformedLine {
+            command: CommandKind::Uidl,
+            ..
+        }))
+    ));
+    let mut lenient = Config::default();
+    lenient.lenient_uids = true;
+    let (_, ev) = run_whole(
+        lenient,
+        &cmds,
+        b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n1 has space\r\n.\r\n",
+    );
+    assert!(ev.iter().any(
+        |e| matches!(e, Ev::Ok(_, _, Response::Uidl(v)) if v[0].uid.as_bytes() == b"has space")
+    ));
+    let (_, ev) = run_whole(Config::default(), &[Command::Capa], b"+OK\r\nHELLO\r\n");
+    assert!(matches!(
+        ev.last(),
+        Some(Ev::Error(ProtocolError::MalformedStatus { .. }))
+    ));
+}
+
+#[test]
+fn too_many_entries() {
+    let mut config = Config::default();
+    config.max_entries = 3;
+    let cmds = [
+        Command::user("u").unwrap(),
+        Command::pass("p").unwrap(),
+        Command::List(None),
+    ];
+    let (_, ev) = run_whole(
+        config,
+        &cmds,
+        b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n1 1\r\n2 2\r\n3 3\r\n4 4\r\n.\r\n",
+    );
+    assert_eq!(
+        ev.last(),
+        Some(&Ev::Error(ProtocolError::TooManyEntries { limit: 3 }))
+    );
+}
+
+#[test]
+fn error_display_never_contains_password() {
+    let cmds = [
+        Command::user("u").unwrap(),
+        Command::pass("hunter2").unwrap(),
+    ];
+    let (_, ev) = run_whole(Config::default(), &cmds, b"+OK\r\n+OK\r\ngarbage\r\n");
+    let all = format!("{ev:?}");
+    assert!(!all.contains("hunter2"));
+}

@@ -1,0 +1,2 @@
+//! Shared test scenarios (work in progress).
+#![forbid(unsafe_code)]

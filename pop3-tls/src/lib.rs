@@ -1,0 +1,785 @@
+//! Types shared by the POP3 adapters (`pop3-blocking`, `pop3-tokio`): how to
+//! build the rustls client configuration, the TLS policy, the timeouts, the
+//! connect options and an adapter-independent classification of errors.
+//!
+//! Nothing here does I/O on a POP3 session. Both adapters re-export these
+//! types, so code (and tests) written against one adapter's options and
+//! error kinds works with the other.
+//!
+//! | type | what |
+//! | --- | --- |
+//! | [`TlsOptions`] | trust anchors (webpki roots by default, or the OS store), extra CA certificates, a client certificate, a server-name override; builds an `Arc<rustls::ClientConfig>` with the `ring` provider |
+//! | [`TlsPolicy`] | `Implicit` (POP3S, port 995), `Required` (STLS, the default), `Opportunistic`, `None` |
+//! | [`Timeouts`] | connect, read and write timeouts (30 s, 60 s, 60 s by default) |
+//! | [`ConnectOptions`] | all of the above plus the cleartext-credentials switch and the core [`pop3_proto::Config`] |
+//! | [`ErrorKind`] | what kind of failure an adapter error is: `Timeout`, `Server(code)`, `Truncated`, ... |
+//! | [`SecurityError`] | refusals of the security policy (STLS not offered, credentials over cleartext, ...) |
+//!
+//! # Example
+//!
+//! ```
+//! use pop3_tls::{ConnectOptions, Timeouts, TlsOptions, TlsPolicy};
+//! use std::time::Duration;
+//!
+//! let options = ConnectOptions::new()
+//!     .policy(TlsPolicy::Implicit)
+//!     .timeouts(Timeouts::default().read(Duration::from_secs(20)))
+//!     .tls(TlsOptions::new().add_ca_pem(b"-----BEGIN CERTIFICATE-----\n...".to_vec()));
+//! assert_eq!(options.policy.default_port(), 995);
+//! ```
+//!
+//! # Policy for credentials
+//!
+//! Adapters never send a credential (`USER`, `PASS`, `APOP`, `RPOP`,
+//! `AUTH`) over a connection that is not protected by TLS, unless
+//! [`ConnectOptions::allow_cleartext_credentials`] is set; they return
+//! [`SecurityError::CleartextCredentials`] instead, before writing anything.
+//! With [`TlsPolicy::Required`] a server that does not advertise `STLS`, or
+//! answers it with `-ERR`, is an error right after connecting
+//! ([`SecurityError::StlsNotOffered`], [`SecurityError::StlsRefused`]).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pop3_proto::{ErrResponse, ProtocolError, RespCode, UsageError};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+
+pub use rustls;
+
+// ---------------------------------------------------------------------------
+// TLS configuration
+// ---------------------------------------------------------------------------
+
+/// Which built-in trust anchors to start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Roots {
+    /// Mozilla's roots compiled in (`webpki-roots`).
+    Webpki,
+    /// The operating system's store (`rustls-native-certs`).
+    Native,
+    /// None: only the CAs added explicitly.
+    Empty,
+}
+
+#[derive(Clone)]
+enum CaSource {
+    PemFile(PathBuf),
+    Pem(Vec<u8>),
+    Der(CertificateDer<'static>),
+}
+
+#[derive(Clone)]
+enum ClientAuth {
+    PemFiles { cert: PathBuf, key: PathBuf },
+    Pem { cert: Vec<u8>, key: Vec<u8> },
+}
+
+/// How to build the rustls client configuration: trust anchors, client
+/// certificate, server name. A builder: every method takes and returns
+/// `self`; nothing is read or parsed until [`TlsOptions::client_config`].
+///
+/// Defaults: the `webpki-roots` trust anchors (feature `webpki-roots`, on by
+/// default; with only `native-roots` enabled, the OS store), full certificate
+/// and host-name verification, TLS 1.2 and 1.3, the `ring` crypto provider,
+/// no client certificate. There is deliberately no switch to disable
+/// verification; trust a private CA with [`TlsOptions::add_ca_pem_file`]
+/// instead.
+///
+/// This is what poplib's `POP3_SSL(keyfile=, certfile=, context=)` did:
+/// `client_auth_pem_files(certfile, keyfile)`, and
+/// [`TlsOptions::from_client_config`] for a fully custom context.
+#[derive(Clone)]
+pub struct TlsOptions {
+    roots: Roots,
+    cas: Vec<CaSource>,
+    client_auth: Option<ClientAuth>,
+    server_name: Option<String>,
+    custom: Option<Arc<ClientConfig>>,
+}
+
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("roots", &self.roots)
+            .field("extra_cas", &self.cas.len())
+            .field("client_auth", &self.client_auth.is_some())
+            .field("server_name", &self.server_name)
+            .field("custom_config", &self.custom.is_some())
+            .finish()
+    }
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions::new()
+    }
+}
+
+impl TlsOptions {
+    /// Defaults: built-in roots, verification on, no client certificate.
+    pub fn new() -> TlsOptions {
+        let roots = if cfg!(feature = "webpki-roots") {
+            Roots::Webpki
+        } else if cfg!(feature = "native-roots") {
+            Roots::Native
+        } else {
+            Roots::Empty
+        };
+        TlsOptions {
+            roots,
+            cas: Vec::new(),
+            client_auth: None,
+            server_name: None,
+            custom: None,
+        }
+    }
+
+    /// Uses a ready-made rustls configuration as is (every other setting
+    /// except [`TlsOptions::server_name`] is then ignored).
+    pub fn from_client_config(config: Arc<ClientConfig>) -> TlsOptions {
+        TlsOptions {
+            custom: Some(config),
+            ..TlsOptions::new()
+        }
+    }
+
+    /// Trusts the operating system's certificate store instead of the
+    /// compiled-in webpki roots (needs the `native-roots` feature; without
+    /// it, [`TlsOptions::client_config`] returns
+    /// [`TlsConfigError::NativeRootsUnavailable`]).
+    pub fn with_native_roots(mut self) -> TlsOptions {
+        self.roots = Roots::Native;
+        self
+    }
+
+    /// Trusts the compiled-in webpki (Mozilla) roots (needs the
+    /// `webpki-roots` feature, on by default).
+    pub fn with_webpki_roots(mut self) -> TlsOptions {
+        self.roots = Roots::Webpki;
+        self
+    }
+
+    /// Trusts no built-in roots: only the CAs added with `add_ca_*`.
+    pub fn without_default_roots(mut self) -> TlsOptions {
+        self.roots = Roots::Empty;
+        self
+    }
+
+    /// Also trusts every certificate in this PEM file (read when the
+    /// configuration is built).
+    pub fn add_ca_pem_file(mut self, path: impl AsRef<Path>) -> TlsOptions {
+        self.cas.push(CaSource::PemFile(path.as_ref().to_path_buf()));
+        self
+    }
+
+    /// Also trusts every certificate in these PEM bytes.
+    pub fn add_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> TlsOptions {
+        self.cas.push(CaSource::Pem(pem.into()));
+        self
+    }
+
+    /// Also trusts this DER certificate.
+    pub fn add_ca_der(mut self, der: impl Into<Vec<u8>>) -> TlsOptions {
+        self.cas.push(CaSource::Der(CertificateDer::from(der.into())));
+        self
+    }
+
+    /// Presents a client certificate: `cert` is a PEM file with the
+    /// certificate chain (leaf first), `key` a PEM file with its private key
+    /// (PKCS#8, PKCS#1 or SEC1). poplib's `certfile` / `keyfile`.
+    pub fn client_auth_pem_files(
+        mut self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> TlsOptions {
+        self.client_auth = Some(ClientAuth::PemFiles {
+            cert: cert.as_ref().to_path_buf(),
+            key: key.as_ref().to_path_buf(),
+        });
+        self
+    }
+
+    /// Presents a client certificate given as PEM bytes (chain, then key).
+    pub fn client_auth_pem(
+        mut self,
+        cert_chain: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> TlsOptions {
+        self.client_auth = Some(ClientAuth::Pem {
+            cert: cert_chain.into(),
+            key: key.into(),
+        });
+        self
+    }
+
+    /// Verifies the server certificate against this name (and sends it as
+    /// SNI) instead of the host name that was connected to. Useful when
+    /// connecting to an IP address or through a tunnel.
+    pub fn server_name(mut self, name: impl Into<String>) -> TlsOptions {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// The name the certificate is checked against: the override, or
+    /// `host`. IP addresses are accepted (checked against the certificate's
+    /// IP SANs).
+    pub fn server_name_for(&self, host: &str) -> Result<ServerName<'static>, TlsConfigError> {
+        let name = self.server_name.as_deref().unwrap_or(host);
+        // `[::1]` style hosts: strip the brackets.
+        let name = name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .unwrap_or(name);
+        ServerName::try_from(name.to_string())
+            .map_err(|_| TlsConfigError::InvalidServerName(name.to_string()))
+    }
+
+    /// Builds the rustls client configuration (reads the files now).
+    ///
+    /// Uses the `ring` provider explicitly, so it never depends on (or
+    /// panics about) a process-wide default provider.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsConfigError> {
+        if let Some(c) = &self.custom {
+            return Ok(c.clone());
+        }
+        let mut store = RootCertStore::empty();
+        match self.roots {
+            Roots::Empty => {}
+            Roots::Webpki => add_webpki_roots(&mut store)?,
+            Roots::Native => add_native_roots(&mut store)?,
+        }
+        for ca in &self.cas {
+            let certs: Vec<CertificateDer<'static>> = match ca {
+                CaSource::Der(d) => vec![d.clone()],
+                CaSource::Pem(bytes) => {
+                    collect_certs(CertificateDer::pem_slice_iter(bytes), "CA PEM data")?
+                }
+                CaSource::PemFile(path) => {
+                    let iter = CertificateDer::pem_file_iter(path)
+                        .map_err(|e| TlsConfigError::pem(path.display().to_string(), e))?;
+                    collect_certs(iter, &path.display().to_string())?
+                }
+            };
+            for c in certs {
+                store.add(c).map_err(TlsConfigError::Rustls)?;
+            }
+        }
+        if store.is_empty() {
+            return Err(TlsConfigError::NoTrustAnchors);
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(TlsConfigError::Rustls)?
+            .with_root_certificates(store);
+        let config = match &self.client_auth {
+            None => builder.with_no_client_auth(),
+            Some(auth) => {
+                let (chain, key) = load_client_auth(auth)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(TlsConfigError::Rustls)?
+            }
+        };
+        Ok(Arc::new(config))
+    }
+}
+
+fn collect_certs(
+    iter: impl Iterator<Item = Result<CertificateDer<'static>, rustls::pki_types::pem::Error>>,
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let certs = iter
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsConfigError::pem(what.to_string(), e))?;
+    if certs.is_empty() {
+        return Err(TlsConfigError::NoCertificates(what.to_string()));
+    }
+    Ok(certs)
+}
+
+fn load_client_auth(
+    auth: &ClientAuth,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsConfigError> {
+    match auth {
+        ClientAuth::PemFiles { cert, key } => {
+            let what = cert.display().to_string();
+            let iter =
+                CertificateDer::pem_file_iter(cert).map_err(|e| TlsConfigError::pem(what.clone(), e))?;
+            let chain = collect_certs(iter, &what)?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| TlsConfigError::pem(key.display().to_string(), e))?;
+            Ok((chain, key))
+        }
+        ClientAuth::Pem { cert, key } => {
+            let chain = collect_certs(
+                CertificateDer::pem_slice_iter(cert),
+                "client certificate PEM",
+            )?;
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|e| TlsConfigError::pem("client key PEM".to_string(), e))?;
+            Ok((chain, key))
+        }
+    }
+}
+
+#[cfg(feature = "webpki-roots")]
+fn add_webpki_roots(store: &mut RootCertStore) -> Result<(), TlsConfigError> {
+    store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    Ok(())
+}
+
+#[cfg(not(feature = "webpki-roots"))]
+fn add_webpki_roots(_: &mut RootCertStore) -> Result<(), TlsConfigError> {
+    Err(TlsConfigError::WebpkiRootsUnavailable)
+}
+
+#[cfg(feature = "native-roots")]
+fn add_native_roots(store: &mut RootCertStore) -> Result<(), TlsConfigError> {
+    let loaded = rustls_native_certs::load_native_certs();
+    // Individual unparsable certificates in the OS store are skipped, as
+    // every TLS client does; only an empty result is an error.
+    let (added, _ignored) = store.add_parsable_certificates(loaded.certs);
+    if added == 0 {
+        let detail = loaded
+            .errors
+            .first()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "no certificates found".to_string());
+        return Err(TlsConfigError::NativeRoots(detail));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "native-roots"))]
+fn add_native_roots(_: &mut RootCertStore) -> Result<(), TlsConfigError> {
+    Err(TlsConfigError::NativeRootsUnavailable)
+}
+
+/// Why a TLS client configuration could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// A PEM file could not be read or parsed.
+    Pem {
+        /// Which file or input.
+        what: String,
+        /// The parser's error.
+        error: rustls::pki_types::pem::Error,
+    },
+    /// A PEM input held no certificate.
+    NoCertificates(String),
+    /// No trust anchor at all (no built-in roots and no CA added).
+    NoTrustAnchors,
+    /// The OS certificate store could not be loaded.
+    NativeRoots(String),
+    /// [`TlsOptions::with_native_roots`] without the `native-roots` feature.
+    NativeRootsUnavailable,
+    /// [`TlsOptions::with_webpki_roots`] without the `webpki-roots` feature.
+    WebpkiRootsUnavailable,
+    /// The host (or override) is not a valid DNS name or IP address.
+    InvalidServerName(String),
+    /// rustls refused the configuration (bad CA or client key, ...).
+    Rustls(rustls::Error),
+}
+
+impl TlsConfigError {
+    fn pem(what: String, error: rustls::pki_types::pem::Error) -> Self {
+        TlsConfigError::Pem { what, error }
+    }
+}
+
+impl fmt::Display for TlsConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsConfigError::Pem { what, error } => write!(f, "cannot read PEM from {what}: {error}"),
+            TlsConfigError::NoCertificates(what) => write!(f, "no certificate found in {what}"),
+            TlsConfigError::NoTrustAnchors => f.write_str("no trusted CA certificates configured"),
+            TlsConfigError::NativeRoots(e) => write!(f, "cannot load the OS certificate store: {e}"),
+            TlsConfigError::NativeRootsUnavailable => {
+                f.write_str("native roots requested but the `native-roots` feature is off")
+            }
+            TlsConfigError::WebpkiRootsUnavailable => {
+                f.write_str("webpki roots requested but the `webpki-roots` feature is off")
+            }
+            TlsConfigError::InvalidServerName(n) => write!(f, "invalid TLS server name {n:?}"),
+            TlsConfigError::Rustls(e) => write!(f, "TLS configuration refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsConfigError::Pem { error, .. } => Some(error),
+            TlsConfigError::Rustls(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Policy, timeouts, connect options
+// ---------------------------------------------------------------------------
+
+/// When to use TLS, in the spirit of lettre's `Tls` enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TlsPolicy {
+    /// TLS from the first byte (POP3S, port 995, RFC 8314 recommends it).
+    Implicit,
+    /// Plain connection upgraded with `STLS` before anything else; a server
+    /// that does not advertise `STLS` in `CAPA`, or answers `-ERR`, is a
+    /// [`SecurityError`] before any credential is sent. The default.
+    #[default]
+    Required,
+    /// `STLS` when the server advertises it; otherwise stay in cleartext
+    /// (credentials are still refused in cleartext unless
+    /// [`ConnectOptions::allow_cleartext_credentials`]). A failed TLS
+    /// handshake is still an error (the connection is unusable then).
+    Opportunistic,
+    /// No TLS at all.
+    None,
+}
+
+impl TlsPolicy {
+    /// 995 for [`TlsPolicy::Implicit`], 110 otherwise.
+    pub fn default_port(self) -> u16 {
+        match self {
+            TlsPolicy::Implicit => 995,
+            _ => 110,
+        }
+    }
+}
+
+/// Timeouts for every blocking wait. A stalled server produces a timeout
+/// error, never a hang.
+///
+/// `read` bounds each wait for server bytes (not a whole command: a
+/// message that keeps arriving never times out), `write` each wait for
+/// the socket to accept bytes, `connect` the TCP connect (per resolved
+/// address). The TLS handshake is bounded by `read`/`write`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// TCP connect timeout, per address (default 30 s).
+    pub connect: Duration,
+    /// Longest wait for the server to send something (default 60 s).
+    pub read: Duration,
+    /// Longest wait for the socket to accept bytes (default 60 s).
+    pub write: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(30),
+            read: Duration::from_secs(60),
+            write: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The same timeout for connect, read and write.
+    pub fn all(d: Duration) -> Timeouts {
+        Timeouts {
+            connect: d,
+            read: d,
+            write: d,
+        }
+    }
+    /// Sets the connect timeout. A zero duration is replaced by 1 ms (std
+    /// refuses zero timeouts).
+    pub fn connect(mut self, d: Duration) -> Timeouts {
+        self.connect = nonzero(d);
+        self
+    }
+    /// Sets the read timeout.
+    pub fn read(mut self, d: Duration) -> Timeouts {
+        self.read = nonzero(d);
+        self
+    }
+    /// Sets the write timeout.
+    pub fn write(mut self, d: Duration) -> Timeouts {
+        self.write = nonzero(d);
+        self
+    }
+}
+
+fn nonzero(d: Duration) -> Duration {
+    d.max(Duration::from_millis(1))
+}
+
+/// Everything a convenience `connect` needs besides host and port.
+///
+/// `#[non_exhaustive]`: build from [`ConnectOptions::new`] and the setters.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// TLS policy (default [`TlsPolicy::Required`]).
+    pub policy: TlsPolicy,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// TLS configuration (ignored with [`TlsPolicy::None`]).
+    pub tls: TlsOptions,
+    /// Allow sending credentials over a connection without TLS (default
+    /// `false`).
+    pub allow_cleartext_credentials: bool,
+    /// The sans-IO core's configuration (line limits, pipelining). The
+    /// adapter sets `tls` itself and may lower `max_in_flight` (the
+    /// blocking adapter bounds its pipeline window).
+    pub proto: pop3_proto::Config,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions::new()
+    }
+}
+
+impl ConnectOptions {
+    /// Defaults: STLS required, default timeouts and TLS options, no
+    /// cleartext credentials, default core config.
+    pub fn new() -> ConnectOptions {
+        ConnectOptions {
+            policy: TlsPolicy::default(),
+            timeouts: Timeouts::default(),
+            tls: TlsOptions::new(),
+            allow_cleartext_credentials: false,
+            proto: pop3_proto::Config::default(),
+        }
+    }
+    /// Sets the TLS policy.
+    pub fn policy(mut self, policy: TlsPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+    /// Sets the timeouts.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+    /// Sets the TLS options.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+    /// Allows (or forbids) credentials over a connection without TLS.
+    pub fn allow_cleartext_credentials(mut self, yes: bool) -> Self {
+        self.allow_cleartext_credentials = yes;
+        self
+    }
+    /// Sets the core configuration.
+    pub fn proto_config(mut self, config: pop3_proto::Config) -> Self {
+        self.proto = config;
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Errors shared by the adapters
+// ---------------------------------------------------------------------------
+
+/// A refusal of the security policy. Nothing secret was sent when one of
+/// these is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecurityError {
+    /// [`TlsPolicy::Required`], but the server's `CAPA` has no `STLS`
+    /// (or `CAPA` itself failed).
+    StlsNotOffered,
+    /// [`TlsPolicy::Required`], but the server answered `STLS` with `-ERR`.
+    StlsRefused(ErrResponse),
+    /// A credential would have been sent without TLS, and
+    /// [`ConnectOptions::allow_cleartext_credentials`] is off.
+    CleartextCredentials,
+    /// `login` found no authentication method both sides accept under the
+    /// policy (for example only `USER`/`PASS` over cleartext).
+    NoUsableMechanism,
+}
+
+impl fmt::Display for SecurityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecurityError::StlsNotOffered => {
+                f.write_str("TLS required but the server does not offer STLS")
+            }
+            SecurityError::StlsRefused(e) => write!(f, "TLS required but STLS was refused: {e}"),
+            SecurityError::CleartextCredentials => f.write_str(
+                "refusing to send credentials over a connection without TLS \
+                 (allow_cleartext_credentials is off)",
+            ),
+            SecurityError::NoUsableMechanism => {
+                f.write_str("no authentication method acceptable under the security policy")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SecurityError {}
+
+/// What kind of failure an adapter error is, independent of the adapter.
+///
+/// Both adapters' `Error::kind()` return this, so shared tests (and
+/// callers deciding whether to retry) need not match on adapter types.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An I/O error from the transport (other than a timeout).
+    Io,
+    /// A connect, read or write timed out.
+    Timeout,
+    /// The TLS handshake or record layer failed, or the TLS configuration
+    /// could not be built.
+    Tls,
+    /// The server broke the protocol (malformed or over-long line,
+    /// unsolicited data, STLS response injection, ...).
+    Protocol,
+    /// The connection ended in the middle of a message body; what was
+    /// received must not be taken as the message.
+    Truncated,
+    /// The connection ended while a reply was expected.
+    Closed,
+    /// The server answered `-ERR`, with this response code (if any).
+    Server(Option<RespCode>),
+    /// The caller asked for something the session cannot do (wrong state,
+    /// session closed, bad argument).
+    Usage,
+    /// The security policy refused to continue ([`SecurityError`]).
+    Insecure,
+}
+
+impl ErrorKind {
+    /// Classifies a core protocol error.
+    pub fn of_protocol(e: &ProtocolError) -> ErrorKind {
+        match e {
+            ProtocolError::TruncatedBody { .. } => ErrorKind::Truncated,
+            ProtocolError::UnexpectedEof { .. } => ErrorKind::Closed,
+            _ => ErrorKind::Protocol,
+        }
+    }
+
+    /// Classifies a core usage error (a poisoned client is classified by
+    /// the protocol error that poisoned it).
+    pub fn of_usage(e: &UsageError) -> ErrorKind {
+        match e {
+            UsageError::Poisoned(p) => ErrorKind::of_protocol(p),
+            _ => ErrorKind::Usage,
+        }
+    }
+
+    /// Classifies an I/O error: `TimedOut` and `WouldBlock` (what a socket
+    /// with a read timeout returns) are [`ErrorKind::Timeout`]; an error
+    /// wrapping a `rustls::Error` is [`ErrorKind::Tls`].
+    pub fn of_io(e: &io::Error) -> ErrorKind {
+        match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ErrorKind::Timeout,
+            _ if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => ErrorKind::Tls,
+            _ => ErrorKind::Io,
+        }
+    }
+
+    /// Classifies a server `-ERR`.
+    pub fn of_server(e: &ErrResponse) -> ErrorKind {
+        ErrorKind::Server(e.code.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_ca() -> (String, String, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["client.test".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
+    }
+
+    #[test]
+    fn builds_default_and_custom_configs() {
+        TlsOptions::new().client_config().unwrap();
+        let (ca, leaf, key) = test_ca();
+        TlsOptions::new()
+            .without_default_roots()
+            .add_ca_pem(ca.clone())
+            .client_auth_pem(leaf, key)
+            .client_config()
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("pop3-tls-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, &ca).unwrap();
+        TlsOptions::new()
+            .without_default_roots()
+            .add_ca_pem_file(&path)
+            .client_config()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn config_errors() {
+        assert!(matches!(
+            TlsOptions::new().without_default_roots().client_config(),
+            Err(TlsConfigError::NoTrustAnchors)
+        ));
+        assert!(matches!(
+            TlsOptions::new().add_ca_pem(b"not pem".to_vec()).client_config(),
+            Err(TlsConfigError::NoCertificates(_))
+        ));
+        assert!(matches!(
+            TlsOptions::new()
+                .add_ca_pem_file("/nonexistent/ca.pem")
+                .client_config(),
+            Err(TlsConfigError::Pem { .. })
+        ));
+        let (ca, leaf, _) = test_ca();
+        assert!(matches!(
+            TlsOptions::new().client_auth_pem(leaf, ca).client_config(),
+            Err(TlsConfigError::Pem { .. })
+        ));
+    }
+
+    #[test]
+    fn server_names() {
+        let o = TlsOptions::new();
+        assert!(o.server_name_for("mail.example.com").is_ok());
+        assert!(o.server_name_for("127.0.0.1").is_ok());
+        assert!(o.server_name_for("[::1]").is_ok());
+        assert!(o.server_name_for("bad name!").is_err());
+        let o = o.server_name("localhost");
+        assert_eq!(
+            o.server_name_for("127.0.0.1").unwrap(),
+            ServerName::try_from("localhost").unwrap()
+        );
+    }
+
+    #[test]
+    fn kinds() {
+        let t = io::Error::new(io::ErrorKind::WouldBlock, "x");
+        assert_eq!(ErrorKind::of_io(&t), ErrorKind::Timeout);
+        let tls = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert_eq!(ErrorKind::of_io(&tls), ErrorKind::Tls);
+        assert_eq!(
+            ErrorKind::of_protocol(&ProtocolError::TruncatedBody { received: 3 }),
+            ErrorKind::Truncated
+        );
+        assert_eq!(TlsPolicy::default(), TlsPolicy::Required);
+        assert_eq!(TlsPolicy::Implicit.default_port(), 995);
+    }
+}

@@ -1,0 +1,277 @@
+//! The I/O driver: a thin, poll-based pump between a transport and the
+//! sans-IO core (no protocol knowledge here).
+//!
+//! [`Driver::poll_io`] writes pending command bytes and reads server bytes
+//! *in the same poll*, so a deep pipeline never deadlocks against a server
+//! that blocks writing replies until we read them. All state (the unsent
+//! tail of the output, the read buffer, the timers) lives in the driver, so
+//! dropping a future that awaits `poll_io` loses nothing: the next call
+//! resumes exactly where the dropped one stopped.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pop3_proto::{Client as Core, Event};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::error::{Error, TimeoutKind};
+use crate::trace;
+
+/// Size of the read buffer: big enough that a body arrives in few,
+/// large chunks; the core keeps at most one partial line beyond it.
+pub(crate) const READ_BUF: usize = 64 * 1024;
+
+/// What one [`Driver::poll_io`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Bytes were read (or the end of stream seen): poll the core's events.
+    Read,
+    /// Only bytes were written; keep going.
+    Wrote,
+    /// Nothing to write and the core expects nothing to read: waiting
+    /// further would hang.
+    Idle,
+}
+
+/// A restartable timeout, armed while one direction is blocked.
+struct Timer {
+    limit: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl Timer {
+    fn new(limit: Duration) -> Timer {
+        Timer {
+            limit,
+            sleep: None,
+            armed: false,
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+
+    /// Arms the timer (if not yet armed) and polls it: `Ready` when the
+    /// limit has passed since it was armed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = Instant::now() + self.limit;
+        if !self.armed {
+            self.armed = true;
+            match &mut self.sleep {
+                Some(s) => s.as_mut().reset(deadline),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        match &mut self.sleep {
+            Some(s) => s.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+use std::future::Future as _;
+
+/// Transport + core + buffers.
+pub(crate) struct Driver<S> {
+    /// `None` only while an STLS upgrade owns the transport.
+    pub(crate) stream: Option<S>,
+    pub(crate) core: Core,
+    rbuf: Box<[u8]>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    flush_needed: bool,
+    read_eof: bool,
+    read_timer: Timer,
+    write_timer: Timer,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
+    pub(crate) fn new(stream: S, core: Core, read_timeout: Duration, write_timeout: Duration) -> Self {
+        Driver {
+            stream: Some(stream),
+            core,
+            rbuf: vec![0; READ_BUF].into_boxed_slice(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            flush_needed: false,
+            read_eof: false,
+            read_timer: Timer::new(read_timeout),
+            write_timer: Timer::new(write_timeout),
+        }
+    }
+
+    /// Forgets partly elapsed timeouts (at the start of every call, so time
+    /// spent by the caller between calls never counts).
+    pub(crate) fn reset_timers(&mut self) {
+        self.read_timer.disarm();
+        self.write_timer.disarm();
+    }
+
+    /// Whether output is still waiting to reach the transport.
+    pub(crate) fn write_pending(&self) -> bool {
+        self.wpos < self.wbuf.len() || self.flush_needed
+    }
+
+    /// Moves everything the core wants to send into the output buffer.
+    fn gather(&mut self) {
+        loop {
+            let start = self.wbuf.len();
+            let Some(t) = self.core.poll_transmit(&mut self.wbuf) else {
+                break;
+            };
+            trace::transmit(&self.wbuf[start..start + t.len], t.sensitive);
+        }
+    }
+
+    /// Makes progress on both directions at once. `Ready(Ok(progress))`
+    /// as soon as anything happened; `Pending` while blocked (with the
+    /// timers armed); `Ready(Err)` on I/O errors and timeouts.
+    pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<Progress, Error>> {
+        self.gather();
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(Ok(Progress::Idle));
+        };
+        let mut wrote = false;
+        while self.wpos < self.wbuf.len() {
+            match Pin::new(&mut *stream).poll_write(cx, &self.wbuf[self.wpos..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())))
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.wpos += n;
+                    self.flush_needed = true;
+                    wrote = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                Poll::Pending => break,
+            }
+        }
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+            if self.flush_needed {
+                match Pin::new(&mut *stream).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.flush_needed = false;
+                        wrote = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                    Poll::Pending => {}
+                }
+            }
+        }
+        if wrote {
+            self.write_timer.disarm();
+        }
+        let reading = !self.read_eof && self.core.wants_read();
+        if reading {
+            let mut buf = ReadBuf::new(&mut self.rbuf);
+            match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => {
+                    let data = buf.filled();
+                    if data.is_empty() {
+                        tracing::trace!("S: <end of stream>");
+                        self.read_eof = true;
+                        self.core.handle_eof();
+                    } else {
+                        trace::received(data);
+                        self.core.handle_input(data);
+                    }
+                    self.read_timer.disarm();
+                    return Poll::Ready(Ok(Progress::Read));
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                Poll::Pending => {}
+            }
+        }
+        if wrote {
+            return Poll::Ready(Ok(Progress::Wrote));
+        }
+        let writing = self.write_pending();
+        if !writing && !reading {
+            return Poll::Ready(Ok(Progress::Idle));
+        }
+        if writing && self.write_timer.poll_expired(cx).is_ready() {
+            self.write_timer.disarm();
+            return Poll::Ready(Err(Error::Timeout(TimeoutKind::Write)));
+        }
+        if reading && self.read_timer.poll_expired(cx).is_ready() {
+            self.read_timer.disarm();
+            return Poll::Ready(Err(Error::Timeout(TimeoutKind::Read)));
+        }
+        Poll::Pending
+    }
+
+    /// Awaits one step of progress.
+    pub(crate) async fn io(&mut self) -> Result<Progress, Error> {
+        std::future::poll_fn(|cx| self.poll_io(cx)).await
+    }
+
+    /// Writes and flushes everything pending (used before handing the
+    /// transport to a TLS handshake).
+    pub(crate) async fn flush_all(&mut self) -> Result<(), Error> {
+        loop {
+            self.gather();
+            if !self.write_pending() {
+                return Ok(());
+            }
+            std::future::poll_fn(|cx| self.poll_write_only(cx)).await?;
+        }
+    }
+
+    fn poll_write_only(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        while self.wpos < self.wbuf.len() {
+            match Pin::new(&mut *stream).poll_write(cx, &self.wbuf[self.wpos..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())))
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.wpos += n;
+                    self.flush_needed = true;
+                    self.write_timer.disarm();
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                Poll::Pending => {
+                    if self.write_timer.poll_expired(cx).is_ready() {
+                        self.write_timer.disarm();
+                        return Poll::Ready(Err(Error::Timeout(TimeoutKind::Write)));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        if self.flush_needed {
+            match Pin::new(&mut *stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.flush_needed = false,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                Poll::Pending => {
+                    if self.write_timer.poll_expired(cx).is_ready() {
+                        self.write_timer.disarm();
+                        return Poll::Ready(Err(Error::Timeout(TimeoutKind::Write)));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Next core event, logging it; `Ok(None)` when input is needed.
+    pub(crate) fn poll_event(&mut self) -> Result<Option<Event<'_>>, pop3_proto::ProtocolError> {
+        let ev = self.core.poll_event()?;
+        if let Some(ev) = &ev {
+            trace::event(ev);
+        }
+        Ok(ev)
+    }
+}
