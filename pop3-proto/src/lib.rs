@@ -147,6 +147,7 @@ mod client;
 mod command;
 mod error;
 mod framing;
+pub mod login;
 mod parse;
 mod response;
 pub mod sasl;
@@ -166,3 +167,7 @@ pub use secret::Secret;
 pub mod fuzzing {
     pub use crate::parse::{apop_timestamp, capa_line, list_entry, stat, status_text, uidl_entry};
 }
+
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

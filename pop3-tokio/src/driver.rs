@@ -17,7 +17,7 @@ use pop3_proto::{Client as Core, Event};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::error::{Error, TimeoutKind};
+use crate::error::Error;
 use crate::trace;
 
 /// Size of the read buffer: big enough that a body arrives in few,
@@ -76,10 +76,27 @@ impl Timer {
 
 use std::future::Future as _;
 
+/// A timeout error for `what` ("read", "write", "connect", ...).
+pub(crate) fn timeout(what: &str) -> Error {
+    Error::Timeout(io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out")))
+}
+
+/// Everything of a [`Driver`] but the transport.
+pub(crate) struct Parts {
+    core: Core,
+    rbuf: Box<[u8]>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    flush_needed: bool,
+    read_eof: bool,
+    read_timer: Timer,
+    write_timer: Timer,
+    sensitive: bool,
+}
+
 /// Transport + core + buffers.
 pub(crate) struct Driver<S> {
-    /// `None` only while an STLS upgrade owns the transport.
-    pub(crate) stream: Option<S>,
+    pub(crate) stream: S,
     pub(crate) core: Core,
     rbuf: Box<[u8]>,
     wbuf: Vec<u8>,
@@ -88,12 +105,14 @@ pub(crate) struct Driver<S> {
     read_eof: bool,
     read_timer: Timer,
     write_timer: Timer,
+    /// The output buffer holds a secret: zero it once written.
+    sensitive: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     pub(crate) fn new(stream: S, core: Core, read_timeout: Duration, write_timeout: Duration) -> Self {
         Driver {
-            stream: Some(stream),
+            stream,
             core,
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             wbuf: Vec::new(),
@@ -102,6 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             read_eof: false,
             read_timer: Timer::new(read_timeout),
             write_timer: Timer::new(write_timeout),
+            sensitive: false,
         }
     }
 
@@ -125,7 +145,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 break;
             };
             trace::transmit(&self.wbuf[start..start + t.len], t.sensitive);
+            self.sensitive |= t.sensitive;
         }
+    }
+
+    /// Empties the fully written output buffer (zeroing a secret first).
+    fn clear_written(&mut self) {
+        if self.sensitive {
+            self.wbuf.fill(0);
+            self.sensitive = false;
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
     }
 
     /// Makes progress on both directions at once. `Ready(Ok(progress))`
@@ -133,9 +164,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// timers armed); `Ready(Err)` on I/O errors and timeouts.
     pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<Progress, Error>> {
         self.gather();
-        let Some(stream) = self.stream.as_mut() else {
-            return Poll::Ready(Ok(Progress::Idle));
-        };
+        let stream = &mut self.stream;
         let mut wrote = false;
         while self.wpos < self.wbuf.len() {
             match Pin::new(&mut *stream).poll_write(cx, &self.wbuf[self.wpos..]) {
@@ -147,20 +176,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     self.flush_needed = true;
                     wrote = true;
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
                 Poll::Pending => break,
             }
         }
         if self.wpos == self.wbuf.len() {
-            self.wbuf.clear();
-            self.wpos = 0;
+            self.clear_written();
             if self.flush_needed {
                 match Pin::new(&mut *stream).poll_flush(cx) {
                     Poll::Ready(Ok(())) => {
                         self.flush_needed = false;
                         wrote = true;
                     }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
                     Poll::Pending => {}
                 }
             }
@@ -185,7 +213,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     self.read_timer.disarm();
                     return Poll::Ready(Ok(Progress::Read));
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                // rustls reports a TCP close without close_notify this
+                // way. POP3 frames its own replies, so the core decides
+                // whether the end came too early (a cut body is an error).
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    tracing::debug!("S: <end of stream without TLS close_notify>");
+                    self.read_eof = true;
+                    self.core.handle_eof();
+                    self.read_timer.disarm();
+                    return Poll::Ready(Ok(Progress::Read));
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
                 Poll::Pending => {}
             }
         }
@@ -198,11 +236,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         if writing && self.write_timer.poll_expired(cx).is_ready() {
             self.write_timer.disarm();
-            return Poll::Ready(Err(Error::Timeout(TimeoutKind::Write)));
+            return Poll::Ready(Err(timeout("write")));
         }
         if reading && self.read_timer.poll_expired(cx).is_ready() {
             self.read_timer.disarm();
-            return Poll::Ready(Err(Error::Timeout(TimeoutKind::Read)));
+            return Poll::Ready(Err(timeout("read")));
         }
         Poll::Pending
     }
@@ -225,9 +263,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     fn poll_write_only(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let Some(stream) = self.stream.as_mut() else {
-            return Poll::Ready(Ok(()));
-        };
+        let stream = &mut self.stream;
         while self.wpos < self.wbuf.len() {
             match Pin::new(&mut *stream).poll_write(cx, &self.wbuf[self.wpos..]) {
                 Poll::Ready(Ok(0)) => {
@@ -238,32 +274,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     self.flush_needed = true;
                     self.write_timer.disarm();
                 }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
                 Poll::Pending => {
                     if self.write_timer.poll_expired(cx).is_ready() {
                         self.write_timer.disarm();
-                        return Poll::Ready(Err(Error::Timeout(TimeoutKind::Write)));
+                        return Poll::Ready(Err(timeout("write")));
                     }
                     return Poll::Pending;
                 }
             }
         }
-        self.wbuf.clear();
-        self.wpos = 0;
+        self.clear_written();
         if self.flush_needed {
             match Pin::new(&mut *stream).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.flush_needed = false,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
                 Poll::Pending => {
                     if self.write_timer.poll_expired(cx).is_ready() {
                         self.write_timer.disarm();
-                        return Poll::Ready(Err(Error::Timeout(TimeoutKind::Write)));
+                        return Poll::Ready(Err(timeout("write")));
                     }
                     return Poll::Pending;
                 }
             }
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Takes the transport out, keeping everything else for
+    /// [`Driver::from_parts`] (a TLS upgrade that changes the type).
+    pub(crate) fn into_parts(self) -> (S, Parts) {
+        let Driver {
+            stream,
+            core,
+            rbuf,
+            wbuf,
+            wpos,
+            flush_needed,
+            read_eof,
+            read_timer,
+            write_timer,
+            sensitive,
+        } = self;
+        let parts = Parts {
+            core,
+            rbuf,
+            wbuf,
+            wpos,
+            flush_needed,
+            read_eof,
+            read_timer,
+            write_timer,
+            sensitive,
+        };
+        (stream, parts)
+    }
+
+    /// Rebuilds a driver from [`Driver::into_parts`] over a new transport.
+    pub(crate) fn from_parts(stream: S, p: Parts) -> Driver<S> {
+        Driver {
+            stream,
+            core: p.core,
+            rbuf: p.rbuf,
+            wbuf: p.wbuf,
+            wpos: p.wpos,
+            flush_needed: p.flush_needed,
+            read_eof: p.read_eof,
+            read_timer: p.read_timer,
+            write_timer: p.write_timer,
+            sensitive: p.sensitive,
+        }
     }
 
     /// Next core event, logging it; `Ok(None)` when input is needed.

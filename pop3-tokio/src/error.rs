@@ -1,134 +1,179 @@
-//! The adapter's error type.
+//! The adapter's one error type.
 
+use std::fmt;
 use std::io;
-use std::sync::Arc;
 
-use pop3_proto::{CommandKind, ErrResponse, ProtocolError, UsageError};
-use pop3_proto::sasl::SaslError;
-use pop3_tls::{ErrorKind, SecurityError, TlsConfigError};
+use pop3_proto::{CommandError, CommandKind, ErrResponse, ProtocolError, UsageError};
+use pop3_tls::{ErrorKind, SecurityError};
 
 /// Everything that can go wrong in a [`Client`](crate::Client) call.
 ///
-/// [`Error::kind`] classifies it independently of the adapter (the same
-/// [`ErrorKind`] as `pop3-blocking`).
-#[derive(Debug, thiserror::Error)]
+/// Use [`Error::kind`] for an adapter-independent classification (the same
+/// [`ErrorKind`] the tokio adapter returns).
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// An I/O error from the transport (the connection is then poisoned).
-    #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
-    /// A connect, read or write (or the TLS handshake) took longer than its
-    /// timeout. The session stays usable: the late reply is drained by the
-    /// next call (see the crate docs on cancellation).
-    #[error("{0} timed out")]
-    Timeout(TimeoutKind),
-    /// The TLS handshake or record layer failed.
-    #[error("TLS error: {0}")]
+    /// The transport failed (connect, read or write), other than a timeout.
+    Io(io::Error),
+    /// A connect, read or write timed out (the server stalled). Unlike the
+    /// blocking adapter, the session stays usable after a read or write
+    /// timeout: the late reply is drained by the next call (see the crate
+    /// docs on cancellation). A timeout during connect or a TLS handshake
+    /// leaves nothing to use.
+    Timeout(io::Error),
+    /// The TLS handshake or a TLS record failed (also: the stream upgrade
+    /// closure of [`Client::stls_with`](crate::Client::stls_with) failed).
     Tls(io::Error),
-    /// The TLS configuration could not be built.
-    #[error("TLS configuration: {0}")]
-    TlsConfig(#[from] TlsConfigError),
-    /// The server broke the protocol, or closed the connection early.
-    #[error("protocol error: {0}")]
-    Protocol(#[from] ProtocolError),
-    /// The caller asked for something the session cannot do now.
-    #[error("usage error: {0}")]
-    Usage(#[from] UsageError),
-    /// The server answered `-ERR`.
-    #[error("{command} failed: {response}")]
+    /// The TLS configuration could not be built (bad CA file, key, name).
+    TlsConfig(pop3_tls::TlsConfigError),
+    /// The server broke the protocol, or the connection ended where it must
+    /// not ([`ProtocolError::TruncatedBody`]: a message was cut short and
+    /// what was received must not be used). The session is dead.
+    Protocol(ProtocolError),
+    /// The server answered `-ERR`. The session continues (except after
+    /// QUIT, where it means the deletions were not committed).
     Server {
         /// The command that failed.
         command: CommandKind,
         /// The server's response code and text.
         response: ErrResponse,
     },
-    /// A SASL mechanism gave up on a server challenge; the exchange was
-    /// cancelled with `*` and the server answered `response`.
-    #[error("AUTH cancelled ({error}); server said {response}")]
-    AuthCancelled {
-        /// Why the mechanism gave up.
-        error: SaslError,
-        /// The server's reply to the cancel.
-        response: ErrResponse,
-    },
-    /// The security policy refused to go on (nothing secret was sent).
-    #[error("security policy: {0}")]
-    Security(#[from] SecurityError),
-    /// The client is unusable because of an earlier failure (an I/O or TLS
-    /// error, a protocol error, or an STLS upgrade whose future was
-    /// dropped). Every call returns this error from then on.
-    #[error("the connection is unusable after an earlier error: {0}")]
-    Poisoned(Arc<Error>),
-    /// An operation that cannot be resumed was cancelled (its future was
-    /// dropped); only ever seen inside [`Error::Poisoned`].
-    #[error("{0} was cancelled part-way and cannot be resumed")]
+    /// The server refused the connection in its greeting (`-ERR`, for
+    /// example `[SYS/TEMP]` when overloaded).
+    GreetingRefused(ErrResponse),
+    /// The caller asked for something the session cannot do now (wrong
+    /// state, closed session, invalid argument). Nothing was sent.
+    Usage(UsageError),
+    /// The security policy refused to continue; nothing secret was sent.
+    Security(SecurityError),
+    /// The caller's writer or message sink failed. The session is still
+    /// usable: the rest of the message was read and discarded (and no
+    /// `DELE` was sent for it).
+    Sink(io::Error),
+    /// An earlier I/O, TLS or protocol error, or an STLS upgrade whose
+    /// future was dropped half-way, left the connection in an unknown
+    /// state; it cannot be used any more. Carries the original error's kind.
+    Broken(ErrorKind),
+    /// An operation that cannot be resumed (the STLS upgrade) was cancelled
+    /// by dropping its future; returned once by the next call, then
+    /// [`Error::Broken`].
     Cancelled(&'static str),
 }
 
-/// Which wait timed out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TimeoutKind {
-    /// The TCP connect.
-    Connect,
-    /// Waiting for bytes from the server.
-    Read,
-    /// Waiting for the transport to accept bytes.
-    Write,
-    /// The TLS handshake.
-    Handshake,
-}
-
-impl std::fmt::Display for TimeoutKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            TimeoutKind::Connect => "connect",
-            TimeoutKind::Read => "read",
-            TimeoutKind::Write => "write",
-            TimeoutKind::Handshake => "TLS handshake",
-        })
-    }
-}
-
 impl Error {
-    /// What kind of failure this is, shared with `pop3-blocking`.
+    /// The adapter-independent kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Io(e) => ErrorKind::of_io(e),
             Error::Timeout(_) => ErrorKind::Timeout,
-            Error::Tls(_) | Error::TlsConfig(_) => ErrorKind::Tls,
+            Error::Tls(_) => ErrorKind::Tls,
+                    Error::TlsConfig(_) => ErrorKind::Tls,
             Error::Protocol(e) => ErrorKind::of_protocol(e),
+            Error::Server { response, .. } | Error::GreetingRefused(response) => {
+                ErrorKind::of_server(response)
+            }
             Error::Usage(e) => ErrorKind::of_usage(e),
-            Error::Server { response, .. } => ErrorKind::of_server(response),
-            Error::AuthCancelled { response, .. } => ErrorKind::of_server(response),
             Error::Security(_) => ErrorKind::Insecure,
-            Error::Poisoned(e) => e.kind(),
-            Error::Cancelled(_) => ErrorKind::Usage,
+            Error::Sink(_) => ErrorKind::Io,
+            Error::Broken(k) => k.clone(),
+            Error::Cancelled(_) => ErrorKind::Tls,
         }
     }
 
-    /// The server's `-ERR`, if this is one.
+    /// The server's `-ERR`, if this is one (greeting included).
     pub fn server_response(&self) -> Option<&ErrResponse> {
         match self {
-            Error::Server { response, .. } | Error::AuthCancelled { response, .. } => {
-                Some(response)
-            }
+            Error::Server { response, .. } | Error::GreetingRefused(response) => Some(response),
             _ => None,
         }
     }
 
-    /// Whether the client is poisoned by this error (every later call
-    /// fails).
-    pub fn is_poisoned(&self) -> bool {
-        matches!(self, Error::Poisoned(_))
+    /// Whether the client is unusable after this error (every later call
+    /// returns [`Error::Broken`]).
+    pub fn is_broken(&self) -> bool {
+        matches!(self, Error::Broken(_) | Error::Cancelled(_))
+    }
+
+    /// Maps a transport error: timeouts and TLS failures get their own
+    /// variants.
+    pub(crate) fn from_io(e: io::Error) -> Error {
+        match ErrorKind::of_io(&e) {
+            ErrorKind::Timeout => Error::Timeout(e),
+            ErrorKind::Tls => Error::Tls(e),
+            _ => Error::Io(e),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Timeout(e) => write!(f, "timed out: {e}"),
+            Error::Tls(e) => write!(f, "TLS error: {e}"),
+                    Error::TlsConfig(e) => write!(f, "TLS configuration error: {e}"),
+            Error::Protocol(e) => write!(f, "protocol error: {e}"),
+            Error::Server { command, response } => write!(f, "{command} failed: {response}"),
+            Error::GreetingRefused(r) => write!(f, "server refused the connection: {r}"),
+            Error::Usage(e) => write!(f, "{e}"),
+            Error::Security(e) => write!(f, "{e}"),
+            Error::Sink(e) => write!(f, "writing the message failed: {e}"),
+            Error::Broken(k) => write!(f, "the connection failed earlier ({k:?}) and is unusable"),
+            Error::Cancelled(what) => {
+                write!(f, "{what} was cancelled part-way; the connection is unusable")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) | Error::Timeout(e) | Error::Tls(e) | Error::Sink(e) => Some(e),
+                    Error::TlsConfig(e) => Some(e),
+            Error::Protocol(e) => Some(e),
+            Error::Usage(e) => Some(e),
+            Error::Security(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Self {
+        Error::Usage(e)
+    }
+}
+
+impl From<CommandError> for Error {
+    fn from(e: CommandError) -> Self {
+        Error::Usage(UsageError::Command(e))
+    }
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
+}
+
+impl From<SecurityError> for Error {
+    fn from(e: SecurityError) -> Self {
+        Error::Security(e)
+    }
+}
+
+impl From<pop3_tls::TlsConfigError> for Error {
+    fn from(e: pop3_tls::TlsConfigError) -> Self {
+        Error::TlsConfig(e)
     }
 }
 
 impl From<Error> for io::Error {
+    /// For code that needs an `io::Error` (inside a `Read` impl, say).
     fn from(e: Error) -> io::Error {
         match e {
-            Error::Io(e) | Error::Tls(e) => e,
-            Error::Timeout(_) => io::Error::new(io::ErrorKind::TimedOut, e),
+            Error::Io(e) | Error::Timeout(e) | Error::Tls(e) | Error::Sink(e) => e,
             other => io::Error::other(other),
         }
     }

@@ -1,0 +1,871 @@
+//! The async `Client`: typed POP3 methods over the driver.
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pop3_proto::login::{self, LoginMethod};
+use pop3_proto::sasl::{Mechanism, SaslError};
+use pop3_proto::{
+    Capabilities, Client as Core, Command, CommandKind, ErrResponse, Event, Greeting, Handle,
+    Language, ListEntry, MsgNum, Response, SessionState, Stat, Status, UidlEntry, UsageError,
+};
+use pop3_tls::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::body::Body;
+use crate::driver::{timeout, Driver, Progress};
+use crate::error::{Error, Result};
+use crate::stream::MaybeTlsStream;
+
+/// A client over TCP, plain or TLS, that can upgrade with STLS in place.
+pub type TcpClient = Client<MaybeTlsStream<TcpStream>>;
+
+/// An async POP3 session over any `AsyncRead + AsyncWrite` transport.
+///
+/// Every method sends its command(s), drives the transport (reading and
+/// writing concurrently) until the reply is complete, and turns the core's
+/// events into a `Result`. A server `-ERR` is [`Error::Server`]; the session
+/// continues. See the crate docs for cancellation safety.
+pub struct Client<S> {
+    pub(crate) d: Driver<S>,
+    /// Handles of the running call; left over when its future was dropped.
+    pub(crate) current: VecDeque<Handle>,
+    /// Handles nobody waits for any more: their events are discarded.
+    abandoned: HashSet<Handle>,
+    /// Set when the connection became unusable.
+    broken: Option<ErrorKind>,
+    /// An STLS upgrade is under way (seen by the next call if dropped).
+    upgrading: bool,
+    allow_cleartext: bool,
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    timeouts: Timeouts,
+}
+
+impl<S> std::fmt::Debug for Client<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("core", &self.d.core)
+            .field("broken", &self.broken)
+            .field("abandoned", &self.abandoned.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the event classifier found.
+pub(crate) enum Next<'a> {
+    /// A body chunk of a live command.
+    Chunk(Handle, &'a [u8]),
+    /// A reply (or part of one) of a live command.
+    Reply(Handle, Reply),
+    /// The server greeting, or its refusal.
+    Greeting(std::result::Result<Greeting, ErrResponse>),
+    /// Nothing for the caller (logged, or belonged to a dropped call).
+    Skip,
+    /// A dropped call's manual SASL exchange waits for an answer: cancel it.
+    CancelAuth,
+    /// The core needs I/O.
+    NeedIo,
+}
+
+/// An owned reply event.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Ok(CommandKind, Response),
+    Err(CommandKind, ErrResponse),
+    Rejected(UsageError),
+    AuthCancelled(SaslError, ErrResponse),
+    BodyEnd(u64),
+    Continuation,
+}
+
+impl Reply {
+    /// Whether this is the last event of its command.
+    fn is_terminal(&self) -> bool {
+        !matches!(
+            self,
+            Reply::Ok(_, Response::BodyStart(_)) | Reply::Continuation
+        )
+    }
+
+    /// Turns a final reply into a result.
+    pub(crate) fn into_result(self) -> Result<Response> {
+        match self {
+            Reply::Ok(_, r) => Ok(r),
+            Reply::Err(command, response) => Err(Error::Server { command, response }),
+            Reply::Rejected(e) => Err(Error::Usage(e)),
+            Reply::AuthCancelled(error, response) => Err(Error::Server {
+                command: CommandKind::Auth,
+                response: ErrResponse {
+                    sasl_detail: response.sasl_detail.clone().or(Some(error.to_string())),
+                    ..response
+                },
+            }),
+            Reply::BodyEnd(_) | Reply::Continuation => Err(internal("unexpected reply event")),
+        }
+    }
+}
+
+fn internal(what: &str) -> Error {
+    Error::Io(io::Error::other(format!("internal error: {what}")))
+}
+
+/// Sorts one core event: dropped calls' events are discarded here.
+fn classify<'a>(abandoned: &mut HashSet<Handle>, ev: Event<'a>) -> Next<'a> {
+    let reply = match ev {
+        Event::BodyChunk { handle, data } => {
+            return if abandoned.contains(&handle) {
+                Next::Skip
+            } else {
+                Next::Chunk(handle, data)
+            }
+        }
+        Event::Greeting(g) => return Next::Greeting(Ok(g)),
+        Event::GreetingRefused(e) => return Next::Greeting(Err(e)),
+        Event::Ok {
+            handle,
+            command,
+            response,
+        } => (handle, Reply::Ok(command, response)),
+        Event::Err {
+            handle,
+            command,
+            response,
+        } => (handle, Reply::Err(command, response)),
+        Event::Rejected { handle, error, .. } => (handle, Reply::Rejected(error)),
+        Event::AuthCancelled {
+            handle,
+            error,
+            response,
+        } => (handle, Reply::AuthCancelled(error, response)),
+        Event::BodyEnd { handle, octets } => (handle, Reply::BodyEnd(octets)),
+        Event::Continuation { handle, .. } => (handle, Reply::Continuation),
+        _ => return Next::Skip,
+    };
+    let (handle, reply) = reply;
+    if abandoned.contains(&handle) {
+        if matches!(reply, Reply::Continuation) {
+            return Next::CancelAuth;
+        }
+        if reply.is_terminal() {
+            abandoned.remove(&handle);
+        }
+        return Next::Skip;
+    }
+    Next::Reply(handle, reply)
+}
+
+fn msg(n: u32) -> Result<MsgNum> {
+    Ok(MsgNum::try_from(n)?)
+}
+
+/// Fills `buf` with secure random bytes (for SCRAM nonces).
+fn random_bytes(buf: &mut [u8]) -> Result<()> {
+    getrandom::getrandom(buf).map_err(|e| Error::Io(io::Error::other(e)))
+}
+
+impl TcpClient {
+    /// Connects to `host:port` with the default options: STLS required
+    /// (the connection is upgraded before anything else), webpki roots,
+    /// default timeouts, no credentials in cleartext.
+    pub async fn connect(host: &str, port: u16) -> Result<TcpClient> {
+        TcpClient::connect_with(host, port, ConnectOptions::new()).await
+    }
+
+    /// Connects with explicit options: TLS policy ([`TlsPolicy::Implicit`]
+    /// for port 995), trust anchors and client certificate, timeouts.
+    /// Returns after the greeting (and, for [`TlsPolicy::Required`] and
+    /// [`TlsPolicy::Opportunistic`], after CAPA and the STLS upgrade).
+    pub async fn connect_with(host: &str, port: u16, options: ConnectOptions) -> Result<TcpClient> {
+        let tcp = connect_tcp(host, port, options.timeouts).await?;
+        tcp.set_nodelay(true).ok();
+        let tls = match options.policy {
+            TlsPolicy::None => None,
+            _ => Some((
+                options.tls.client_config()?,
+                options.tls.server_name_for(host)?,
+            )),
+        };
+        let stream = match (&tls, options.policy) {
+            (Some((config, name)), TlsPolicy::Implicit) => {
+                let fut = MaybeTlsStream::tls(tcp, config.clone(), name.clone());
+                match tokio::time::timeout(options.timeouts.read, fut).await {
+                    Err(_) => return Err(timeout("TLS handshake")),
+                    Ok(Err(e)) => return Err(Error::Tls(e)),
+                    Ok(Ok(s)) => s,
+                }
+            }
+            _ => MaybeTlsStream::plain(tcp),
+        };
+        let mut client = Client::start(stream, &options).await?;
+        client.tls = tls;
+        match options.policy {
+            TlsPolicy::Required => client.upgrade_by_policy(true).await?,
+            TlsPolicy::Opportunistic => client.upgrade_by_policy(false).await?,
+            _ => {}
+        }
+        Ok(client)
+    }
+}
+
+async fn connect_tcp(host: &str, port: u16, t: Timeouts) -> Result<TcpStream> {
+    let addrs = match tokio::time::timeout(t.connect, tokio::net::lookup_host((host, port))).await {
+        Err(_) => return Err(timeout("name lookup")),
+        Ok(r) => r.map_err(Error::Io)?,
+    };
+    let mut last = None;
+    for addr in addrs {
+        match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => return Ok(s),
+            Ok(Err(e)) => last = Some(Error::Io(e)),
+            Err(_) => last = Some(timeout("connect")),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        Error::Io(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host}: no address found"),
+        ))
+    }))
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
+    /// Upgrades the session with STLS (RFC 2595), using the TLS
+    /// configuration given at connect time (or set with
+    /// [`Client::set_tls`]). Capabilities and the greeting learned in
+    /// cleartext are forgotten; call [`Client::capa`] again.
+    ///
+    /// Not cancel-safe: dropping this future after STLS was sent leaves
+    /// the client broken.
+    pub async fn stls(&mut self) -> Result<()> {
+        let (config, name) = match &self.tls {
+            Some(t) => t.clone(),
+            None => {
+                return Err(Error::Usage(UsageError::Command(
+                    pop3_proto::CommandError::Empty,
+                )))
+                .or_else(|_| Err(no_tls_config()))
+            }
+        };
+        self.stls_inner(|stream: &mut MaybeTlsStream<S>| {
+            Box::pin(async move { stream.upgrade(config, name).await })
+        })
+        .await
+    }
+
+    /// Upgrades after the policy's CAPA check; `required` turns a missing
+    /// or refused STLS into a [`SecurityError`].
+    async fn upgrade_by_policy(&mut self, required: bool) -> Result<()> {
+        let offered = match self.capa().await {
+            Ok(c) => c.stls,
+            Err(Error::Server { .. }) => false,
+            Err(e) => return Err(e),
+        };
+        if !offered {
+            return if required {
+                Err(SecurityError::StlsNotOffered.into())
+            } else {
+                Ok(())
+            };
+        }
+        match self.stls().await {
+            Ok(()) => {}
+            Err(Error::Server { response, .. }) if required => {
+                return Err(SecurityError::StlsRefused(response).into())
+            }
+            Err(Error::Server { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        // Learn the capabilities again, over TLS (PIPELINING, SASL).
+        match self.capa().await {
+            Ok(_) | Err(Error::Server { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The TLS configuration [`Client::stls`] uses.
+    pub fn set_tls(&mut self, config: Arc<ClientConfig>, server_name: ServerName<'static>) {
+        self.tls = Some((config, server_name));
+    }
+}
+
+fn no_tls_config() -> Error {
+    Error::Tls(io::Error::other(
+        "no TLS configuration for STLS (connect with a TLS policy or call set_tls)",
+    ))
+}
+
+type UpgradeFuture<'a> = std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// Starts a session over an already connected transport: waits for the
+    /// greeting. `options` supplies the timeouts, the cleartext policy and
+    /// the core configuration (its TLS policy is not applied here; set
+    /// `proto.tls` when the transport is already TLS).
+    pub async fn start(stream: S, options: &ConnectOptions) -> Result<Client<S>> {
+        let mut config = options.proto.clone();
+        if options.policy == TlsPolicy::Implicit {
+            config.tls = true;
+        }
+        let mut client = Client {
+            d: Driver::new(
+                stream,
+                Core::new(config),
+                options.timeouts.read,
+                options.timeouts.write,
+            ),
+            current: VecDeque::new(),
+            abandoned: HashSet::new(),
+            broken: None,
+            upgrading: false,
+            allow_cleartext: options.allow_cleartext_credentials,
+            tls: None,
+            timeouts: options.timeouts,
+        };
+        client.read_greeting().await?;
+        Ok(client)
+    }
+
+    async fn read_greeting(&mut self) -> Result<()> {
+        loop {
+            let next = self.next_event()?;
+            match next {
+                Next::Greeting(Ok(_)) => return Ok(()),
+                Next::Greeting(Err(e)) => return Err(Error::GreetingRefused(e)),
+                Next::NeedIo => self.pump().await?,
+                _ => {}
+            }
+        }
+    }
+
+    // ----- plumbing -----
+
+    /// Start of every public call: refuses a broken client, abandons what
+    /// a dropped call left behind, and resets the timers.
+    pub(crate) fn begin(&mut self) -> Result<()> {
+        if let Some(k) = &self.broken {
+            return Err(Error::Broken(k.clone()));
+        }
+        if self.upgrading {
+            self.upgrading = false;
+            self.broken = Some(ErrorKind::Tls);
+            return Err(Error::Cancelled("STLS"));
+        }
+        self.abandoned.extend(self.current.drain(..));
+        self.d.reset_timers();
+        Ok(())
+    }
+
+    /// Records an error; transport and protocol failures break the client.
+    pub(crate) fn fail(&mut self, e: Error) -> Error {
+        match &e {
+            Error::Io(_) | Error::Tls(_) | Error::Protocol(_) => {
+                self.broken = Some(e.kind());
+            }
+            _ => {}
+        }
+        e
+    }
+
+    pub(crate) fn enqueue(&mut self, cmd: Command) -> Result<Handle> {
+        let h = self.d.core.enqueue(cmd).map_err(|e| self.usage(e))?;
+        self.current.push_back(h);
+        Ok(h)
+    }
+
+    /// A usage error from the core; a poisoned core means a broken client.
+    fn usage(&mut self, e: UsageError) -> Error {
+        if let UsageError::Poisoned(p) = &e {
+            self.broken = Some(ErrorKind::of_protocol(p));
+        }
+        Error::Usage(e)
+    }
+
+    /// A handle got its final event.
+    pub(crate) fn settle(&mut self, h: Handle) {
+        if let Some(i) = self.current.iter().position(|c| *c == h) {
+            self.current.remove(i);
+        }
+    }
+
+    /// The next event, classified. `Next::NeedIo` means: call `pump`.
+    pub(crate) fn next_event(&mut self) -> Result<Next<'_>> {
+        match self.d.poll_event() {
+            Err(e) => {
+                self.broken = Some(ErrorKind::of_protocol(&e));
+                Err(Error::Protocol(e))
+            }
+            Ok(None) => Ok(Next::NeedIo),
+            Ok(Some(ev)) => Ok(classify(&mut self.abandoned, ev)),
+        }
+    }
+
+    /// Handles `Next::CancelAuth`.
+    pub(crate) fn cancel_auth(&mut self) {
+        // Only fails when no exchange waits, which the event just said.
+        let _ = self.d.core.auth_cancel();
+    }
+
+    /// One step of I/O.
+    pub(crate) async fn pump(&mut self) -> Result<()> {
+        let r = self.d.io().await;
+        self.after_io(r)
+    }
+
+    /// Poll form of [`Client::pump`].
+    pub(crate) fn poll_pump(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match self.d.poll_io(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => Poll::Ready(self.after_io(r)),
+        }
+    }
+
+    fn after_io(&mut self, r: Result<Progress>) -> Result<()> {
+        match r {
+            Ok(Progress::Read | Progress::Wrote) => Ok(()),
+            Ok(Progress::Idle) => Err(self.fail(internal(
+                "the session cannot make progress (nothing to send, no reply expected)",
+            ))),
+            Err(e @ Error::Timeout(_)) => Err(e),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Waits for the final reply to `h`.
+    pub(crate) async fn wait(&mut self, h: Handle) -> Result<Reply> {
+        loop {
+            match self.next_event()? {
+                Next::Reply(handle, reply) if reply.is_terminal() => {
+                    self.settle(handle);
+                    if handle == h {
+                        return Ok(reply);
+                    }
+                }
+                Next::CancelAuth => self.cancel_auth(),
+                Next::NeedIo => self.pump().await?,
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends one command and returns its `+OK` response.
+    async fn command(&mut self, cmd: Command) -> Result<Response> {
+        self.begin()?;
+        let h = self.enqueue(cmd)?;
+        self.wait(h).await?.into_result()
+    }
+
+    async fn status(&mut self, cmd: Command) -> Result<Status> {
+        match self.command(cmd).await? {
+            Response::Status(s) => Ok(s),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn check_credentials(&self) -> Result<()> {
+        if self.d.core.is_tls() || self.allow_cleartext {
+            Ok(())
+        } else {
+            Err(SecurityError::CleartextCredentials.into())
+        }
+    }
+
+    // ----- getters -----
+
+    /// The server greeting (`None` after STLS, which forgets it as RFC
+    /// 2595 requires; its APOP timestamp was not protected).
+    pub fn greeting(&self) -> Option<&Greeting> {
+        self.d.core.greeting()
+    }
+
+    /// The capabilities from the last CAPA, if any.
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.d.core.capabilities()
+    }
+
+    /// The session state.
+    pub fn session_state(&self) -> SessionState {
+        self.d.core.session_state()
+    }
+
+    /// Whether the session is protected by TLS.
+    pub fn is_tls(&self) -> bool {
+        self.d.core.is_tls()
+    }
+
+    /// Whether an earlier error left the client unusable.
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// The sans-IO core, for inspection.
+    pub fn core(&self) -> &Core {
+        &self.d.core
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> Option<&S> {
+        self.d.stream.as_ref()
+    }
+
+    /// The timeouts in force.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    // ----- AUTHORIZATION -----
+
+    /// `USER name`.
+    pub async fn user(&mut self, name: &str) -> Result<Status> {
+        self.check_credentials()?;
+        self.status(Command::user(name)?).await
+    }
+
+    /// `PASS password`.
+    pub async fn pass(&mut self, password: &str) -> Result<Status> {
+        self.check_credentials()?;
+        self.status(Command::pass(password)?).await
+    }
+
+    /// `APOP name digest`, the digest computed from the greeting's
+    /// timestamp.
+    pub async fn apop(&mut self, name: &str, secret: &str) -> Result<Status> {
+        self.check_credentials()?;
+        self.begin()?;
+        let h = self.d.core.apop(name, secret).map_err(|e| self.usage(e))?;
+        self.current.push_back(h);
+        match self.wait(h).await?.into_result()? {
+            Response::Status(s) => Ok(s),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `RPOP user` (RFC 1081, obsolete).
+    pub async fn rpop(&mut self, name: &str) -> Result<Status> {
+        self.check_credentials()?;
+        self.status(Command::rpop(name)?).await
+    }
+
+    /// `AUTH` with a SASL mechanism (RFC 5034); the core answers the
+    /// challenges through it.
+    pub async fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<Status> {
+        self.check_credentials()?;
+        self.begin()?;
+        let h = self
+            .d
+            .core
+            .authenticate(mechanism)
+            .map_err(|e| self.usage(e))?;
+        self.current.push_back(h);
+        match self.wait(h).await?.into_result()? {
+            Response::Status(s) => Ok(s),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Logs in with the strongest method both sides support
+    /// ([`pop3_proto::login::plan`]): SCRAM, CRAM-MD5, PLAIN, LOGIN, then
+    /// APOP (over TLS), then USER/PASS. Issues CAPA first when no
+    /// capabilities are known. Returns the method used.
+    pub async fn login(&mut self, user: &str, password: &str) -> Result<LoginMethod> {
+        self.check_credentials()?;
+        if self.capabilities().is_none() {
+            match self.capa().await {
+                Ok(_) | Err(Error::Server { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let method = login::plan(
+            self.capabilities(),
+            self.greeting(),
+            self.is_tls(),
+            self.allow_cleartext,
+        )
+        .map_err(|_| Error::Security(SecurityError::CleartextCredentials))?;
+        match &method {
+            LoginMethod::Sasl(name) => {
+                let mut random = [0u8; 24];
+                random_bytes(&mut random)?;
+                let m = login::mechanism(name, user, password, &random)
+                    .map_err(|e| Error::Usage(UsageError::Sasl(e)))?;
+                self.auth(m).await?;
+            }
+            LoginMethod::Apop => {
+                self.apop(user, password).await?;
+            }
+            _ => {
+                self.user(user).await?;
+                self.pass(password).await?;
+            }
+        }
+        Ok(method)
+    }
+
+    // ----- TRANSACTION -----
+
+    /// `STAT`: message count and total size.
+    pub async fn stat(&mut self) -> Result<Stat> {
+        match self.command(Command::Stat).await? {
+            Response::Stat(s) => Ok(s),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `LIST`: every message's number and size.
+    pub async fn list(&mut self) -> Result<Vec<ListEntry>> {
+        match self.command(Command::List(None)).await? {
+            Response::List(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `LIST n`.
+    pub async fn list_one(&mut self, n: u32) -> Result<ListEntry> {
+        match self.command(Command::List(Some(msg(n)?))).await? {
+            Response::ListOne(e) => Ok(e),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `UIDL`: every message's unique id.
+    pub async fn uidl(&mut self) -> Result<Vec<UidlEntry>> {
+        match self.command(Command::Uidl(None)).await? {
+            Response::Uidl(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `UIDL n`.
+    pub async fn uidl_one(&mut self, n: u32) -> Result<UidlEntry> {
+        match self.command(Command::Uidl(Some(msg(n)?))).await? {
+            Response::UidlOne(e) => Ok(e),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `RETR n`, collected into memory. Prefer [`Client::retr_to`] or
+    /// [`Client::retr_body`] for large messages.
+    pub async fn retr(&mut self, n: u32) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.retr_to(n, &mut out).await?;
+        Ok(out)
+    }
+
+    /// `RETR n`, streamed into `w` (dot-unstuffed, line endings as sent);
+    /// returns the number of bytes written. If `w` fails, the rest of the
+    /// message is read and discarded and [`Error::Sink`] is returned; the
+    /// session stays usable.
+    pub async fn retr_to<W: AsyncWrite + Unpin + ?Sized>(&mut self, n: u32, w: &mut W) -> Result<u64> {
+        self.retr_body(n).await?.write_to(w).await
+    }
+
+    /// `RETR n` as a [`Body`] to consume chunk by chunk
+    /// ([`Body::next_chunk`]), as an `AsyncRead`, or as a `Stream` of
+    /// `Bytes`. Returns once the `+OK` arrived (a `-ERR` is an error here).
+    pub async fn retr_body(&mut self, n: u32) -> Result<Body<'_, S>> {
+        let cmd = Command::Retr(msg(n)?);
+        self.body(cmd).await
+    }
+
+    /// `TOP n lines`, collected into memory.
+    pub async fn top(&mut self, n: u32, lines: u32) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.top_to(n, lines, &mut out).await?;
+        Ok(out)
+    }
+
+    /// `TOP n lines`, streamed into `w`.
+    pub async fn top_to<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        n: u32,
+        lines: u32,
+        w: &mut W,
+    ) -> Result<u64> {
+        self.top_body(n, lines).await?.write_to(w).await
+    }
+
+    /// `TOP n lines` as a [`Body`].
+    pub async fn top_body(&mut self, n: u32, lines: u32) -> Result<Body<'_, S>> {
+        let cmd = Command::Top(msg(n)?, lines);
+        self.body(cmd).await
+    }
+
+    async fn body(&mut self, cmd: Command) -> Result<Body<'_, S>> {
+        self.begin()?;
+        let h = self.enqueue(cmd)?;
+        loop {
+            match self.next_event()? {
+                Next::Reply(handle, Reply::Ok(_, Response::BodyStart(status))) if handle == h => {
+                    return Ok(Body::new(self, h, status))
+                }
+                Next::Reply(handle, reply) if reply.is_terminal() => {
+                    self.settle(handle);
+                    if handle == h {
+                        reply.into_result()?;
+                        return Err(internal("body reply without +OK"));
+                    }
+                }
+                Next::CancelAuth => self.cancel_auth(),
+                Next::NeedIo => self.pump().await?,
+                _ => {}
+            }
+        }
+    }
+
+    /// `DELE n`: marks the message deleted (committed by `QUIT`).
+    pub async fn dele(&mut self, n: u32) -> Result<Status> {
+        self.status(Command::Dele(msg(n)?)).await
+    }
+
+    /// `RSET`: unmarks every deleted message.
+    pub async fn rset(&mut self) -> Result<Status> {
+        self.status(Command::Rset).await
+    }
+
+    /// `NOOP`.
+    pub async fn noop(&mut self) -> Result<Status> {
+        self.status(Command::Noop).await
+    }
+
+    /// `QUIT`: ends the session. In TRANSACTION, `Ok` means the server
+    /// committed the deletions (UPDATE succeeded); `-ERR` is
+    /// [`Error::Server`] and nothing was deleted. The transport is shut
+    /// down afterwards.
+    pub async fn quit(&mut self) -> Result<Status> {
+        let r = self.status(Command::Quit).await;
+        if r.is_ok() {
+            if let Some(s) = self.d.stream.as_mut() {
+                // Best effort: the server closes too.
+                let _ = tokio::time::timeout(self.timeouts.write, s.shutdown()).await;
+            }
+        }
+        r
+    }
+
+    /// `CAPA`: the server's capabilities (also kept for
+    /// [`Client::capabilities`] and pipelining).
+    pub async fn capa(&mut self) -> Result<Capabilities> {
+        match self.command(Command::Capa).await? {
+            Response::Capa(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `UTF8` (RFC 6856).
+    pub async fn utf8(&mut self) -> Result<Status> {
+        self.status(Command::Utf8).await
+    }
+
+    /// `LANG tag` (RFC 6856): switches the language of server texts.
+    pub async fn lang(&mut self, tag: &str) -> Result<Status> {
+        self.status(Command::lang(Some(tag))?).await
+    }
+
+    /// `LANG` without argument: the languages the server offers.
+    pub async fn languages(&mut self) -> Result<Vec<Language>> {
+        match self.command(Command::lang(None)?).await? {
+            Response::Languages(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// STLS through any TLS implementation: after the server's `+OK`,
+    /// `upgrade` gets the transport and returns the encrypted one. The
+    /// client is consumed and returned over the new transport type.
+    ///
+    /// Not cancel-safe (the transport is moved into `upgrade`).
+    pub async fn stls_with<T, F, Fut>(mut self, upgrade: F) -> Result<Client<T>>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+        F: FnOnce(S) -> Fut,
+        Fut: Future<Output = io::Result<T>>,
+    {
+        self.begin()?;
+        let h = self.enqueue(Command::Stls)?;
+        self.wait(h).await?.into_result()?;
+        self.d.flush_all().await.map_err(|e| self.fail(e))?;
+        let Some(stream) = self.d.stream.take() else {
+            return Err(internal("transport missing"));
+        };
+        let stream = match tokio::time::timeout(self.timeouts.read, upgrade(stream)).await {
+            Err(_) => return Err(timeout("TLS handshake")),
+            Ok(Err(e)) => return Err(Error::Tls(e)),
+            Ok(Ok(s)) => s,
+        };
+        let Client {
+            d,
+            current,
+            abandoned,
+            broken,
+            upgrading,
+            allow_cleartext,
+            tls,
+            timeouts,
+        } = self;
+        let mut client = Client {
+            d: d.with_stream(stream),
+            current,
+            abandoned,
+            broken,
+            upgrading,
+            allow_cleartext,
+            tls,
+            timeouts,
+        };
+        client
+            .d
+            .core
+            .tls_established()
+            .map_err(|e| client.usage(e))?;
+        Ok(client)
+    }
+
+    /// STLS with an in-place upgrade function (shared by `stls`).
+    async fn stls_inner<F>(&mut self, upgrade: F) -> Result<()>
+    where
+        F: for<'a> FnOnce(&'a mut S) -> UpgradeFuture<'a>,
+    {
+        self.begin()?;
+        let h = self.enqueue(Command::Stls)?;
+        self.upgrading = true;
+        let reply = match self.wait(h).await {
+            Ok(r) => r,
+            Err(e) => {
+                if !matches!(e, Error::Timeout(_)) {
+                    self.upgrading = false;
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = reply.into_result() {
+            self.upgrading = false;
+            return Err(e);
+        }
+        self.d.flush_all().await.map_err(|e| self.fail(e))?;
+        let Some(stream) = self.d.stream.as_mut() else {
+            return Err(internal("transport missing"));
+        };
+        let limit = self.timeouts.read;
+        let r = tokio::time::timeout(limit, upgrade(stream)).await;
+        self.upgrading = false;
+        match r {
+            Err(_) => {
+                self.broken = Some(ErrorKind::Timeout);
+                return Err(timeout("TLS handshake"));
+            }
+            Ok(Err(e)) => return Err(self.fail(Error::Tls(e))),
+            Ok(Ok(())) => {}
+        }
+        self.d.core.tls_established().map_err(|e| self.usage(e))?;
+        Ok(())
+    }
+}
+
+fn unexpected(r: Response) -> Error {
+    internal(&format!("unexpected response type {r:?}"))
+}
