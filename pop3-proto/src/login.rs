@@ -99,9 +99,10 @@ mod tests {
     use alloc::vec;
 
     fn caps(sasl: &[&str]) -> Capabilities {
-        let mut c = Capabilities::default();
-        c.sasl = sasl.iter().map(|s| s.to_string()).collect();
-        c
+        Capabilities {
+            sasl: sasl.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
     }
 
     fn greeting(ts: bool) -> Greeting {

@@ -585,12 +585,9 @@ fn hostile_status_line_without_end() {
     let mut err = None;
     for _ in 0..100 {
         client.handle_input(&chunk);
-        match client.poll_event() {
-            Err(e) => {
-                err = Some(e);
-                break;
-            }
-            Ok(_) => {}
+        if let Err(e) = client.poll_event() {
+            err = Some(e);
+            break;
         }
     }
     assert_eq!(err, Some(ProtocolError::LineTooLong { limit: 8192 }));
@@ -781,4 +778,129 @@ fn error_display_never_contains_password() {
     let (_, ev) = run_whole(Config::default(), &cmds, b"+OK\r\n+OK\r\ngarbage\r\n");
     let all = format!("{ev:?}");
     assert!(!all.contains("hunter2"));
+}
+
+/// AUTH driven by a mechanism: the core answers challenges itself.
+#[test]
+fn authenticate_with_mechanism_cram_md5() {
+    use pop3_proto::sasl::CramMd5;
+    let mut client = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK\r\n");
+    let h = client
+        .authenticate(Box::new(CramMd5::new("tim", "tanstaaftanstaaf")))
+        .unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(sent, b"AUTH CRAM-MD5\r\n");
+    client.handle_input(b"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n");
+    sent.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(
+        sent,
+        b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"
+    );
+    client.handle_input(b"+OK welcome\r\n");
+    ev.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert!(matches!(&ev[0], Ev::Ok(id, CommandKind::Auth, _) if *id == h.id()));
+    assert_eq!(client.session_state(), SessionState::Transaction);
+}
+
+/// A long initial response (an OAuth token) does not fit the 255-octet
+/// AUTH line: it is sent after the server's empty challenge.
+#[test]
+fn long_initial_response_goes_after_empty_challenge() {
+    use pop3_proto::sasl::XOAuth2;
+    let token = "y".repeat(1200);
+    let mut client = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK\r\n");
+    client
+        .authenticate(Box::new(XOAuth2::new("someone@example.com", token.clone())))
+        .unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(sent, b"AUTH XOAUTH2\r\n");
+    client.handle_input(b"+ \r\n");
+    sent.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&sent[..sent.len() - 2])
+        .unwrap();
+    assert_eq!(
+        decoded,
+        format!("user=someone@example.com\x01auth=Bearer {token}\x01\x01").into_bytes()
+    );
+    // The provider's error dance: a JSON challenge, answered with an empty
+    // line, then -ERR carrying the JSON as detail.
+    client.handle_input(b"+ eyJzdGF0dXMiOiI0MDAifQ==\r\n");
+    sent.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(sent, b"\r\n");
+    client.handle_input(b"-ERR [AUTH] invalid credentials\r\n");
+    ev.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    match &ev[0] {
+        Ev::Err(_, CommandKind::Auth, e) => {
+            assert_eq!(e.code, Some(RespCode::Auth));
+            assert_eq!(e.sasl_detail.as_deref(), Some("{\"status\":\"400\"}"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// SCRAM: a server that answers +OK without a valid server signature is
+/// not trusted (the session is poisoned), and a bad signature cancels.
+#[test]
+fn scram_server_must_prove_itself() {
+    use pop3_proto::sasl::{Scram, ScramHash};
+    // RFC 7677 §3 exchange, with the final server message tampered with.
+    let mut client = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK\r\n");
+    let m = Scram::with_nonce(ScramHash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO").unwrap();
+    client.authenticate(Box::new(m)).unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    assert!(sent.starts_with(b"AUTH SCRAM-SHA-256 "));
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let server_first =
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    client.handle_input(format!("+ {}\r\n", b64(server_first)).as_bytes());
+    sent.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert!(!sent.is_empty());
+    // Server claims success without sending v=.
+    client.handle_input(b"+OK\r\n");
+    ev.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert!(
+        matches!(ev.last(), Some(Ev::Error(ProtocolError::Sasl(_)))),
+        "{ev:?}"
+    );
+
+    // Same, but with a wrong signature: the core cancels with "*".
+    let mut client = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK\r\n");
+    let m = Scram::with_nonce(ScramHash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO").unwrap();
+    client.authenticate(Box::new(m)).unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(format!("+ {}\r\n", b64(server_first)).as_bytes());
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(
+        format!(
+            "+ {}\r\n",
+            b64("v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        )
+        .as_bytes(),
+    );
+    sent.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert_eq!(sent, b"*\r\n");
+    client.handle_input(b"-ERR cancelled\r\n");
+    ev.clear();
+    drain(&mut client, &mut sent, &mut ev);
+    assert!(ev.iter().any(|e| matches!(e, Ev::Other(s) if s.contains("AuthCancelled") && s.contains("ServerVerificationFailed"))), "{ev:?}");
+    assert_eq!(client.session_state(), SessionState::Authorization);
 }

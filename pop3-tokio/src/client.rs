@@ -6,13 +6,17 @@ use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+
 use pop3_proto::login::{self, LoginMethod};
 use pop3_proto::sasl::{Mechanism, SaslError};
 use pop3_proto::{
-    Capabilities, Client as Core, Command, CommandKind, ErrResponse, Event, Greeting, Handle,
-    Language, ListEntry, MsgNum, Response, SessionState, Stat, Status, UidlEntry, UsageError,
+    Capabilities, Client as Core, Command, CommandKind, Config, ErrResponse, Event, Greeting,
+    Handle, Language, ListEntry, MsgNum, Response, SessionState, Stat, Status, UidlEntry,
+    UsageError,
 };
-use pop3_tls::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
+use pop3_tls::{
+    ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsConfigError, TlsOptions, TlsPolicy,
+};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -43,9 +47,24 @@ pub struct Client<S> {
     /// An STLS upgrade is under way (seen by the next call if dropped).
     upgrading: bool,
     allow_cleartext: bool,
-    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    /// The greeting received on connect (kept after STLS, for display).
+    greeting: Option<Greeting>,
+    pub(crate) window: usize,
+    pub(crate) tls: Option<TlsSetup>,
     timeouts: Timeouts,
 }
+
+/// TLS parameters kept for a later `stls()`.
+#[derive(Clone)]
+pub(crate) struct TlsSetup {
+    pub(crate) config: Arc<ClientConfig>,
+    pub(crate) name: ServerName<'static>,
+}
+
+/// The default pipeline window of the batch methods. The tokio adapter
+/// reads while it writes, so the window only bounds how many replies may
+/// be outstanding (memory for their handles), not a deadlock risk.
+pub const DEFAULT_WINDOW: usize = 100;
 
 impl<S> std::fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,50 +189,51 @@ fn random_bytes(buf: &mut [u8]) -> Result<()> {
 }
 
 impl TcpClient {
-    /// Connects to `host:port` with the default options: STLS required
-    /// (the connection is upgraded before anything else), webpki roots,
-    /// default timeouts, no credentials in cleartext.
-    pub async fn connect(host: &str, port: u16) -> Result<TcpClient> {
-        TcpClient::connect_with(host, port, ConnectOptions::new()).await
+    /// Connects over TCP and applies `options.policy`:
+    ///
+    /// * `Implicit`: TLS handshake first (POP3S), then greeting, CAPA;
+    /// * `Required`: greeting, CAPA, STLS (an error before any credential
+    ///   if the server does not offer it or refuses it), CAPA again;
+    /// * `Opportunistic`: the same, staying in cleartext when STLS is not
+    ///   offered or refused;
+    /// * `None`: greeting, CAPA.
+    ///
+    /// Every step is bounded by `options.timeouts`.
+    pub async fn connect(host: &str, port: u16, options: &ConnectOptions) -> Result<TcpClient> {
+        let tcp = connect_tcp(host, port, &options.timeouts).await?;
+        Client::establish(tcp, host, options).await
     }
 
-    /// Connects with explicit options: TLS policy ([`TlsPolicy::Implicit`]
-    /// for port 995), trust anchors and client certificate, timeouts.
-    /// Returns after the greeting (and, for [`TlsPolicy::Required`] and
-    /// [`TlsPolicy::Opportunistic`], after CAPA and the STLS upgrade).
-    pub async fn connect_with(host: &str, port: u16, options: ConnectOptions) -> Result<TcpClient> {
-        let tcp = connect_tcp(host, port, options.timeouts).await?;
-        tcp.set_nodelay(true).ok();
-        let tls = match options.policy {
-            TlsPolicy::None => None,
-            _ => Some((
-                options.tls.client_config()?,
-                options.tls.server_name_for(host)?,
-            )),
-        };
-        let stream = match (&tls, options.policy) {
-            (Some((config, name)), TlsPolicy::Implicit) => {
-                let fut = MaybeTlsStream::tls(tcp, config.clone(), name.clone());
-                match tokio::time::timeout(options.timeouts.read, fut).await {
-                    Err(_) => return Err(timeout("TLS handshake")),
-                    Ok(Err(e)) => return Err(Error::Tls(e)),
-                    Ok(Ok(s)) => s,
-                }
-            }
-            _ => MaybeTlsStream::plain(tcp),
-        };
-        let mut client = Client::start(stream, &options).await?;
-        client.tls = tls;
-        match options.policy {
-            TlsPolicy::Required => client.upgrade_by_policy(true).await?,
-            TlsPolicy::Opportunistic => client.upgrade_by_policy(false).await?,
-            _ => {}
-        }
-        Ok(client)
+    /// Implicit TLS (POP3S) with default options; `port` is usually 995.
+    pub async fn connect_tls(host: &str, port: u16) -> Result<TcpClient> {
+        let options = ConnectOptions::new().policy(TlsPolicy::Implicit);
+        Client::connect(host, port, &options).await
+    }
+
+    /// Plain TCP upgraded with STLS ([`TlsPolicy::Required`]) with default
+    /// options; `port` is usually 110.
+    pub async fn connect_stls(host: &str, port: u16) -> Result<TcpClient> {
+        Client::connect(host, port, &ConnectOptions::new()).await
+    }
+
+    /// Plain TCP without TLS ([`TlsPolicy::None`]). Credentials are refused
+    /// unless `allow_cleartext_credentials` (for example only on a trusted
+    /// network or in tests).
+    pub async fn connect_plain(
+        host: &str,
+        port: u16,
+        allow_cleartext_credentials: bool,
+    ) -> Result<TcpClient> {
+        let options = ConnectOptions::new()
+            .policy(TlsPolicy::None)
+            .allow_cleartext_credentials(allow_cleartext_credentials);
+        Client::connect(host, port, &options).await
     }
 }
 
-async fn connect_tcp(host: &str, port: u16, t: Timeouts) -> Result<TcpStream> {
+/// Opens TCP to `host:port`, trying each resolved address with the connect
+/// timeout, and sets `TCP_NODELAY`.
+pub(crate) async fn connect_tcp(host: &str, port: u16, t: &Timeouts) -> Result<TcpStream> {
     let addrs = match tokio::time::timeout(t.connect, tokio::net::lookup_host((host, port))).await {
         Err(_) => return Err(timeout("name lookup")),
         Ok(r) => r.map_err(Error::Io)?,
@@ -221,7 +241,11 @@ async fn connect_tcp(host: &str, port: u16, t: Timeouts) -> Result<TcpStream> {
     let mut last = None;
     for addr in addrs {
         match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => return Ok(s),
+            Ok(Ok(s)) => {
+                // Commands are small and we wait for their replies.
+                s.set_nodelay(true).map_err(Error::Io)?;
+                return Ok(s);
+            }
             Ok(Err(e)) => last = Some(Error::Io(e)),
             Err(_) => last = Some(timeout("connect")),
         }
@@ -235,107 +259,198 @@ async fn connect_tcp(host: &str, port: u16, t: Timeouts) -> Result<TcpStream> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
-    /// Upgrades the session with STLS (RFC 2595), using the TLS
-    /// configuration given at connect time (or set with
-    /// [`Client::set_tls`]). Capabilities and the greeting learned in
-    /// cleartext are forgotten; call [`Client::capa`] again.
-    ///
-    /// Not cancel-safe: dropping this future after STLS was sent leaves
-    /// the client broken.
-    pub async fn stls(&mut self) -> Result<()> {
-        let (config, name) = match &self.tls {
-            Some(t) => t.clone(),
-            None => {
-                return Err(Error::Usage(UsageError::Command(
-                    pop3_proto::CommandError::Empty,
-                )))
-                .or_else(|_| Err(no_tls_config()))
-            }
+    /// Applies `options` (policy, TLS, timeouts, core config) over an
+    /// already connected transport `stream`; `host` is the name the server
+    /// certificate must match (unless `options.tls` overrides it).
+    pub async fn establish(stream: S, host: &str, options: &ConnectOptions) -> Result<Self> {
+        let setup = match options.policy {
+            TlsPolicy::None => None,
+            _ => Some(TlsSetup {
+                config: options.tls.client_config()?,
+                name: options.tls.server_name_for(host)?,
+            }),
         };
-        self.stls_inner(|stream: &mut MaybeTlsStream<S>| {
-            Box::pin(async move { stream.upgrade(config, name).await })
-        })
-        .await
+        let implicit = options.policy == TlsPolicy::Implicit;
+        let stream = match (&setup, implicit) {
+            (Some(s), true) => {
+                let handshake = MaybeTlsStream::tls(stream, s.config.clone(), s.name.clone());
+                match tokio::time::timeout(options.timeouts.read, handshake).await {
+                    Err(_) => return Err(timeout("TLS handshake")),
+                    Ok(r) => r.map_err(tls_error)?,
+                }
+            }
+            _ => MaybeTlsStream::plain(stream),
+        };
+        let mut client = Client::unstarted(stream, implicit, options.proto.clone());
+        client.allow_cleartext = options.allow_cleartext_credentials;
+        client.tls = setup;
+        client.set_timeouts(options.timeouts);
+        client.read_greeting().await?;
+        let caps = match client.capa().await {
+            Ok(c) => Some(c),
+            Err(Error::Server { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let offered = caps.as_ref().is_some_and(|c| c.stls);
+        match options.policy {
+            TlsPolicy::Required => {
+                if !offered {
+                    return Err(Error::Security(SecurityError::StlsNotOffered));
+                }
+                match client.stls().await {
+                    Ok(_) => {}
+                    Err(Error::Server { response, .. }) => {
+                        return Err(Error::Security(SecurityError::StlsRefused(response)))
+                    }
+                    Err(e) => return Err(e),
+                }
+                client.capa_after_tls().await?;
+            }
+            TlsPolicy::Opportunistic if offered => match client.stls().await {
+                Ok(_) => client.capa_after_tls().await?,
+                Err(Error::Server { response, .. }) => {
+                    tracing::debug!("STLS refused ({response}); continuing without TLS");
+                }
+                Err(e) => return Err(e),
+            },
+            _ => {}
+        }
+        Ok(client)
     }
 
-    /// Upgrades after the policy's CAPA check; `required` turns a missing
-    /// or refused STLS into a [`SecurityError`].
-    async fn upgrade_by_policy(&mut self, required: bool) -> Result<()> {
-        let offered = match self.capa().await {
-            Ok(c) => c.stls,
-            Err(Error::Server { .. }) => false,
-            Err(e) => return Err(e),
-        };
-        if !offered {
-            return if required {
-                Err(SecurityError::StlsNotOffered.into())
-            } else {
-                Ok(())
-            };
-        }
-        match self.stls().await {
-            Ok(()) => {}
-            Err(Error::Server { response, .. }) if required => {
-                return Err(SecurityError::StlsRefused(response).into())
-            }
-            Err(Error::Server { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        // Learn the capabilities again, over TLS (PIPELINING, SASL).
+    async fn capa_after_tls(&mut self) -> Result<()> {
         match self.capa().await {
             Ok(_) | Err(Error::Server { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    /// The TLS configuration [`Client::stls`] uses.
-    pub fn set_tls(&mut self, config: Arc<ClientConfig>, server_name: ServerName<'static>) {
-        self.tls = Some((config, server_name));
+    /// `STLS`: upgrades this session to TLS in place with the TLS options
+    /// given when connecting (or [`Client::stls_with_options`]).
+    /// Capabilities and the greeting's APOP timestamp learned in cleartext
+    /// are forgotten (RFC 2595); call [`Client::capa`] again.
+    ///
+    /// **Not cancel-safe**: if this future is dropped after `STLS` was
+    /// sent, the client is broken ([`Error::Cancelled`], then
+    /// [`Error::Broken`]).
+    pub async fn stls(&mut self) -> Result<Status> {
+        let setup = match &self.tls {
+            Some(s) => s.clone(),
+            None => {
+                return Err(Error::TlsConfig(TlsConfigError::InvalidServerName(
+                    String::from("no TLS options known for this connection: use stls_with_options"),
+                )))
+            }
+        };
+        self.stls_setup(setup).await
+    }
+
+    /// `STLS` with explicit TLS options; `host` is the name the server
+    /// certificate must match (unless `tls` overrides it).
+    pub async fn stls_with_options(&mut self, tls: &TlsOptions, host: &str) -> Result<Status> {
+        let setup = TlsSetup {
+            config: tls.client_config()?,
+            name: tls.server_name_for(host)?,
+        };
+        self.tls = Some(setup.clone());
+        self.stls_setup(setup).await
+    }
+
+    async fn stls_setup(&mut self, setup: TlsSetup) -> Result<Status> {
+        self.begin()?;
+        if self.d.stream.is_tls() {
+            return Err(Error::Usage(UsageError::AlreadyTls));
+        }
+        self.upgrading = true;
+        let status = match self.stls_command().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Before +OK nothing is lost: a timeout leaves the reply
+                // to be drained like any other (the core then waits for a
+                // TLS upgrade that never comes, so break instead).
+                self.upgrading = false;
+                if matches!(e, Error::Timeout(_)) {
+                    self.broken = Some(ErrorKind::Timeout);
+                }
+                return Err(e);
+            }
+        };
+        let handshake = self.d.stream.upgrade(setup.config, setup.name);
+        let r = tokio::time::timeout(self.timeouts.read, handshake).await;
+        self.upgrading = false;
+        match r {
+            Err(_) => {
+                self.broken = Some(ErrorKind::Timeout);
+                return Err(timeout("TLS handshake"));
+            }
+            Ok(Err(e)) => return Err(self.fail(tls_error(e))),
+            Ok(Ok(())) => {}
+        }
+        self.d.core.tls_established().map_err(|e| self.usage(e))?;
+        Ok(status)
     }
 }
 
-fn no_tls_config() -> Error {
-    Error::Tls(io::Error::other(
-        "no TLS configuration for STLS (connect with a TLS policy or call set_tls)",
-    ))
+/// Maps an error of a TLS handshake.
+fn tls_error(e: io::Error) -> Error {
+    match Error::from_io(e) {
+        Error::Io(e) => Error::Tls(e),
+        other => other,
+    }
 }
 
-type UpgradeFuture<'a> = std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>;
-
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
-    /// Starts a session over an already connected transport: waits for the
-    /// greeting. `options` supplies the timeouts, the cleartext policy and
-    /// the core configuration (its TLS policy is not applied here; set
-    /// `proto.tls` when the transport is already TLS).
-    pub async fn start(stream: S, options: &ConnectOptions) -> Result<Client<S>> {
-        let mut config = options.proto.clone();
-        if options.policy == TlsPolicy::Implicit {
-            config.tls = true;
-        }
-        let mut client = Client {
-            d: Driver::new(
-                stream,
-                Core::new(config),
-                options.timeouts.read,
-                options.timeouts.write,
-            ),
+    /// Wraps a connected stream that is **not** protected (no TLS) and reads
+    /// the greeting. Credentials are refused on it unless
+    /// [`Client::set_allow_cleartext_credentials`] is called; upgrade it with
+    /// [`Client::stls_with`], or wrap it in [`MaybeTlsStream`] to use
+    /// [`Client::stls`]. Default [`Timeouts`] apply ([`Client::set_timeouts`]).
+    pub async fn new(stream: S) -> Result<Client<S>> {
+        Client::with_config(stream, false, Config::default()).await
+    }
+
+    /// Wraps a stream that is already protected (TLS done by the caller, or
+    /// a transport trusted like one, such as a local Unix socket) and reads
+    /// the greeting. STLS is refused on it; credentials are allowed.
+    pub async fn new_secure(stream: S) -> Result<Client<S>> {
+        Client::with_config(stream, true, Config::default()).await
+    }
+
+    /// Wraps a stream with a core configuration and reads the greeting.
+    /// `secure`: the stream is protected (see [`Client::new_secure`]).
+    pub async fn with_config(stream: S, secure: bool, config: Config) -> Result<Client<S>> {
+        let mut client = Client::unstarted(stream, secure, config);
+        client.read_greeting().await?;
+        Ok(client)
+    }
+
+    pub(crate) fn unstarted(stream: S, secure: bool, mut config: Config) -> Client<S> {
+        config.tls = secure;
+        config.max_in_flight = config.max_in_flight.max(1);
+        let window = config.max_in_flight.min(DEFAULT_WINDOW);
+        let timeouts = Timeouts::default();
+        Client {
+            d: Driver::new(stream, Core::new(config), timeouts.read, timeouts.write),
             current: VecDeque::new(),
             abandoned: HashSet::new(),
             broken: None,
             upgrading: false,
-            allow_cleartext: options.allow_cleartext_credentials,
+            allow_cleartext: false,
+            greeting: None,
+            window,
             tls: None,
-            timeouts: options.timeouts,
-        };
-        client.read_greeting().await?;
-        Ok(client)
+            timeouts,
+        }
     }
 
     async fn read_greeting(&mut self) -> Result<()> {
         loop {
             let next = self.next_event()?;
             match next {
-                Next::Greeting(Ok(_)) => return Ok(()),
+                Next::Greeting(Ok(g)) => {
+                    self.greeting = Some(g);
+                    return Ok(());
+                }
                 Next::Greeting(Err(e)) => return Err(Error::GreetingRefused(e)),
                 Next::NeedIo => self.pump().await?,
                 _ => {}
@@ -477,10 +592,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     // ----- getters -----
 
-    /// The server greeting (`None` after STLS, which forgets it as RFC
-    /// 2595 requires; its APOP timestamp was not protected).
+    /// The server greeting (`getwelcome()`): the one received when
+    /// connecting, kept after STLS for display (the core itself forgets it
+    /// after STLS, so APOP never uses a timestamp seen in cleartext).
     pub fn greeting(&self) -> Option<&Greeting> {
-        self.d.core.greeting()
+        self.greeting.as_ref()
     }
 
     /// The capabilities from the last CAPA, if any.
@@ -509,13 +625,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 
     /// The transport.
-    pub fn get_ref(&self) -> Option<&S> {
-        self.d.stream.as_ref()
+    pub fn get_ref(&self) -> &S {
+        &self.d.stream
     }
 
-    /// The timeouts in force.
+    /// The transport, mutably. Writing to it directly desynchronises the
+    /// session.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.d.stream
+    }
+
+    /// Gives the transport back.
+    pub fn into_inner(self) -> S {
+        self.d.into_parts().0
+    }
+
+    /// Allows (or forbids, the default) sending credentials on a connection
+    /// without TLS.
+    pub fn set_allow_cleartext_credentials(&mut self, yes: bool) {
+        self.allow_cleartext = yes;
+    }
+
+    /// The pipeline window of the batch methods.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Sets the pipeline window of the batch methods (clamped to 1 ..= the
+    /// core's `max_in_flight`). Pipelining happens only when the server
+    /// advertised `PIPELINING` (or the core config forces it); otherwise
+    /// batches run one command at a time.
+    pub fn set_window(&mut self, window: usize) {
+        self.window = window.clamp(1, self.d.core.config().max_in_flight.max(1));
+    }
+
+    /// The read and write timeouts in force (the connect timeout applies
+    /// only to the constructors).
     pub fn timeouts(&self) -> Timeouts {
         self.timeouts
+    }
+
+    /// Sets the read and write timeouts: each wait for the server to send
+    /// something, or for the transport to accept bytes, is bounded by them.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
+        self.d.set_timeouts(timeouts.read, timeouts.write);
     }
 
     // ----- AUTHORIZATION -----
@@ -551,9 +705,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.status(Command::rpop(name)?).await
     }
 
-    /// `AUTH` with a SASL mechanism (RFC 5034); the core answers the
-    /// challenges through it.
-    pub async fn auth(&mut self, mechanism: Box<dyn Mechanism>) -> Result<Status> {
+    /// `AUTH` driven by a SASL mechanism (see [`pop3_proto::sasl`]); the
+    /// core answers the challenges.
+    pub async fn authenticate(&mut self, mechanism: Box<dyn Mechanism>) -> Result<Status> {
         self.check_credentials()?;
         self.begin()?;
         let h = self
@@ -587,13 +741,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             self.allow_cleartext,
         )
         .map_err(|_| Error::Security(SecurityError::CleartextCredentials))?;
+        tracing::debug!("login method: {method:?}");
         match &method {
             LoginMethod::Sasl(name) => {
                 let mut random = [0u8; 24];
                 random_bytes(&mut random)?;
                 let m = login::mechanism(name, user, password, &random)
                     .map_err(|e| Error::Usage(UsageError::Sasl(e)))?;
-                self.auth(m).await?;
+                self.authenticate(m).await?;
             }
             LoginMethod::Apop => {
                 self.apop(user, password).await?;
@@ -739,10 +894,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     pub async fn quit(&mut self) -> Result<Status> {
         let r = self.status(Command::Quit).await;
         if r.is_ok() {
-            if let Some(s) = self.d.stream.as_mut() {
-                // Best effort: the server closes too.
-                let _ = tokio::time::timeout(self.timeouts.write, s.shutdown()).await;
-            }
+            // Best effort: the server closes too.
+            let _ = tokio::time::timeout(self.timeouts.write, self.d.stream.shutdown()).await;
         }
         r
     }
@@ -774,11 +927,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
-    /// STLS through any TLS implementation: after the server's `+OK`,
-    /// `upgrade` gets the transport and returns the encrypted one. The
-    /// client is consumed and returned over the new transport type.
-    ///
-    /// Not cancel-safe (the transport is moved into `upgrade`).
+    /// Sends `STLS` and, on `+OK`, hands the transport to `upgrade` (any
+    /// TLS library: an async closure that performs the handshake and
+    /// returns the encrypted stream). Bytes the server sent after its `+OK`
+    /// and before the handshake are refused as a response injection.
     pub async fn stls_with<T, F, Fut>(mut self, upgrade: F) -> Result<Client<T>>
     where
         T: AsyncRead + AsyncWrite + Unpin,
@@ -786,17 +938,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         Fut: Future<Output = io::Result<T>>,
     {
         self.begin()?;
-        let h = self.enqueue(Command::Stls)?;
-        self.wait(h).await?.into_result()?;
-        self.d.flush_all().await.map_err(|e| self.fail(e))?;
-        let Some(stream) = self.d.stream.take() else {
-            return Err(internal("transport missing"));
-        };
-        let stream = match tokio::time::timeout(self.timeouts.read, upgrade(stream)).await {
-            Err(_) => return Err(timeout("TLS handshake")),
-            Ok(Err(e)) => return Err(Error::Tls(e)),
-            Ok(Ok(s)) => s,
-        };
+        self.stls_command().await?;
         let Client {
             d,
             current,
@@ -804,65 +946,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             broken,
             upgrading,
             allow_cleartext,
+            greeting,
+            window,
             tls,
             timeouts,
         } = self;
+        let (stream, parts) = d.into_parts();
+        let stream = match tokio::time::timeout(timeouts.read, upgrade(stream)).await {
+            Err(_) => return Err(timeout("TLS handshake")),
+            Ok(r) => r.map_err(Error::Tls)?,
+        };
         let mut client = Client {
-            d: d.with_stream(stream),
+            d: Driver::from_parts(stream, parts),
             current,
             abandoned,
             broken,
             upgrading,
             allow_cleartext,
+            greeting,
+            window,
             tls,
             timeouts,
         };
-        client
-            .d
-            .core
-            .tls_established()
-            .map_err(|e| client.usage(e))?;
+        client.d.core.tls_established().map_err(|e| client.usage(e))?;
         Ok(client)
     }
 
-    /// STLS with an in-place upgrade function (shared by `stls`).
-    async fn stls_inner<F>(&mut self, upgrade: F) -> Result<()>
-    where
-        F: for<'a> FnOnce(&'a mut S) -> UpgradeFuture<'a>,
-    {
-        self.begin()?;
+    /// Sends STLS, waits for `+OK`, checks that nothing followed it, and
+    /// writes out everything before the handshake starts.
+    async fn stls_command(&mut self) -> Result<Status> {
         let h = self.enqueue(Command::Stls)?;
-        self.upgrading = true;
-        let reply = match self.wait(h).await {
-            Ok(r) => r,
-            Err(e) => {
-                if !matches!(e, Error::Timeout(_)) {
-                    self.upgrading = false;
-                }
-                return Err(e);
-            }
+        let status = match self.wait(h).await?.into_result()? {
+            Response::Status(s) => s,
+            other => return Err(unexpected(other)),
         };
-        if let Err(e) = reply.into_result() {
-            self.upgrading = false;
-            return Err(e);
+        // Anything the server sent after its +OK is already in the core
+        // (every byte read is handed over at once); this reports it as
+        // ProtocolError::StlsInjection before any TLS byte is sent.
+        if let Err(e) = self.d.poll_event() {
+            self.broken = Some(ErrorKind::of_protocol(&e));
+            return Err(Error::Protocol(e));
+        }
+        if !self.d.core.is_awaiting_tls() {
+            return Err(internal("STLS answered but the core does not wait for TLS"));
         }
         self.d.flush_all().await.map_err(|e| self.fail(e))?;
-        let Some(stream) = self.d.stream.as_mut() else {
-            return Err(internal("transport missing"));
-        };
-        let limit = self.timeouts.read;
-        let r = tokio::time::timeout(limit, upgrade(stream)).await;
-        self.upgrading = false;
-        match r {
-            Err(_) => {
-                self.broken = Some(ErrorKind::Timeout);
-                return Err(timeout("TLS handshake"));
-            }
-            Ok(Err(e)) => return Err(self.fail(Error::Tls(e))),
-            Ok(Ok(())) => {}
-        }
-        self.d.core.tls_established().map_err(|e| self.usage(e))?;
-        Ok(())
+        Ok(status)
     }
 }
 

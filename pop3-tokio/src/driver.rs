@@ -125,6 +125,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
     }
 
+    /// Changes the read and write timeouts.
+    pub(crate) fn set_timeouts(&mut self, read: Duration, write: Duration) {
+        self.read_timer = Timer::new(read);
+        self.write_timer = Timer::new(write);
+    }
+
     /// Forgets partly elapsed timeouts (at the start of every call, so time
     /// spent by the caller between calls never counts).
     pub(crate) fn reset_timers(&mut self) {
