@@ -155,19 +155,6 @@ impl<S: Read + Write> Client<S> {
         self.retr_each(1..=count, sink)
     }
 
-    fn ensure_capabilities(&mut self) -> Result<(), Error> {
-        if self.core.capabilities().is_none()
-            && self.core.config().pipelining == pop3_proto::Pipelining::Auto
-        {
-            // PIPELINING is only known from CAPA; ask once.
-            match self.capa() {
-                Ok(_) | Err(Error::Server { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
     fn body_batch(
         &mut self,
         mut msgs: impl Iterator<Item = u32>,

@@ -85,6 +85,8 @@ pub struct Client<S> {
     greeting: Option<Greeting>,
     allow_cleartext: bool,
     broken: Option<ErrorKind>,
+    /// CAPA was answered `-ERR` (since connect or STLS): do not ask again.
+    capa_refused: bool,
     pub(crate) window: usize,
     #[cfg(feature = "rustls")]
     pub(crate) tls: Option<TlsSetup>,
@@ -137,6 +139,7 @@ impl<S: Read + Write> Client<S> {
             greeting: None,
             allow_cleartext: false,
             broken: None,
+            capa_refused: false,
             window,
             #[cfg(feature = "rustls")]
             tls: None,
@@ -484,12 +487,7 @@ impl<S: Read + Write> Client<S> {
     /// cleartext credentials are allowed.
     pub fn login(&mut self, user: &str, password: &str) -> Result<LoginMethod, Error> {
         self.check_credentials_allowed()?;
-        if self.core.capabilities().is_none() {
-            match self.capa() {
-                Ok(_) | Err(Error::Server { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.ensure_capabilities()?;
         // TODO(pop3_proto::login): replace `plan_login` and `mechanism_for`
         // with `pop3_proto::login::plan` and its mechanism factory once the
         // lead lands them, so the tokio adapter decides identically.
@@ -618,9 +616,27 @@ impl<S: Read + Write> Client<S> {
     /// `CAPA`: the server's capabilities (also remembered: see
     /// [`Client::capabilities`]).
     pub fn capa(&mut self) -> Result<Capabilities, Error> {
-        match self.exec(Command::Capa)? {
-            Response::Capa(c) => Ok(c),
-            _ => Err(unexpected()),
+        match self.exec(Command::Capa) {
+            Ok(Response::Capa(c)) => Ok(c),
+            Ok(_) => Err(unexpected()),
+            Err(e) => {
+                if matches!(e, Error::Server { .. }) {
+                    self.capa_refused = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs CAPA once if no capabilities are known (they decide pipelining
+    /// and the login method); a server without CAPA is asked only once.
+    pub(crate) fn ensure_capabilities(&mut self) -> Result<(), Error> {
+        if self.core.capabilities().is_some() || self.capa_refused {
+            return Ok(());
+        }
+        match self.capa() {
+            Ok(_) | Err(Error::Server { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -662,6 +678,7 @@ impl<S: Read + Write> Client<S> {
             greeting: self.greeting,
             allow_cleartext: self.allow_cleartext,
             broken: self.broken,
+            capa_refused: false,
             window: self.window,
             #[cfg(feature = "rustls")]
             tls: self.tls,
@@ -930,6 +947,7 @@ mod tcp {
                 return Err(self_fail(&mut self.broken, e));
             }
             self.core.tls_established()?;
+            self.capa_refused = false;
             Ok(status)
         }
     }

@@ -21,6 +21,9 @@ use crate::response::{
 use crate::sasl::{Mechanism, SaslError};
 use crate::Secret;
 
+/// Most lines accepted in one CAPA or LANG listing.
+pub const MAX_CAPABILITY_LINES: usize = 1024;
+
 /// When commands may be sent before the previous reply arrived (RFC 2449
 /// PIPELINING).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,9 +50,14 @@ pub struct Config {
     /// are a [`ProtocolError::LineTooLong`]. Message bodies have no line
     /// limit: they are streamed.
     pub max_line_len: usize,
-    /// Most entries accepted in one LIST, UIDL, CAPA or LANG listing
-    /// (default 10,000,000).
+    /// Most entries accepted in one LIST or UIDL listing (default
+    /// 1,000,000). CAPA and LANG listings are capped at
+    /// [`MAX_CAPABILITY_LINES`] lines.
     pub max_entries: usize,
+    /// Most bytes (line contents) accepted in one multi-line listing
+    /// (default 64 MiB), so a hostile server cannot grow a listing without
+    /// bound even with long lenient UIDs.
+    pub max_listing_bytes: usize,
     /// Pipelining policy.
     pub pipelining: Pipelining,
     /// Most commands in flight at once when pipelining (default 100).
@@ -68,7 +76,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             max_line_len: 8192,
-            max_entries: 10_000_000,
+            max_entries: 1_000_000,
+            max_listing_bytes: 64 * 1024 * 1024,
             pipelining: Pipelining::Auto,
             max_in_flight: 100,
             lenient_uids: false,
@@ -263,8 +272,8 @@ enum Listing {
 enum Mode {
     /// A status line (or the greeting).
     Status,
-    /// Lines of a listing, up to `.`.
-    Listing(Listing, usize),
+    /// Lines of a listing, up to `.`: entries and bytes so far.
+    Listing(Listing, usize, usize),
     /// A RETR/TOP body.
     Body(BodyScan),
     /// `+OK` to STLS seen; waiting for [`Client::tls_established`].
@@ -949,7 +958,8 @@ impl Client {
         };
         let line = self.recv.slice(range);
         if line == b"." {
-            let Mode::Listing(listing, _) = core::mem::replace(&mut self.mode, Mode::Status) else {
+            let Mode::Listing(listing, _, _) = core::mem::replace(&mut self.mode, Mode::Status)
+            else {
                 return Ok(Step::Progress);
             };
             let response = match listing {
@@ -975,13 +985,21 @@ impl Client {
             return Ok(Step::Progress);
         }
         let lenient = self.config.lenient_uids;
-        let max = self.config.max_entries;
-        let Mode::Listing(listing, count) = &mut self.mode else {
+        let max_bytes = self.config.max_listing_bytes;
+        let Mode::Listing(listing, count, bytes) = &mut self.mode else {
             return Ok(Step::Progress);
         };
+        let max = match listing {
+            Listing::Capa(_) | Listing::Languages(_) => MAX_CAPABILITY_LINES,
+            Listing::List(_) | Listing::Uidl(_) => self.config.max_entries,
+        };
         *count += 1;
+        *bytes += line.len();
         if *count > max {
             return Err(ProtocolError::TooManyEntries { limit: max });
+        }
+        if *bytes > max_bytes {
+            return Err(ProtocolError::ListingTooLarge { limit: max_bytes });
         }
         let malformed = |reason| ProtocolError::MalformedLine {
             command: front.kind,
@@ -1168,19 +1186,19 @@ impl Client {
                 parse::uidl_entry(rest, self.config.lenient_uids).map_err(malformed)?,
             ),
             Expect::List => {
-                self.mode = Mode::Listing(Listing::List(Vec::new()), 0);
+                self.mode = Mode::Listing(Listing::List(Vec::new()), 0, 0);
                 return Ok(Step::Progress);
             }
             Expect::Uidl => {
-                self.mode = Mode::Listing(Listing::Uidl(Vec::new()), 0);
+                self.mode = Mode::Listing(Listing::Uidl(Vec::new()), 0, 0);
                 return Ok(Step::Progress);
             }
             Expect::Capa => {
-                self.mode = Mode::Listing(Listing::Capa(Capabilities::default()), 0);
+                self.mode = Mode::Listing(Listing::Capa(Capabilities::default()), 0, 0);
                 return Ok(Step::Progress);
             }
             Expect::Languages => {
-                self.mode = Mode::Listing(Listing::Languages(Vec::new()), 0);
+                self.mode = Mode::Listing(Listing::Languages(Vec::new()), 0, 0);
                 return Ok(Step::Progress);
             }
             Expect::Body => {

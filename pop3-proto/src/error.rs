@@ -66,6 +66,13 @@ pub enum ProtocolError {
         /// The configured limit.
         limit: usize,
     },
+    /// A multi-line listing exceeded
+    /// [`Config::max_listing_bytes`](crate::Config::max_listing_bytes).
+    #[error("multi-line reply larger than {limit} bytes")]
+    ListingTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
     /// The server sent bytes while no command was waiting for a reply.
     #[error("unsolicited data from server: {line:?}")]
     UnsolicitedResponse {

@@ -109,8 +109,8 @@
 //! once events are drained, its buffer holds at most one partial line
 //! (bounded by [`Config::max_line_len`]), so memory is a constant plus one
 //! input chunk for a message of any size. LIST, UIDL, CAPA and LANG
-//! listings are collected, bounded by [`Config::max_line_len`] per line and
-//! [`Config::max_entries`] lines.
+//! listings are collected, bounded by [`Config::max_line_len`] per line,
+//! [`Config::max_entries`] lines and [`Config::max_listing_bytes`] in all.
 //!
 //! # Errors versus `-ERR`
 //!
@@ -153,7 +153,7 @@ mod response;
 pub mod sasl;
 mod secret;
 
-pub use client::{Client, Config, Event, Handle, Pipelining, Transmit};
+pub use client::{Client, Config, Event, Handle, Pipelining, Transmit, MAX_CAPABILITY_LINES};
 pub use command::{Arg, Command, MechanismName, MsgNum, MAX_COMMAND_LINE};
 pub use error::{CommandError, ProtocolError, UsageError};
 pub use response::{

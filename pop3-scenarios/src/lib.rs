@@ -646,7 +646,7 @@ pub fn all() -> Vec<Scenario> {
                 Step::User(USER, ok()),
                 Step::Pass("wrong", err(server_err(Some(RespCode::Auth)))),
                 Step::Login(USER, "wrong", err(server_err(Some(RespCode::Auth)))),
-                Step::Stat(err(ErrorKind::Usage)),
+                Step::Stat(Expect::Err(ErrorKind::Usage)),
                 login(),
                 Step::Stat(Expect::Any),
             ],
@@ -693,13 +693,14 @@ pub fn all() -> Vec<Scenario> {
             },
             Connect::plain(),
             vec![
+                Step::Utf8(err(server_err(Some(RespCode::Utf8)))),
                 login(),
                 Step::Top(1, 0, Expect::Err(server_err(Some(RespCode::SysPerm)))),
                 Step::Uidl(Expect::Err(server_err(Some(RespCode::Other(
                     "X-VENDOR/THING".into(),
                 ))))),
                 Step::List(Expect::Err(server_err(None))),
-                Step::Utf8(err(server_err(Some(RespCode::Utf8)))),
+                Step::Utf8(err(ErrorKind::Usage)),
             ],
             vec![],
         ),
@@ -787,7 +788,7 @@ pub fn all() -> Vec<Scenario> {
         ),
         scenario(
             "stalled_greeting_times_out",
-            || base().greeting_delay(Duration::from_secs(5)),
+            || base().greeting_delay(Duration::from_secs(1)),
             Connect::plain()
                 .read_timeout(Duration::from_millis(300))
                 .fails(ErrorKind::Timeout),

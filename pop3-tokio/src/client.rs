@@ -95,7 +95,7 @@ pub(crate) enum Next<'a> {
 /// An owned reply event.
 #[derive(Debug)]
 pub(crate) enum Reply {
-    Ok(CommandKind, Response),
+    Ok(Response),
     Err(CommandKind, ErrResponse),
     Rejected(UsageError),
     AuthCancelled(SaslError, ErrResponse),
@@ -105,17 +105,17 @@ pub(crate) enum Reply {
 
 impl Reply {
     /// Whether this is the last event of its command.
-    fn is_terminal(&self) -> bool {
+    pub(crate) fn is_terminal(&self) -> bool {
         !matches!(
             self,
-            Reply::Ok(_, Response::BodyStart(_)) | Reply::Continuation
+            Reply::Ok(Response::BodyStart(_)) | Reply::Continuation
         )
     }
 
     /// Turns a final reply into a result.
     pub(crate) fn into_result(self) -> Result<Response> {
         match self {
-            Reply::Ok(_, r) => Ok(r),
+            Reply::Ok(r) => Ok(r),
             Reply::Err(command, response) => Err(Error::Server { command, response }),
             Reply::Rejected(e) => Err(Error::Usage(e)),
             Reply::AuthCancelled(error, response) => Err(Error::Server {
@@ -147,10 +147,8 @@ fn classify<'a>(abandoned: &mut HashSet<Handle>, ev: Event<'a>) -> Next<'a> {
         Event::Greeting(g) => return Next::Greeting(Ok(g)),
         Event::GreetingRefused(e) => return Next::Greeting(Err(e)),
         Event::Ok {
-            handle,
-            command,
-            response,
-        } => (handle, Reply::Ok(command, response)),
+            handle, response, ..
+        } => (handle, Reply::Ok(response)),
         Event::Err {
             handle,
             command,
@@ -185,7 +183,7 @@ fn msg(n: u32) -> Result<MsgNum> {
 
 /// Fills `buf` with secure random bytes (for SCRAM nonces).
 fn random_bytes(buf: &mut [u8]) -> Result<()> {
-    getrandom::getrandom(buf).map_err(|e| Error::Io(io::Error::other(e)))
+    getrandom::getrandom(buf).map_err(|e| Error::Io(io::Error::other(e.to_string())))
 }
 
 impl TcpClient {
@@ -855,7 +853,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let h = self.enqueue(cmd)?;
         loop {
             match self.next_event()? {
-                Next::Reply(handle, Reply::Ok(_, Response::BodyStart(status))) if handle == h => {
+                Next::Reply(handle, Reply::Ok(Response::BodyStart(status))) if handle == h => {
                     return Ok(Body::new(self, h, status))
                 }
                 Next::Reply(handle, reply) if reply.is_terminal() => {

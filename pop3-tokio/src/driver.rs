@@ -170,10 +170,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// timers armed); `Ready(Err)` on I/O errors and timeouts.
     pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<Progress, Error>> {
         self.gather();
-        let stream = &mut self.stream;
         let mut wrote = false;
         while self.wpos < self.wbuf.len() {
-            match Pin::new(&mut *stream).poll_write(cx, &self.wbuf[self.wpos..]) {
+            match Pin::new(&mut self.stream).poll_write(cx, &self.wbuf[self.wpos..]) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())))
                 }
@@ -189,7 +188,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         if self.wpos == self.wbuf.len() {
             self.clear_written();
             if self.flush_needed {
-                match Pin::new(&mut *stream).poll_flush(cx) {
+                match Pin::new(&mut self.stream).poll_flush(cx) {
                     Poll::Ready(Ok(())) => {
                         self.flush_needed = false;
                         wrote = true;
@@ -205,7 +204,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let reading = !self.read_eof && self.core.wants_read();
         if reading {
             let mut buf = ReadBuf::new(&mut self.rbuf);
-            match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) => {
                     let data = buf.filled();
                     if data.is_empty() {
@@ -269,9 +268,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     fn poll_write_only(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let stream = &mut self.stream;
         while self.wpos < self.wbuf.len() {
-            match Pin::new(&mut *stream).poll_write(cx, &self.wbuf[self.wpos..]) {
+            match Pin::new(&mut self.stream).poll_write(cx, &self.wbuf[self.wpos..]) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())))
                 }
@@ -292,7 +290,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         self.clear_written();
         if self.flush_needed {
-            match Pin::new(&mut *stream).poll_flush(cx) {
+            match Pin::new(&mut self.stream).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.flush_needed = false,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
                 Poll::Pending => {
