@@ -21,10 +21,16 @@ use std::fmt::Write as _;
 pub enum ServerCmd {
     User(Vec<u8>),
     Pass(Vec<u8>),
-    Apop { user: Vec<u8>, digest: Vec<u8> },
+    Apop {
+        user: Vec<u8>,
+        digest: Vec<u8>,
+    },
     Rpop(Vec<u8>),
     /// `initial`: `None` when absent, `Some(decoded)` otherwise (`=` is empty).
-    Auth { mechanism: Vec<u8>, initial: Option<Vec<u8>> },
+    Auth {
+        mechanism: Vec<u8>,
+        initial: Option<Vec<u8>>,
+    },
     Stat,
     List(Option<u32>),
     Retr(u32),
@@ -46,7 +52,9 @@ pub const MAX_LINE: usize = 255;
 /// Checks the framing of one transmitted line: it ends in exactly one CRLF
 /// and holds no other CR, LF or NUL. Returns the line without its CRLF.
 pub fn line_body(line: &[u8]) -> Result<&[u8], &'static str> {
-    let body = line.strip_suffix(b"\r\n").ok_or("line does not end in CRLF")?;
+    let body = line
+        .strip_suffix(b"\r\n")
+        .ok_or("line does not end in CRLF")?;
     if body.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
         return Err("line holds a CR, LF or NUL besides its CRLF");
     }
@@ -59,7 +67,10 @@ pub fn split_lines(bytes: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
     let mut lines = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
-        let lf = rest.iter().position(|b| *b == b'\n').ok_or("bytes do not end in CRLF")?;
+        let lf = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or("bytes do not end in CRLF")?;
         let (line, tail) = rest.split_at(lf + 1);
         line_body(line)?;
         lines.push(line);
@@ -157,9 +168,9 @@ pub fn parse_command(line: &[u8]) -> Result<ServerCmd, &'static str> {
             };
             if mech.is_empty()
                 || mech.len() > 20
-                || !mech
-                    .iter()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
+                || !mech.iter().all(|b| {
+                    b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_'
+                })
             {
                 return Err("bad SASL mechanism name");
             }
@@ -175,8 +186,12 @@ pub fn parse_command(line: &[u8]) -> Result<ServerCmd, &'static str> {
         }
         b"STAT" => none(&words, ServerCmd::Stat),
         b"LIST" => opt_num(&words).map(ServerCmd::List),
-        b"RETR" => one(&words).and_then(|w| msg_number(&w)).map(ServerCmd::Retr),
-        b"DELE" => one(&words).and_then(|w| msg_number(&w)).map(ServerCmd::Dele),
+        b"RETR" => one(&words)
+            .and_then(|w| msg_number(&w))
+            .map(ServerCmd::Retr),
+        b"DELE" => one(&words)
+            .and_then(|w| msg_number(&w))
+            .map(ServerCmd::Dele),
         b"RSET" => none(&words, ServerCmd::Rset),
         b"NOOP" => none(&words, ServerCmd::Noop),
         b"QUIT" => none(&words, ServerCmd::Quit),
@@ -248,7 +263,9 @@ fn is_blank(b: u8) -> bool {
 
 /// The words of a line: runs of bytes other than SP and HTAB.
 pub fn words(line: &[u8]) -> Vec<&[u8]> {
-    line.split(|b| is_blank(*b)).filter(|w| !w.is_empty()).collect()
+    line.split(|b| is_blank(*b))
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 fn digits_u64(w: &[u8]) -> Option<u64> {
@@ -332,7 +349,9 @@ pub fn status_text(rest: &[u8]) -> (Option<String>, String) {
             let levels_ok = code.split(|b| *b == b'/').all(|l| !l.is_empty());
             if !code.is_empty()
                 && levels_ok
-                && code.iter().all(|b| b.is_ascii_graphic() && *b != b'[' && *b != b']')
+                && code
+                    .iter()
+                    .all(|b| b.is_ascii_graphic() && *b != b'[' && *b != b']')
             {
                 let mut text = &rest[end + 1..];
                 while let [b, tail @ ..] = text {
@@ -490,7 +509,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -606,7 +629,13 @@ pub fn md5(data: &[u8]) -> Vec<u8> {
 }
 
 pub fn sha1(data: &[u8]) -> Vec<u8> {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     for block in md_pad(data, true).chunks(64) {
         let mut w = [0u32; 80];
         for (i, c) in block.chunks(4).enumerate() {
@@ -698,7 +727,11 @@ pub fn sha256(data: &[u8]) -> Vec<u8> {
 pub type HashFn = fn(&[u8]) -> Vec<u8>;
 
 pub fn hmac(hash: HashFn, key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut k = if key.len() > 64 { hash(key) } else { key.to_vec() };
+    let mut k = if key.len() > 64 {
+        hash(key)
+    } else {
+        key.to_vec()
+    };
     k.resize(64, 0);
     let mut inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
     inner.extend_from_slice(msg);
@@ -734,7 +767,12 @@ pub struct ScramServer {
 impl ScramServer {
     /// `client_first_bare`, `server_first` and the client-final message
     /// (with `,p=`): `Some(server_signature)` when the proof is right.
-    pub fn verify(&self, client_first_bare: &str, server_first: &str, client_final: &str) -> Option<Vec<u8>> {
+    pub fn verify(
+        &self,
+        client_first_bare: &str,
+        server_first: &str,
+        client_final: &str,
+    ) -> Option<Vec<u8>> {
         let (without_proof, proof) = client_final.rsplit_once(",p=")?;
         let proof = base64_decode(proof.as_bytes(), false)?;
         let h = self.hash;
@@ -743,7 +781,11 @@ impl ScramServer {
         let stored_key = h(&client_key);
         let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
         let client_signature = hmac(h, &stored_key, auth_message.as_bytes());
-        let recovered: Vec<u8> = proof.iter().zip(&client_signature).map(|(a, b)| a ^ b).collect();
+        let recovered: Vec<u8> = proof
+            .iter()
+            .zip(&client_signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
         if proof.len() != client_signature.len() || h(&recovered) != stored_key {
             return None;
         }

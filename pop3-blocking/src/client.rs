@@ -4,7 +4,8 @@ use std::io::{self, Read, Write};
 #[cfg(feature = "rustls")]
 use std::net::{TcpStream, ToSocketAddrs};
 
-use pop3_proto::sasl::{self, CramMd5, Login, Mechanism, Plain, Scram, ScramHash};
+use pop3_proto::login::{self, LoginMethod};
+use pop3_proto::sasl::Mechanism;
 use pop3_proto::{
     Capabilities, Command, Config, Event, Greeting, Handle, Language, ListEntry, MsgNum, Response,
     SessionState, Stat, Status, UidlEntry, UsageError,
@@ -45,18 +46,6 @@ pub(crate) enum Flow {
     Done,
 }
 
-/// How [`Client::login`] authenticated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LoginMethod {
-    /// SASL `AUTH` with this mechanism (as the server spelled it).
-    Sasl(String),
-    /// `APOP` (only chosen over TLS).
-    Apop,
-    /// `USER` / `PASS`.
-    UserPass,
-}
-
 /// TLS parameters kept for a later `stls()`.
 #[cfg(feature = "rustls")]
 #[derive(Clone)]
@@ -86,7 +75,6 @@ pub struct Client<S> {
     allow_cleartext: bool,
     broken: Option<ErrorKind>,
     /// CAPA was answered `-ERR` (since connect or STLS): do not ask again.
-    capa_refused: bool,
     pub(crate) window: usize,
     #[cfg(feature = "rustls")]
     pub(crate) tls: Option<TlsSetup>,
@@ -139,7 +127,6 @@ impl<S: Read + Write> Client<S> {
             greeting: None,
             allow_cleartext: false,
             broken: None,
-            capa_refused: false,
             window,
             #[cfg(feature = "rustls")]
             tls: None,
@@ -303,7 +290,7 @@ impl<S: Read + Write> Client<S> {
                 // Nothing to send and no reply due: waiting would hang.
                 return Err(Error::Usage(match self.core.session_state() {
                     SessionState::Closed => UsageError::Closed,
-                    _ => UsageError::NoStlsPending,
+                    _ => UsageError::NothingToWaitFor,
                 }));
             }
             self.fill()?;
@@ -488,23 +475,22 @@ impl<S: Read + Write> Client<S> {
     pub fn login(&mut self, user: &str, password: &str) -> Result<LoginMethod, Error> {
         self.check_credentials_allowed()?;
         self.ensure_capabilities()?;
-        // TODO(pop3_proto::login): replace `plan_login` and `mechanism_for`
-        // with `pop3_proto::login::plan` and its mechanism factory once the
-        // lead lands them, so the tokio adapter decides identically.
-        let timestamp = self
-            .core
-            .greeting()
-            .and_then(|g| g.apop_timestamp.as_deref());
-        let plan = plan_login(
+        // The decision is the core's, so both adapters choose identically.
+        let plan = login::plan(
             self.core.capabilities(),
-            timestamp,
+            self.core.greeting(),
             self.core.is_tls(),
             self.allow_cleartext,
-        )?;
+        )
+        .map_err(|_| SecurityError::CleartextCredentials)?;
         tracing::debug!("login method: {plan:?}");
         match &plan {
             LoginMethod::Sasl(name) => {
-                let m = mechanism_for(name, user, password)?;
+                let mut nonce = [0u8; 24];
+                getrandom::getrandom(&mut nonce)
+                    .map_err(|e| Error::Io(io::Error::other(e.to_string())))?;
+                let m = login::mechanism(name, user, password, &nonce)
+                    .map_err(|e| Error::Usage(UsageError::Sasl(e)))?;
                 self.authenticate(m)?;
             }
             LoginMethod::Apop => {
@@ -514,6 +500,7 @@ impl<S: Read + Write> Client<S> {
                 self.user(user)?;
                 self.pass(password)?;
             }
+            _ => return Err(Error::Security(SecurityError::NoUsableMechanism)),
         }
         Ok(plan)
     }
@@ -619,19 +606,14 @@ impl<S: Read + Write> Client<S> {
         match self.exec(Command::Capa) {
             Ok(Response::Capa(c)) => Ok(c),
             Ok(_) => Err(unexpected()),
-            Err(e) => {
-                if matches!(e, Error::Server { .. }) {
-                    self.capa_refused = true;
-                }
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 
     /// Runs CAPA once if no capabilities are known (they decide pipelining
     /// and the login method); a server without CAPA is asked only once.
     pub(crate) fn ensure_capabilities(&mut self) -> Result<(), Error> {
-        if self.core.capabilities().is_some() || self.capa_refused {
+        if !self.core.needs_capa() {
             return Ok(());
         }
         match self.capa() {
@@ -678,7 +660,6 @@ impl<S: Read + Write> Client<S> {
             greeting: self.greeting,
             allow_cleartext: self.allow_cleartext,
             broken: self.broken,
-            capa_refused: false,
             window: self.window,
             #[cfg(feature = "rustls")]
             tls: self.tls,
@@ -711,58 +692,6 @@ fn msg(n: u32) -> Result<MsgNum, Error> {
 fn unexpected() -> Error {
     Error::Protocol(pop3_proto::ProtocolError::UnsolicitedResponse {
         line: String::from("unexpected response type"),
-    })
-}
-
-/// Chooses how to log in. See [`Client::login`].
-// TODO(pop3_proto::login): move to pop3-proto (`pop3_proto::login::plan`).
-pub(crate) fn plan_login(
-    caps: Option<&Capabilities>,
-    apop_timestamp: Option<&str>,
-    tls: bool,
-    allow_cleartext: bool,
-) -> Result<LoginMethod, SecurityError> {
-    if !tls && !allow_cleartext {
-        return Err(SecurityError::CleartextCredentials);
-    }
-    if let Some(caps) = caps {
-        // Channel binding (-PLUS) is not implemented here: leave those out
-        // so `choose` does not pick one we cannot do.
-        let offered = caps
-            .sasl
-            .iter()
-            .map(String::as_str)
-            .filter(|m| !m.to_ascii_uppercase().ends_with("-PLUS"));
-        if let Some(m) = sasl::choose(offered, tls, allow_cleartext) {
-            return Ok(LoginMethod::Sasl(m.to_string()));
-        }
-    }
-    if tls && apop_timestamp.is_some() {
-        return Ok(LoginMethod::Apop);
-    }
-    Ok(LoginMethod::UserPass)
-}
-
-/// Builds the SASL mechanism `name` for a password login.
-// TODO(pop3_proto::login): use the core's mechanism factory.
-pub(crate) fn mechanism_for(
-    name: &str,
-    user: &str,
-    password: &str,
-) -> Result<Box<dyn Mechanism>, Error> {
-    if let Some((hash, false)) = ScramHash::from_mechanism_name(name) {
-        let mut nonce = [0u8; 24];
-        getrandom::getrandom(&mut nonce).map_err(|e| Error::Io(io::Error::other(e.to_string())))?;
-        let m = Scram::new(hash, user, password, &nonce)
-            .map_err(|e| Error::Usage(UsageError::Sasl(e)))?;
-        return Ok(Box::new(m));
-    }
-    let upper = name.to_ascii_uppercase();
-    Ok(match upper.as_str() {
-        "CRAM-MD5" => Box::new(CramMd5::new(user, password)),
-        "PLAIN" => Box::new(Plain::new(user, password)),
-        "LOGIN" => Box::new(Login::new(user, password)),
-        _ => return Err(Error::Security(SecurityError::NoUsableMechanism)),
     })
 }
 
@@ -859,10 +788,8 @@ mod tcp {
             };
             let implicit = options.policy == TlsPolicy::Implicit;
             let stream = match (&setup, implicit) {
-                (Some(s), true) => {
-                    MaybeTlsStream::tls(stream, s.config.clone(), s.name.clone())
-                        .map_err(Error::from_io)?
-                }
+                (Some(s), true) => MaybeTlsStream::tls(stream, s.config.clone(), s.name.clone())
+                    .map_err(Error::from_io)?,
                 _ => MaybeTlsStream::plain(stream),
             };
             let mut client = Client::unstarted(stream, implicit, options.proto.clone());
@@ -947,7 +874,6 @@ mod tcp {
                 return Err(self_fail(&mut self.broken, e));
             }
             self.core.tls_established()?;
-            self.capa_refused = false;
             Ok(status)
         }
     }
@@ -961,4 +887,3 @@ mod tcp {
         e
     }
 }
-

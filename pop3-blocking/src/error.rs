@@ -125,6 +125,14 @@ impl std::error::Error for Error {
     }
 }
 
+impl From<io::Error> for Error {
+    /// Classifies like a transport error (timeouts become
+    /// [`Error::Timeout`]); convenient for `?` on file I/O in callers.
+    fn from(e: io::Error) -> Self {
+        Error::from_io(e)
+    }
+}
+
 impl From<UsageError> for Error {
     fn from(e: UsageError) -> Self {
         Error::Usage(e)

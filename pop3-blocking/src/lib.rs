@@ -99,8 +99,9 @@ mod log;
 mod stream;
 
 pub use batch::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
-pub use client::{Client, LoginMethod, DEFAULT_WINDOW, MAX_WINDOW};
+pub use client::{Client, DEFAULT_WINDOW, MAX_WINDOW};
 pub use error::Error;
+pub use pop3_proto::login::LoginMethod;
 pub use stream::MaybeTlsStream;
 
 pub use pop3_proto;
@@ -108,9 +109,9 @@ pub use pop3_proto::{
     Capabilities, Command, Config, ErrResponse, Greeting, Language, ListEntry, RespCode, Stat,
     Status, Uid, UidlEntry,
 };
-pub use pop3_tls::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
 #[cfg(feature = "rustls")]
 pub use pop3_tls::{rustls, TlsConfigError, TlsOptions};
+pub use pop3_tls::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
 
 /// The client the TCP constructors return: plain or TLS, upgradable in
 /// place with [`Client::stls`].

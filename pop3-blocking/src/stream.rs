@@ -21,6 +21,7 @@ enum Inner<S: Read + Write> {
     #[cfg(feature = "rustls")]
     Tls(Box<StreamOwned<ClientConnection, S>>),
     /// A TLS upgrade failed half-way; the transport is gone.
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
     Lost,
 }
 

@@ -123,7 +123,9 @@ fn step(c: &mut TcpClient, step: &Step) -> Result<(), String> {
             let got = kind(c.top_each(msgs.iter().copied(), *lines, &mut sink)).map(|_| sink.done);
             check("top_each", got, expect)
         }
-        other => Err(format!("step not supported by the blocking interpreter: {other:?}")),
+        other => Err(format!(
+            "step not supported by the blocking interpreter: {other:?}"
+        )),
     }
 }
 

@@ -341,6 +341,7 @@ pub struct Client {
     next_handle: u64,
     error: Option<ProtocolError>,
     capabilities: Option<Capabilities>,
+    capa_refused: bool,
     greeting: Option<Greeting>,
     tls: bool,
     utf8: bool,
@@ -444,6 +445,7 @@ impl Client {
             next_handle: 0,
             error: None,
             capabilities: None,
+            capa_refused: false,
             greeting: None,
             tls,
             utf8: false,
@@ -470,6 +472,20 @@ impl Client {
     /// STLS, as RFC 2595 requires).
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.capabilities.as_ref()
+    }
+
+    /// Whether the server answered CAPA with `-ERR` (a pre-RFC 2449
+    /// server): adapters should not ask again. Reset by
+    /// [`tls_established`](Client::tls_established).
+    pub fn capa_refused(&self) -> bool {
+        self.capa_refused
+    }
+
+    /// Whether an adapter should run CAPA before deciding something that
+    /// depends on capabilities (login method, pipelining): none are known
+    /// and the server has not refused CAPA.
+    pub fn needs_capa(&self) -> bool {
+        self.capabilities.is_none() && !self.capa_refused
     }
 
     /// The greeting, once received (forgotten after STLS: its APOP
@@ -693,6 +709,7 @@ impl Client {
         self.mode = Mode::Status;
         self.tls = true;
         self.capabilities = None;
+        self.capa_refused = false;
         self.greeting = None;
         Ok(())
     }
@@ -1104,6 +1121,9 @@ impl Client {
                     command: front.kind,
                     response,
                 });
+                if front.kind == CommandKind::Capa {
+                    self.capa_refused = true;
+                }
                 if front.kind == CommandKind::Quit {
                     self.close();
                 }

@@ -142,6 +142,9 @@ pub enum UsageError {
     /// while no STLS upgrade was pending.
     #[error("no STLS upgrade is pending")]
     NoStlsPending,
+    /// The caller waited for a reply, but nothing is in flight or queued.
+    #[error("nothing to wait for: no command is in flight")]
+    NothingToWaitFor,
     /// The mechanism could not produce its initial response.
     #[error("SASL mechanism failed before sending anything: {0}")]
     Sasl(SaslError),

@@ -212,7 +212,10 @@ impl Scenario {
     /// server's test CA, if it has one).
     pub fn connect_options(&self, server: &ServerHandle) -> ConnectOptions {
         let mut tls = TlsOptions::new().server_name("localhost");
-        if let Some(pem) = server.ca_cert_pem().filter(|_| self.connect.trust_server_ca) {
+        if let Some(pem) = server
+            .ca_cert_pem()
+            .filter(|_| self.connect.trust_server_ca)
+        {
             tls = tls.without_default_roots().add_ca_pem(pem.into_bytes());
         }
         ConnectOptions::new()
@@ -316,7 +319,8 @@ pub fn capability_names(caps: &Capabilities) -> Vec<String> {
 /// Whether every name in `want` is in `caps`.
 pub fn capabilities_include(caps: &Capabilities, want: &[&str]) -> bool {
     let have = capability_names(caps);
-    want.iter().all(|w| have.iter().any(|h| h.eq_ignore_ascii_case(w)))
+    want.iter()
+        .all(|w| have.iter().any(|h| h.eq_ignore_ascii_case(w)))
 }
 
 /// What a client receives for a testkit message: the stored bytes, plus
@@ -467,7 +471,13 @@ pub fn all() -> Vec<Scenario> {
             base,
             Connect::plain(),
             vec![
-                Step::Capa(Expect::Ok(vec!["TOP", "USER", "UIDL", "PIPELINING", "SASL"])),
+                Step::Capa(Expect::Ok(vec![
+                    "TOP",
+                    "USER",
+                    "UIDL",
+                    "PIPELINING",
+                    "SASL",
+                ])),
                 Step::User(USER, ok()),
                 Step::Pass(PASSWORD, ok()),
                 Step::Stat(Expect::Ok(Stat {
@@ -500,9 +510,8 @@ pub fn all() -> Vec<Scenario> {
             vec![
                 ServerCheck::MailboxLen(count as usize),
                 ServerCheck::Commands(vec![
-                    "CAPA", "CAPA", "USER", "PASS", "STAT", "LIST", "LIST", "UIDL", "UIDL",
-                    "RETR", "RETR", "TOP", "TOP", "DELE", "RETR", "STAT", "RSET", "NOOP", "STAT",
-                    "QUIT",
+                    "CAPA", "CAPA", "USER", "PASS", "STAT", "LIST", "LIST", "UIDL", "UIDL", "RETR",
+                    "RETR", "TOP", "TOP", "DELE", "RETR", "STAT", "RSET", "NOOP", "STAT", "QUIT",
                 ]),
             ],
         ),
@@ -559,11 +568,18 @@ pub fn all() -> Vec<Scenario> {
         ),
         scenario(
             "implicit_tls_apop_user_pass",
-            || tls_base().implicit_tls(true).capabilities(["TOP", "UIDL", "USER"]),
+            || {
+                tls_base()
+                    .implicit_tls(true)
+                    .capabilities(["TOP", "UIDL", "USER"])
+            },
             Connect::policy(TlsPolicy::Implicit),
             vec![login(), Step::Noop(ok()), Step::Quit(ok())],
             // No SASL offered, APOP timestamp over TLS: APOP is chosen.
-            vec![ServerCheck::Sent("APOP alice "), ServerCheck::NeverSent("PASS")],
+            vec![
+                ServerCheck::Sent("APOP alice "),
+                ServerCheck::NeverSent("PASS"),
+            ],
         ),
         scenario(
             "implicit_tls_wrong_ca_fails",
@@ -572,7 +588,10 @@ pub fn all() -> Vec<Scenario> {
                 .untrusted()
                 .fails(ErrorKind::Tls),
             vec![],
-            vec![ServerCheck::NeverSent("USER"), ServerCheck::NeverSent("AUTH")],
+            vec![
+                ServerCheck::NeverSent("USER"),
+                ServerCheck::NeverSent("AUTH"),
+            ],
         ),
         scenario(
             "stls_required_not_offered",
@@ -588,17 +607,31 @@ pub fn all() -> Vec<Scenario> {
         ),
         scenario(
             "stls_required_refused",
-            || base().add_capability("STLS").override_reply("STLS", b"-ERR [SYS/TEMP] no TLS today\r\n".to_vec()),
+            || {
+                base()
+                    .add_capability("STLS")
+                    .override_reply("STLS", b"-ERR [SYS/TEMP] no TLS today\r\n".to_vec())
+            },
             Connect::policy(TlsPolicy::Required).fails(ErrorKind::Insecure),
             vec![],
-            vec![ServerCheck::NeverSent("USER"), ServerCheck::NeverSent("PASS")],
+            vec![
+                ServerCheck::NeverSent("USER"),
+                ServerCheck::NeverSent("PASS"),
+            ],
         ),
         scenario(
             "stls_response_injection_refused",
-            || tls_base().stls(true).stls_injection(b"+OK injected\r\n".to_vec()),
+            || {
+                tls_base()
+                    .stls(true)
+                    .stls_injection(b"+OK injected\r\n".to_vec())
+            },
             Connect::policy(TlsPolicy::Required).fails(ErrorKind::Protocol),
             vec![],
-            vec![ServerCheck::NeverSent("USER"), ServerCheck::NeverSent("PASS")],
+            vec![
+                ServerCheck::NeverSent("USER"),
+                ServerCheck::NeverSent("PASS"),
+            ],
         ),
         scenario(
             "stls_opportunistic_not_offered_no_credentials",
@@ -656,7 +689,11 @@ pub fn all() -> Vec<Scenario> {
             "in_use",
             || base().in_use(true),
             Connect::plain(),
-            vec![Step::Login(USER, PASSWORD, err(server_err(Some(RespCode::InUse))))],
+            vec![Step::Login(
+                USER,
+                PASSWORD,
+                err(server_err(Some(RespCode::InUse))),
+            )],
             vec![],
         ),
         scenario(
@@ -844,7 +881,11 @@ pub fn all() -> Vec<Scenario> {
             "quirk_lf_terminator",
             || base().lf_terminator(true),
             Connect::plain(),
-            vec![login(), Step::Retr(1, Expect::Ok(first.clone())), Step::Quit(ok())],
+            vec![
+                login(),
+                Step::Retr(1, Expect::Ok(first.clone())),
+                Step::Quit(ok()),
+            ],
             vec![],
         ),
         scenario(
@@ -860,7 +901,10 @@ pub fn all() -> Vec<Scenario> {
                 },
                 Step::Quit(ok()),
             ],
-            vec![ServerCheck::Sent("USER alice"), ServerCheck::NeverSent("AUTH")],
+            vec![
+                ServerCheck::Sent("USER alice"),
+                ServerCheck::NeverSent("AUTH"),
+            ],
         ),
         scenario(
             "pipelined_retr_each_delete",
@@ -931,9 +975,7 @@ pub fn all() -> Vec<Scenario> {
         ),
         scenario(
             "tricky_and_big_messages",
-            move || {
-                base().mailbox(Mailbox::from(vec![tricky.clone(), big.clone()]))
-            },
+            move || base().mailbox(Mailbox::from(vec![tricky.clone(), big.clone()])),
             Connect::plain(),
             vec![
                 login(),

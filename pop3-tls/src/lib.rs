@@ -14,6 +14,7 @@
 //! | [`ConnectOptions`] | all of the above plus the cleartext-credentials switch and the core [`pop3_proto::Config`] |
 //! | [`ErrorKind`] | what kind of failure an adapter error is: `Timeout`, `Server(code)`, `Truncated`, ... |
 //! | [`SecurityError`] | refusals of the security policy (STLS not offered, credentials over cleartext, ...) |
+//! | [`MessageSink`], [`Disposition`], [`BatchReport`], [`CollectSink`], [`Reply`] | the pipelined batch API's types (`retr_each`, `top_each`, `batch`) |
 //!
 //! # Example
 //!
@@ -47,6 +48,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pop3_proto::{ErrResponse, ProtocolError, RespCode, UsageError};
+
+mod batch;
+pub use batch::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -175,7 +179,8 @@ impl TlsOptions {
     /// Also trusts every certificate in this PEM file (read when the
     /// configuration is built).
     pub fn add_ca_pem_file(mut self, path: impl AsRef<Path>) -> TlsOptions {
-        self.cas.push(CaSource::PemFile(path.as_ref().to_path_buf()));
+        self.cas
+            .push(CaSource::PemFile(path.as_ref().to_path_buf()));
         self
     }
 
@@ -187,7 +192,8 @@ impl TlsOptions {
 
     /// Also trusts this DER certificate.
     pub fn add_ca_der(mut self, der: impl Into<Vec<u8>>) -> TlsOptions {
-        self.cas.push(CaSource::Der(CertificateDer::from(der.into())));
+        self.cas
+            .push(CaSource::Der(CertificateDer::from(der.into())));
         self
     }
 
@@ -311,8 +317,8 @@ fn load_client_auth(
     match auth {
         ClientAuth::PemFiles { cert, key } => {
             let what = cert.display().to_string();
-            let iter =
-                CertificateDer::pem_file_iter(cert).map_err(|e| TlsConfigError::pem(what.clone(), e))?;
+            let iter = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| TlsConfigError::pem(what.clone(), e))?;
             let chain = collect_certs(iter, &what)?;
             let key = PrivateKeyDer::from_pem_file(key)
                 .map_err(|e| TlsConfigError::pem(key.display().to_string(), e))?;
@@ -399,10 +405,14 @@ impl TlsConfigError {
 impl fmt::Display for TlsConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TlsConfigError::Pem { what, error } => write!(f, "cannot read PEM from {what}: {error}"),
+            TlsConfigError::Pem { what, error } => {
+                write!(f, "cannot read PEM from {what}: {error}")
+            }
             TlsConfigError::NoCertificates(what) => write!(f, "no certificate found in {what}"),
             TlsConfigError::NoTrustAnchors => f.write_str("no trusted CA certificates configured"),
-            TlsConfigError::NativeRoots(e) => write!(f, "cannot load the OS certificate store: {e}"),
+            TlsConfigError::NativeRoots(e) => {
+                write!(f, "cannot load the OS certificate store: {e}")
+            }
             TlsConfigError::NativeRootsUnavailable => {
                 f.write_str("native roots requested but the `native-roots` feature is off")
             }
@@ -739,7 +749,9 @@ mod tests {
             Err(TlsConfigError::NoTrustAnchors)
         ));
         assert!(matches!(
-            TlsOptions::new().add_ca_pem(b"not pem".to_vec()).client_config(),
+            TlsOptions::new()
+                .add_ca_pem(b"not pem".to_vec())
+                .client_config(),
             Err(TlsConfigError::NoCertificates(_))
         ));
         assert!(matches!(

@@ -6,7 +6,6 @@ use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-
 use pop3_proto::login::{self, LoginMethod};
 use pop3_proto::sasl::{Mechanism, SaslError};
 use pop3_proto::{
@@ -47,6 +46,8 @@ pub struct Client<S> {
     /// An STLS upgrade is under way (seen by the next call if dropped).
     upgrading: bool,
     allow_cleartext: bool,
+    /// The server answered CAPA with `-ERR` (not asked again implicitly).
+    pub(crate) capa_refused: bool,
     /// The greeting received on connect (kept after STLS, for display).
     greeting: Option<Greeting>,
     pub(crate) window: usize,
@@ -70,8 +71,8 @@ impl<S> std::fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("core", &self.d.core)
-            .field("broken", &self.broken)
-            .field("abandoned", &self.abandoned.len())
+            .field("broken", &self.st.broken)
+            .field("abandoned", &self.st.abandoned.len())
             .finish_non_exhaustive()
     }
 }
@@ -280,8 +281,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
             _ => MaybeTlsStream::plain(stream),
         };
         let mut client = Client::unstarted(stream, implicit, options.proto.clone());
-        client.allow_cleartext = options.allow_cleartext_credentials;
-        client.tls = setup;
+        client.st.allow_cleartext = options.allow_cleartext_credentials;
+        client.st.tls = setup;
         client.set_timeouts(options.timeouts);
         client.read_greeting().await?;
         let caps = match client.capa().await {
@@ -332,7 +333,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
     /// sent, the client is broken ([`Error::Cancelled`], then
     /// [`Error::Broken`]).
     pub async fn stls(&mut self) -> Result<Status> {
-        let setup = match &self.tls {
+        let setup = match &self.st.tls {
             Some(s) => s.clone(),
             None => {
                 return Err(Error::TlsConfig(TlsConfigError::InvalidServerName(
@@ -350,7 +351,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
             config: tls.client_config()?,
             name: tls.server_name_for(host)?,
         };
-        self.tls = Some(setup.clone());
+        self.st.tls = Some(setup.clone());
         self.stls_setup(setup).await
     }
 
@@ -359,32 +360,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
         if self.d.stream.is_tls() {
             return Err(Error::Usage(UsageError::AlreadyTls));
         }
-        self.upgrading = true;
+        self.st.upgrading = true;
         let status = match self.stls_command().await {
             Ok(s) => s,
             Err(e) => {
                 // Before +OK nothing is lost: a timeout leaves the reply
                 // to be drained like any other (the core then waits for a
                 // TLS upgrade that never comes, so break instead).
-                self.upgrading = false;
+                self.st.upgrading = false;
                 if matches!(e, Error::Timeout(_)) {
-                    self.broken = Some(ErrorKind::Timeout);
+                    self.st.broken = Some(ErrorKind::Timeout);
                 }
                 return Err(e);
             }
         };
         let handshake = self.d.stream.upgrade(setup.config, setup.name);
-        let r = tokio::time::timeout(self.timeouts.read, handshake).await;
-        self.upgrading = false;
+        let r = tokio::time::timeout(self.st.timeouts.read, handshake).await;
+        self.st.upgrading = false;
         match r {
             Err(_) => {
-                self.broken = Some(ErrorKind::Timeout);
+                self.st.broken = Some(ErrorKind::Timeout);
                 return Err(timeout("TLS handshake"));
             }
             Ok(Err(e)) => return Err(self.fail(tls_error(e))),
             Ok(Ok(())) => {}
         }
         self.d.core.tls_established().map_err(|e| self.usage(e))?;
+        self.st.capa_refused = false;
         Ok(status)
     }
 }
@@ -434,6 +436,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             broken: None,
             upgrading: false,
             allow_cleartext: false,
+            capa_refused: false,
             greeting: None,
             window,
             tls: None,
@@ -446,7 +449,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             let next = self.next_event()?;
             match next {
                 Next::Greeting(Ok(g)) => {
-                    self.greeting = Some(g);
+                    self.st.greeting = Some(g);
                     return Ok(());
                 }
                 Next::Greeting(Err(e)) => return Err(Error::GreetingRefused(e)),
@@ -461,15 +464,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Start of every public call: refuses a broken client, abandons what
     /// a dropped call left behind, and resets the timers.
     pub(crate) fn begin(&mut self) -> Result<()> {
-        if let Some(k) = &self.broken {
+        if let Some(k) = &self.st.broken {
             return Err(Error::Broken(k.clone()));
         }
-        if self.upgrading {
-            self.upgrading = false;
-            self.broken = Some(ErrorKind::Tls);
+        if self.st.upgrading {
+            self.st.upgrading = false;
+            self.st.broken = Some(ErrorKind::Tls);
             return Err(Error::Cancelled("STLS"));
         }
-        self.abandoned.extend(self.current.drain(..));
+        self.st.abandoned.extend(self.st.current.drain(..));
         self.d.reset_timers();
         Ok(())
     }
@@ -478,7 +481,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     pub(crate) fn fail(&mut self, e: Error) -> Error {
         match &e {
             Error::Io(_) | Error::Tls(_) | Error::Protocol(_) => {
-                self.broken = Some(e.kind());
+                self.st.broken = Some(e.kind());
             }
             _ => {}
         }
@@ -487,22 +490,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     pub(crate) fn enqueue(&mut self, cmd: Command) -> Result<Handle> {
         let h = self.d.core.enqueue(cmd).map_err(|e| self.usage(e))?;
-        self.current.push_back(h);
+        self.st.current.push_back(h);
         Ok(h)
     }
 
     /// A usage error from the core; a poisoned core means a broken client.
     fn usage(&mut self, e: UsageError) -> Error {
         if let UsageError::Poisoned(p) = &e {
-            self.broken = Some(ErrorKind::of_protocol(p));
+            self.st.broken = Some(ErrorKind::of_protocol(p));
         }
         Error::Usage(e)
     }
 
     /// A handle got its final event.
     pub(crate) fn settle(&mut self, h: Handle) {
-        if let Some(i) = self.current.iter().position(|c| *c == h) {
-            self.current.remove(i);
+        if let Some(i) = self.st.current.iter().position(|c| *c == h) {
+            self.st.current.remove(i);
         }
     }
 
@@ -510,11 +513,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     pub(crate) fn next_event(&mut self) -> Result<Next<'_>> {
         match self.d.poll_event() {
             Err(e) => {
-                self.broken = Some(ErrorKind::of_protocol(&e));
+                self.st.broken = Some(ErrorKind::of_protocol(&e));
                 Err(Error::Protocol(e))
             }
             Ok(None) => Ok(Next::NeedIo),
-            Ok(Some(ev)) => Ok(classify(&mut self.abandoned, ev)),
+            Ok(Some(ev)) => Ok(classify(&mut self.st.abandoned, ev)),
         }
     }
 
@@ -581,7 +584,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     }
 
     fn check_credentials(&self) -> Result<()> {
-        if self.d.core.is_tls() || self.allow_cleartext {
+        if self.d.core.is_tls() || self.st.allow_cleartext {
             Ok(())
         } else {
             Err(SecurityError::CleartextCredentials.into())
@@ -594,7 +597,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// connecting, kept after STLS for display (the core itself forgets it
     /// after STLS, so APOP never uses a timestamp seen in cleartext).
     pub fn greeting(&self) -> Option<&Greeting> {
-        self.greeting.as_ref()
+        self.st.greeting.as_ref()
     }
 
     /// The capabilities from the last CAPA, if any.
@@ -614,7 +617,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// Whether an earlier error left the client unusable.
     pub fn is_broken(&self) -> bool {
-        self.broken.is_some()
+        self.st.broken.is_some()
     }
 
     /// The sans-IO core, for inspection.
@@ -641,12 +644,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Allows (or forbids, the default) sending credentials on a connection
     /// without TLS.
     pub fn set_allow_cleartext_credentials(&mut self, yes: bool) {
-        self.allow_cleartext = yes;
+        self.st.allow_cleartext = yes;
     }
 
     /// The pipeline window of the batch methods.
     pub fn window(&self) -> usize {
-        self.window
+        self.st.window
     }
 
     /// Sets the pipeline window of the batch methods (clamped to 1 ..= the
@@ -654,19 +657,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// advertised `PIPELINING` (or the core config forces it); otherwise
     /// batches run one command at a time.
     pub fn set_window(&mut self, window: usize) {
-        self.window = window.clamp(1, self.d.core.config().max_in_flight.max(1));
+        self.st.window = window.clamp(1, self.d.core.config().max_in_flight.max(1));
     }
 
     /// The read and write timeouts in force (the connect timeout applies
     /// only to the constructors).
     pub fn timeouts(&self) -> Timeouts {
-        self.timeouts
+        self.st.timeouts
     }
 
     /// Sets the read and write timeouts: each wait for the server to send
     /// something, or for the transport to accept bytes, is bounded by them.
     pub fn set_timeouts(&mut self, timeouts: Timeouts) {
-        self.timeouts = timeouts;
+        self.st.timeouts = timeouts;
         self.d.set_timeouts(timeouts.read, timeouts.write);
     }
 
@@ -690,7 +693,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.check_credentials()?;
         self.begin()?;
         let h = self.d.core.apop(name, secret).map_err(|e| self.usage(e))?;
-        self.current.push_back(h);
+        self.st.current.push_back(h);
         match self.wait(h).await?.into_result()? {
             Response::Status(s) => Ok(s),
             other => Err(unexpected(other)),
@@ -713,7 +716,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             .core
             .authenticate(mechanism)
             .map_err(|e| self.usage(e))?;
-        self.current.push_back(h);
+        self.st.current.push_back(h);
         match self.wait(h).await?.into_result()? {
             Response::Status(s) => Ok(s),
             other => Err(unexpected(other)),
@@ -726,17 +729,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// capabilities are known. Returns the method used.
     pub async fn login(&mut self, user: &str, password: &str) -> Result<LoginMethod> {
         self.check_credentials()?;
-        if self.capabilities().is_none() {
-            match self.capa().await {
-                Ok(_) | Err(Error::Server { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.learn_capabilities().await?;
         let method = login::plan(
             self.capabilities(),
-            self.greeting(),
+            self.st.greeting(),
             self.is_tls(),
-            self.allow_cleartext,
+            self.st.allow_cleartext,
         )
         .map_err(|_| Error::Security(SecurityError::CleartextCredentials))?;
         tracing::debug!("login method: {method:?}");
@@ -813,7 +811,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// returns the number of bytes written. If `w` fails, the rest of the
     /// message is read and discarded and [`Error::Sink`] is returned; the
     /// session stays usable.
-    pub async fn retr_to<W: AsyncWrite + Unpin + ?Sized>(&mut self, n: u32, w: &mut W) -> Result<u64> {
+    pub async fn retr_to<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        n: u32,
+        w: &mut W,
+    ) -> Result<u64> {
         self.retr_body(n).await?.write_to(w).await
     }
 
@@ -893,7 +895,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let r = self.status(Command::Quit).await;
         if r.is_ok() {
             // Best effort: the server closes too.
-            let _ = tokio::time::timeout(self.timeouts.write, self.d.stream.shutdown()).await;
+            let _ = tokio::time::timeout(self.st.timeouts.write, self.d.stream.shutdown()).await;
         }
         r
     }
@@ -901,9 +903,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// `CAPA`: the server's capabilities (also kept for
     /// [`Client::capabilities`] and pipelining).
     pub async fn capa(&mut self) -> Result<Capabilities> {
-        match self.command(Command::Capa).await? {
-            Response::Capa(c) => Ok(c),
-            other => Err(unexpected(other)),
+        match self.command(Command::Capa).await {
+            Ok(Response::Capa(c)) => {
+                self.st.capa_refused = false;
+                Ok(c)
+            }
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => {
+                if matches!(e, Error::Server { .. }) {
+                    self.st.capa_refused = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs CAPA when no capabilities are known and the server has not
+    /// refused CAPA already (a `-ERR` is not an error here).
+    pub(crate) async fn learn_capabilities(&mut self) -> Result<()> {
+        if self.capabilities().is_some() || self.st.capa_refused {
+            return Ok(());
+        }
+        match self.capa().await {
+            Ok(_) | Err(Error::Server { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -944,6 +967,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             broken,
             upgrading,
             allow_cleartext,
+            capa_refused: _,
             greeting,
             window,
             tls,
@@ -961,12 +985,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             broken,
             upgrading,
             allow_cleartext,
+            // Capabilities are forgotten after STLS: ask again.
+            capa_refused: false,
             greeting,
             window,
             tls,
             timeouts,
         };
-        client.d.core.tls_established().map_err(|e| client.usage(e))?;
+        client
+            .d
+            .core
+            .tls_established()
+            .map_err(|e| client.usage(e))?;
         Ok(client)
     }
 
@@ -982,7 +1012,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         // (every byte read is handed over at once); this reports it as
         // ProtocolError::StlsInjection before any TLS byte is sent.
         if let Err(e) = self.d.poll_event() {
-            self.broken = Some(ErrorKind::of_protocol(&e));
+            self.st.broken = Some(ErrorKind::of_protocol(&e));
             return Err(Error::Protocol(e));
         }
         if !self.d.core.is_awaiting_tls() {

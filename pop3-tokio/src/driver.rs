@@ -78,26 +78,14 @@ use std::future::Future as _;
 
 /// A timeout error for `what` ("read", "write", "connect", ...).
 pub(crate) fn timeout(what: &str) -> Error {
-    Error::Timeout(io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out")))
+    Error::Timeout(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("{what} timed out"),
+    ))
 }
 
-/// Everything of a [`Driver`] but the transport.
-pub(crate) struct Parts {
-    core: Core,
-    rbuf: Box<[u8]>,
-    wbuf: Vec<u8>,
-    wpos: usize,
-    flush_needed: bool,
-    read_eof: bool,
-    read_timer: Timer,
-    write_timer: Timer,
-    sensitive: bool,
-}
-
-/// Transport + core + buffers.
-pub(crate) struct Driver<S> {
-    pub(crate) stream: S,
-    pub(crate) core: Core,
+/// The driver's own state: buffers and timers.
+pub(crate) struct IoState {
     rbuf: Box<[u8]>,
     wbuf: Vec<u8>,
     wpos: usize,
@@ -109,88 +97,100 @@ pub(crate) struct Driver<S> {
     sensitive: bool,
 }
 
+/// Transport + core + buffers.
+pub(crate) struct Driver<S> {
+    pub(crate) stream: S,
+    pub(crate) core: Core,
+    st: IoState,
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
-    pub(crate) fn new(stream: S, core: Core, read_timeout: Duration, write_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        stream: S,
+        core: Core,
+        read_timeout: Duration,
+        write_timeout: Duration,
+    ) -> Self {
         Driver {
             stream,
             core,
-            rbuf: vec![0; READ_BUF].into_boxed_slice(),
-            wbuf: Vec::new(),
-            wpos: 0,
-            flush_needed: false,
-            read_eof: false,
-            read_timer: Timer::new(read_timeout),
-            write_timer: Timer::new(write_timeout),
-            sensitive: false,
+            st: IoState {
+                rbuf: vec![0; READ_BUF].into_boxed_slice(),
+                wbuf: Vec::new(),
+                wpos: 0,
+                flush_needed: false,
+                read_eof: false,
+                read_timer: Timer::new(read_timeout),
+                write_timer: Timer::new(write_timeout),
+                sensitive: false,
+            },
         }
     }
 
     /// Changes the read and write timeouts.
     pub(crate) fn set_timeouts(&mut self, read: Duration, write: Duration) {
-        self.read_timer = Timer::new(read);
-        self.write_timer = Timer::new(write);
+        self.st.read_timer = Timer::new(read);
+        self.st.write_timer = Timer::new(write);
     }
 
     /// Forgets partly elapsed timeouts (at the start of every call, so time
     /// spent by the caller between calls never counts).
     pub(crate) fn reset_timers(&mut self) {
-        self.read_timer.disarm();
-        self.write_timer.disarm();
+        self.st.read_timer.disarm();
+        self.st.write_timer.disarm();
     }
 
     /// Whether output is still waiting to reach the transport.
     pub(crate) fn write_pending(&self) -> bool {
-        self.wpos < self.wbuf.len() || self.flush_needed
+        self.st.wpos < self.st.wbuf.len() || self.st.flush_needed
     }
 
     /// Moves everything the core wants to send into the output buffer.
     fn gather(&mut self) {
         loop {
-            let start = self.wbuf.len();
-            let Some(t) = self.core.poll_transmit(&mut self.wbuf) else {
+            let start = self.st.wbuf.len();
+            let Some(t) = self.core.poll_transmit(&mut self.st.wbuf) else {
                 break;
             };
-            trace::transmit(&self.wbuf[start..start + t.len], t.sensitive);
-            self.sensitive |= t.sensitive;
+            trace::transmit(&self.st.wbuf[start..start + t.len], t.sensitive);
+            self.st.sensitive |= t.sensitive;
         }
     }
 
     /// Empties the fully written output buffer (zeroing a secret first).
     fn clear_written(&mut self) {
-        if self.sensitive {
-            self.wbuf.fill(0);
-            self.sensitive = false;
+        if self.st.sensitive {
+            self.st.wbuf.fill(0);
+            self.st.sensitive = false;
         }
-        self.wbuf.clear();
-        self.wpos = 0;
+        self.st.wbuf.clear();
+        self.st.wpos = 0;
     }
 
-    /// Makes progress on both directions at once. `Ready(Ok(progress))`
-    /// as soon as anything happened; `Pending` while blocked (with the
-    /// timers armed); `Ready(Err)` on I/O errors and timeouts.
-    pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<Progress, Error>> {
-        self.gather();
+    /// Writes what is pending and flushes. `Ready(Ok(true))` if anything
+    /// went out, `Ready(Ok(false))` if nothing did (possibly blocked).
+    fn poll_write_side(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
         let mut wrote = false;
-        while self.wpos < self.wbuf.len() {
-            match Pin::new(&mut self.stream).poll_write(cx, &self.wbuf[self.wpos..]) {
+        while self.st.wpos < self.st.wbuf.len() {
+            match Pin::new(&mut self.stream).poll_write(cx, &self.st.wbuf[self.st.wpos..]) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())))
                 }
                 Poll::Ready(Ok(n)) => {
-                    self.wpos += n;
-                    self.flush_needed = true;
+                    self.st.wpos += n;
+                    self.st.flush_needed = true;
                     wrote = true;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
                 Poll::Pending => break,
             }
         }
-        if self.wpos == self.wbuf.len() {
+        if self.st.wpos == self.st.wbuf.len() {
             self.clear_written();
-            if self.flush_needed {
+            if self.st.flush_needed {
                 match Pin::new(&mut self.stream).poll_flush(cx) {
                     Poll::Ready(Ok(())) => {
-                        self.flush_needed = false;
+                        self.st.flush_needed = false;
                         wrote = true;
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
@@ -199,23 +199,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             }
         }
         if wrote {
-            self.write_timer.disarm();
+            self.st.write_timer.disarm();
         }
-        let reading = !self.read_eof && self.core.wants_read();
+        Poll::Ready(Ok(wrote))
+    }
+
+    /// Polls the write timer while output is blocked.
+    fn poll_write_timeout(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+        if self.st.write_timer.poll_expired(cx).is_ready() {
+            self.st.write_timer.disarm();
+            return Poll::Ready(timeout("write"));
+        }
+        Poll::Pending
+    }
+
+    /// Makes progress on both directions at once. `Ready(Ok(progress))`
+    /// as soon as anything happened; `Pending` while blocked (with the
+    /// timers armed); `Ready(Err)` on I/O errors and timeouts.
+    pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<Progress, Error>> {
+        self.gather();
+        let wrote = match self.poll_write_side(cx) {
+            Poll::Ready(Ok(w)) => w,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => false,
+        };
+        let reading = !self.st.read_eof && self.core.wants_read();
         if reading {
-            let mut buf = ReadBuf::new(&mut self.rbuf);
+            let mut buf = ReadBuf::new(&mut self.st.rbuf);
             match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) => {
                     let data = buf.filled();
                     if data.is_empty() {
                         tracing::trace!("S: <end of stream>");
-                        self.read_eof = true;
+                        self.st.read_eof = true;
                         self.core.handle_eof();
                     } else {
                         trace::received(data);
                         self.core.handle_input(data);
                     }
-                    self.read_timer.disarm();
+                    self.st.read_timer.disarm();
                     return Poll::Ready(Ok(Progress::Read));
                 }
                 // rustls reports a TCP close without close_notify this
@@ -223,9 +245,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 // whether the end came too early (a cut body is an error).
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     tracing::debug!("S: <end of stream without TLS close_notify>");
-                    self.read_eof = true;
+                    self.st.read_eof = true;
                     self.core.handle_eof();
-                    self.read_timer.disarm();
+                    self.st.read_timer.disarm();
                     return Poll::Ready(Ok(Progress::Read));
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
@@ -239,12 +261,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         if !writing && !reading {
             return Poll::Ready(Ok(Progress::Idle));
         }
-        if writing && self.write_timer.poll_expired(cx).is_ready() {
-            self.write_timer.disarm();
-            return Poll::Ready(Err(timeout("write")));
+        if writing {
+            if let Poll::Ready(e) = self.poll_write_timeout(cx) {
+                return Poll::Ready(Err(e));
+            }
         }
-        if reading && self.read_timer.poll_expired(cx).is_ready() {
-            self.read_timer.disarm();
+        if reading && self.st.read_timer.poll_expired(cx).is_ready() {
+            self.st.read_timer.disarm();
             return Poll::Ready(Err(timeout("read")));
         }
         Poll::Pending
@@ -268,86 +291,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     }
 
     fn poll_write_only(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        while self.wpos < self.wbuf.len() {
-            match Pin::new(&mut self.stream).poll_write(cx, &self.wbuf[self.wpos..]) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())))
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.wpos += n;
-                    self.flush_needed = true;
-                    self.write_timer.disarm();
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
-                Poll::Pending => {
-                    if self.write_timer.poll_expired(cx).is_ready() {
-                        self.write_timer.disarm();
-                        return Poll::Ready(Err(timeout("write")));
-                    }
-                    return Poll::Pending;
-                }
-            }
+        if let Poll::Ready(Err(e)) = self.poll_write_side(cx) {
+            return Poll::Ready(Err(e));
         }
-        self.clear_written();
-        if self.flush_needed {
-            match Pin::new(&mut self.stream).poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.flush_needed = false,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
-                Poll::Pending => {
-                    if self.write_timer.poll_expired(cx).is_ready() {
-                        self.write_timer.disarm();
-                        return Poll::Ready(Err(timeout("write")));
-                    }
-                    return Poll::Pending;
-                }
-            }
+        if !self.write_pending() {
+            return Poll::Ready(Ok(()));
         }
-        Poll::Ready(Ok(()))
+        match self.poll_write_timeout(cx) {
+            Poll::Ready(e) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Takes the transport out, keeping everything else for
     /// [`Driver::from_parts`] (a TLS upgrade that changes the type).
-    pub(crate) fn into_parts(self) -> (S, Parts) {
-        let Driver {
-            stream,
-            core,
-            rbuf,
-            wbuf,
-            wpos,
-            flush_needed,
-            read_eof,
-            read_timer,
-            write_timer,
-            sensitive,
-        } = self;
-        let parts = Parts {
-            core,
-            rbuf,
-            wbuf,
-            wpos,
-            flush_needed,
-            read_eof,
-            read_timer,
-            write_timer,
-            sensitive,
-        };
-        (stream, parts)
+    pub(crate) fn into_parts(self) -> (S, (Core, IoState)) {
+        (self.stream, (self.core, self.st))
     }
 
     /// Rebuilds a driver from [`Driver::into_parts`] over a new transport.
-    pub(crate) fn from_parts(stream: S, p: Parts) -> Driver<S> {
-        Driver {
-            stream,
-            core: p.core,
-            rbuf: p.rbuf,
-            wbuf: p.wbuf,
-            wpos: p.wpos,
-            flush_needed: p.flush_needed,
-            read_eof: p.read_eof,
-            read_timer: p.read_timer,
-            write_timer: p.write_timer,
-            sensitive: p.sensitive,
-        }
+    pub(crate) fn from_parts(stream: S, (core, st): (Core, IoState)) -> Driver<S> {
+        Driver { stream, core, st }
     }
 
     /// Next core event, logging it; `Ok(None)` when input is needed.

@@ -67,7 +67,7 @@ impl Error {
             Error::Io(e) => ErrorKind::of_io(e),
             Error::Timeout(_) => ErrorKind::Timeout,
             Error::Tls(_) => ErrorKind::Tls,
-                    Error::TlsConfig(_) => ErrorKind::Tls,
+            Error::TlsConfig(_) => ErrorKind::Tls,
             Error::Protocol(e) => ErrorKind::of_protocol(e),
             Error::Server { response, .. } | Error::GreetingRefused(response) => {
                 ErrorKind::of_server(response)
@@ -111,7 +111,7 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Timeout(e) => write!(f, "timed out: {e}"),
             Error::Tls(e) => write!(f, "TLS error: {e}"),
-                    Error::TlsConfig(e) => write!(f, "TLS configuration error: {e}"),
+            Error::TlsConfig(e) => write!(f, "TLS configuration error: {e}"),
             Error::Protocol(e) => write!(f, "protocol error: {e}"),
             Error::Server { command, response } => write!(f, "{command} failed: {response}"),
             Error::GreetingRefused(r) => write!(f, "server refused the connection: {r}"),
@@ -120,7 +120,10 @@ impl fmt::Display for Error {
             Error::Sink(e) => write!(f, "writing the message failed: {e}"),
             Error::Broken(k) => write!(f, "the connection failed earlier ({k:?}) and is unusable"),
             Error::Cancelled(what) => {
-                write!(f, "{what} was cancelled part-way; the connection is unusable")
+                write!(
+                    f,
+                    "{what} was cancelled part-way; the connection is unusable"
+                )
             }
         }
     }
@@ -130,7 +133,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) | Error::Timeout(e) | Error::Tls(e) | Error::Sink(e) => Some(e),
-                    Error::TlsConfig(e) => Some(e),
+            Error::TlsConfig(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::Usage(e) => Some(e),
             Error::Security(e) => Some(e),

@@ -12,7 +12,7 @@
 //! ```no_run
 //! use pop3_tokio::{Client, ConnectOptions, TlsPolicy};
 //!
-//! # async fn run() -> Result<(), pop3_tokio::Error> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let options = ConnectOptions::new().policy(TlsPolicy::Implicit);
 //! let mut client = Client::connect("pop.example.com", 995, &options).await?;
 //! client.login("alice", "secret").await?;
@@ -140,7 +140,6 @@ mod error;
 mod stream;
 mod trace;
 
-pub use batch::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
 pub use body::Body;
 pub use client::{Client, TcpClient, DEFAULT_WINDOW};
 pub use error::{Error, Result};
@@ -153,4 +152,5 @@ pub use pop3_proto::{
     Status, Uid, UidlEntry,
 };
 pub use pop3_tls::{rustls, TlsConfigError, TlsOptions};
+pub use pop3_tls::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
 pub use pop3_tls::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};

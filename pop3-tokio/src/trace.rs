@@ -51,13 +51,17 @@ pub(crate) fn event(ev: &Event<'_>) {
             Response::Uidl(v) => {
                 tracing::debug!(target: "pop3_tokio", handle = handle.id(), "S: +OK ({command}: {} entries)", v.len())
             }
-            other => tracing::debug!(target: "pop3_tokio", handle = handle.id(), "S: +OK ({command}) {other:?}"),
+            other => {
+                tracing::debug!(target: "pop3_tokio", handle = handle.id(), "S: +OK ({command}) {other:?}")
+            }
         },
         Event::Err {
             handle,
             command,
             response,
-        } => tracing::debug!(target: "pop3_tokio", handle = handle.id(), "S: {response} ({command})"),
+        } => {
+            tracing::debug!(target: "pop3_tokio", handle = handle.id(), "S: {response} ({command})")
+        }
         other => tracing::debug!(target: "pop3_tokio", "S: {other:?}"),
     }
 }

@@ -1,0 +1,171 @@
+//! The command line (clap).
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Parser, Subcommand};
+
+use crate::target::TlsMode;
+
+/// Printed after `--help`: the exit codes.
+pub const AFTER_HELP: &str = "\
+Server: a URL (pop3s://user@host[:port], pop3://user[;AUTH=mech]@host[:port]) or
+--host/--port/--user. With neither (or with --demo) a built-in demo server with a
+sample mailbox is started on 127.0.0.1 and used.
+
+Password: --password-file, --password-command, the POP3_PASSWORD environment
+variable, or an interactive prompt; never on the command line. For XOAUTH2 and
+OAUTHBEARER it is the bearer token.
+
+Exit codes:
+  0  success
+  2  usage error (bad arguments, missing password, unsupported request)
+  3  the server answered -ERR (including a failed QUIT: deletions not applied)
+  4  protocol error: the server broke the protocol, closed the connection
+     where a reply was due, or cut a message short
+  5  authentication failed
+  6  TLS failure (handshake, certificate, STLS not offered, cleartext refused)
+  7  timeout
+  8  I/O error (network, or writing local files)";
+
+/// `pop3`: a safe, fast POP3 mail fetcher.
+#[derive(Debug, Parser)]
+#[command(name = "pop3", version, about, after_help = AFTER_HELP, args_override_self = true)]
+pub struct Cli {
+    /// Server URL: `pop3s://user@host:port` (implicit TLS) or
+    /// `pop3://user;AUTH=mech@host:port` (STLS); port and `;AUTH=` optional.
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Server host name or IP address.
+    #[arg(long, global = true)]
+    pub host: Option<String>,
+
+    /// Server port (default 995 with implicit TLS, 110 otherwise).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// User name.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+
+    /// TLS mode (default: implicit for pop3s:// and port 995, else starttls).
+    #[arg(long, global = true, value_enum)]
+    pub tls: Option<TlsMode>,
+
+    /// Allow sending credentials without TLS (with --tls none).
+    #[arg(long, global = true)]
+    pub allow_cleartext: bool,
+
+    /// Also trust the CA certificates in this PEM file.
+    #[arg(long, global = true, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Client certificate chain (PEM) to present.
+    #[arg(long, global = true, value_name = "PEM", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --client-cert.
+    #[arg(long, global = true, value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+
+    /// Authentication: auto, user, apop, or a SASL mechanism (plain, login,
+    /// cram-md5, scram-sha-1, scram-sha-256, xoauth2, oauthbearer).
+    #[arg(long, global = true, value_name = "METHOD")]
+    pub auth: Option<String>,
+
+    /// Timeout in seconds for connecting and for every wait on the server.
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub timeout: u64,
+
+    /// Read the password (first line) from this file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "password_command"
+    )]
+    pub password_file: Option<PathBuf>,
+
+    /// Run this shell command and use the first line it prints as the
+    /// password (keyrings, OAuth token helpers).
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub password_command: Option<String>,
+
+    /// Use the built-in demo server even if a server is given.
+    #[arg(long, global = true)]
+    pub demo: bool,
+
+    /// Print one JSON object per line instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Show the protocol exchange on stderr (-v commands and replies, -vv
+    /// raw bytes); secrets are redacted.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Show the server greeting and capabilities (no login).
+    Capa,
+    /// Number of messages and total size.
+    Stat,
+    /// Every message's number and size.
+    List,
+    /// Every message's number and unique id.
+    Uidl,
+    /// Retrieve message N (to stdout, or to a file with -o).
+    Retr {
+        /// Message number.
+        #[arg(value_parser = clap::value_parser!(u32).range(1..))]
+        number: u32,
+        /// Write the message to this file (created atomically) instead of
+        /// stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Headers and the first LINES body lines of message N.
+    Top {
+        /// Message number.
+        #[arg(value_parser = clap::value_parser!(u32).range(1..))]
+        number: u32,
+        /// Body lines.
+        lines: u32,
+    },
+    /// Delete messages (committed when the session ends with QUIT).
+    Dele {
+        /// Message numbers.
+        #[arg(required = true, value_parser = clap::value_parser!(u32).range(1..))]
+        numbers: Vec<u32>,
+    },
+    /// A table of number, size, date, from and subject of every message.
+    Headers,
+    /// Download messages into a Maildir, an mbox file or a directory of
+    /// .eml files.
+    #[command(group(ArgGroup::new("dest").required(true).args(["maildir", "mbox", "eml_dir"])))]
+    Fetch {
+        /// Deliver into this Maildir (created if missing).
+        #[arg(long, value_name = "DIR")]
+        maildir: Option<PathBuf>,
+        /// Append to this mbox file (mboxrd quoting).
+        #[arg(long, value_name = "FILE")]
+        mbox: Option<PathBuf>,
+        /// Write one .eml file per message into this directory.
+        #[arg(long, value_name = "DIR")]
+        eml_dir: Option<PathBuf>,
+        /// Delete each message on the server once it is safely stored.
+        #[arg(long)]
+        delete: bool,
+        /// Only messages not fetched before (UIDL state kept beside the
+        /// destination).
+        #[arg(long)]
+        new_only: bool,
+    },
+}

@@ -1,0 +1,201 @@
+//! The CLI's errors and their exit codes.
+
+use std::fmt;
+use std::io;
+
+use pop3_blocking::pop3_proto::{CommandKind, RespCode, UsageError};
+use pop3_blocking::{Error, ErrorKind, SecurityError};
+
+use crate::sanitize::clean;
+
+/// The class of a failure; each has its own exit code (see the crate
+/// documentation and `pop3 --help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Bad command line, or a request that cannot be carried out (exit 2).
+    Usage,
+    /// The server answered `-ERR` (exit 3).
+    Server,
+    /// The server broke the protocol, closed the connection where a reply
+    /// was due, or cut a message short (exit 4).
+    Protocol,
+    /// Authentication failed (exit 5).
+    Auth,
+    /// TLS handshake, certificate or TLS policy failure (exit 6).
+    Tls,
+    /// The server (or a password command) did not answer in time (exit 7).
+    Timeout,
+    /// Network or local file I/O failed (exit 8).
+    Io,
+}
+
+impl Class {
+    /// The process exit code of this class.
+    pub fn code(self) -> u8 {
+        match self {
+            Class::Usage => 2,
+            Class::Server => 3,
+            Class::Protocol => 4,
+            Class::Auth => 5,
+            Class::Tls => 6,
+            Class::Timeout => 7,
+            Class::Io => 8,
+        }
+    }
+}
+
+/// A failure to report: its class and a message that names what failed.
+/// Server text in the message is already neutralised.
+#[derive(Debug)]
+pub struct CliError {
+    /// The class (exit code).
+    pub class: Class,
+    /// The message (one line, safe for a terminal).
+    pub message: String,
+}
+
+impl CliError {
+    /// A usage error.
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError {
+            class: Class::Usage,
+            message: message.into(),
+        }
+    }
+
+    /// A local I/O error, with what was being done.
+    pub fn io(what: impl fmt::Display, e: &io::Error) -> CliError {
+        let class = match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Class::Timeout,
+            _ => Class::Io,
+        };
+        CliError {
+            class,
+            message: format!("{what}: {e}"),
+        }
+    }
+
+    /// Classifies a client error; `context` names the step that failed
+    /// (`"connecting to host:995"`, `"RETR 3"`, ...).
+    pub fn pop3(context: impl fmt::Display, e: &Error) -> CliError {
+        let class = classify(e);
+        let detail = match e {
+            Error::Server { command, response } => {
+                format!("{command} failed: {}", clean(&response.to_string()))
+            }
+            Error::GreetingRefused(r) => {
+                format!(
+                    "the server refused the connection: {}",
+                    clean(&r.to_string())
+                )
+            }
+            Error::Security(SecurityError::CleartextCredentials) => String::from(
+                "refusing to send credentials without TLS (use --allow-cleartext to override)",
+            ),
+            other => clean(&other.to_string()),
+        };
+        CliError {
+            class,
+            message: format!("{context}: {detail}"),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn is_login_command(c: CommandKind) -> bool {
+    matches!(
+        c,
+        CommandKind::User
+            | CommandKind::Pass
+            | CommandKind::Apop
+            | CommandKind::Auth
+            | CommandKind::Rpop
+    )
+}
+
+/// The class of a client error.
+pub fn classify(e: &Error) -> Class {
+    match e {
+        Error::Server { command, response } if is_login_command(*command) => match &response.code {
+            Some(code) if code.is_temporary() || *code == RespCode::SysPerm => Class::Server,
+            _ => Class::Auth,
+        },
+        Error::Security(SecurityError::NoUsableMechanism) => Class::Auth,
+        Error::Security(_) => Class::Tls,
+        Error::Usage(UsageError::Sasl(_)) => Class::Auth,
+        _ => match e.kind() {
+            ErrorKind::Io => Class::Io,
+            ErrorKind::Timeout => Class::Timeout,
+            ErrorKind::Tls | ErrorKind::Insecure => Class::Tls,
+            ErrorKind::Protocol | ErrorKind::Truncated | ErrorKind::Closed => Class::Protocol,
+            ErrorKind::Server(_) => Class::Server,
+            ErrorKind::Usage => match e {
+                // The server went away or the session died earlier.
+                Error::Usage(UsageError::Closed) | Error::Usage(UsageError::Poisoned(_)) => {
+                    Class::Protocol
+                }
+                _ => Class::Usage,
+            },
+            _ => Class::Protocol,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pop3_blocking::ErrResponse;
+
+    fn server(command: CommandKind, code: Option<RespCode>) -> Error {
+        Error::Server {
+            command,
+            response: ErrResponse {
+                code,
+                text: String::from("no\x1b[2J"),
+                sasl_detail: None,
+            },
+        }
+    }
+
+    #[test]
+    fn classes() {
+        assert_eq!(classify(&server(CommandKind::Pass, None)), Class::Auth);
+        assert_eq!(
+            classify(&server(CommandKind::Pass, Some(RespCode::InUse))),
+            Class::Server
+        );
+        assert_eq!(classify(&server(CommandKind::Retr, None)), Class::Server);
+        let t = Error::Timeout(io::Error::new(io::ErrorKind::TimedOut, "t"));
+        assert_eq!(classify(&t), Class::Timeout);
+        assert_eq!(classify(&Error::Usage(UsageError::Closed)), Class::Protocol);
+        assert_eq!(
+            classify(&Error::Security(SecurityError::StlsNotOffered)),
+            Class::Tls
+        );
+        let e = CliError::pop3(
+            "RETR 3",
+            &server(CommandKind::Retr, Some(RespCode::SysTemp)),
+        );
+        assert_eq!(e.message, "RETR 3: RETR failed: -ERR [SYS/TEMP] no\\x1b[2J");
+        let codes: Vec<u8> = [
+            Class::Usage,
+            Class::Server,
+            Class::Protocol,
+            Class::Auth,
+            Class::Tls,
+            Class::Timeout,
+            Class::Io,
+        ]
+        .iter()
+        .map(|c| c.code())
+        .collect();
+        let mut dedup = codes.clone();
+        dedup.dedup();
+        assert_eq!(codes, dedup);
+    }
+}

@@ -1,0 +1,290 @@
+//! Resolving the server from the command line (or starting the demo),
+//! connecting, logging in and quitting.
+
+use std::time::Duration;
+
+use pop3_blocking::pop3_proto::sasl::{
+    CramMd5, Login, Mechanism, OAuthBearer, Plain, Scram, ScramHash, XOAuth2,
+};
+use pop3_blocking::{Client, ConnectOptions, Error, TcpClient, Timeouts, TlsOptions, TlsPolicy};
+use pop3_testkit::{Mailbox, ServerHandle};
+
+use crate::cli::Cli;
+use crate::error::{Class, CliError};
+use crate::password::{self, Secret};
+use crate::target::{parse_url, AuthMode, TlsMode};
+
+/// The demo server's user and password.
+pub const DEMO_USER: &str = "demo";
+const DEMO_PASSWORD: &str = "demo";
+
+/// Everything needed to connect and log in.
+pub struct Server {
+    /// Host name or IP.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// User name (`None` only where no login is needed).
+    pub user: Option<String>,
+    /// TLS mode.
+    pub tls: TlsMode,
+    /// Authentication method.
+    pub auth: AuthMode,
+    /// TLS options (CAs, client certificate).
+    pub tls_options: TlsOptions,
+    /// Allow credentials without TLS.
+    pub allow_cleartext: bool,
+    /// Timeout of every wait.
+    pub timeout: Duration,
+    /// The key of this account in UIDL state files (`user@host`).
+    pub account: String,
+    /// The embedded demo server, when running against it.
+    pub demo: Option<ServerHandle>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("tls", &self.tls)
+            .field("demo", &self.demo.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// `host:port` for messages (`[v6]:port` for IPv6).
+    pub fn display_addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Starts the demo server: pop3-testkit with the sample mailbox on
+/// 127.0.0.1, STLS with a throw-away CA that only this process trusts.
+fn start_demo(cli: &Cli) -> Result<Server, CliError> {
+    let handle = pop3_testkit::Server::builder()
+        .user(DEMO_USER, DEMO_PASSWORD)
+        .mailbox(Mailbox::sample())
+        .stls(true)
+        .start()
+        .map_err(|e| CliError::io("starting the demo server", &e))?;
+    let ca = handle
+        .ca_cert_pem()
+        .ok_or_else(|| CliError::usage("the demo server has no TLS certificate"))?;
+    eprintln!(
+        "pop3: DEMO: {}, so this is the built-in demo server at {} \
+         (pop3-testkit: {} sample messages, STLS with a throw-away CA, user {DEMO_USER:?}).\n\
+         pop3: give a server (pop3s://user@host, or --host/--user) to read real mail.",
+        if cli.demo {
+            "--demo given"
+        } else {
+            "no server given"
+        },
+        handle.addr(),
+        Mailbox::sample().len()
+    );
+    Ok(Server {
+        host: String::from("127.0.0.1"),
+        port: handle.port(),
+        user: Some(String::from(DEMO_USER)),
+        tls: TlsMode::Starttls,
+        auth: AuthMode::Auto,
+        tls_options: TlsOptions::new()
+            .without_default_roots()
+            .add_ca_pem(ca.into_bytes()),
+        allow_cleartext: false,
+        timeout: Duration::from_secs(cli.timeout),
+        account: String::from("demo@pop3-demo"),
+        demo: Some(handle),
+    })
+}
+
+/// Works out the server from the URL and flags (flags win), or starts the
+/// demo when none is given (or `--demo`).
+pub fn resolve(cli: &Cli) -> Result<Server, CliError> {
+    if cli.demo || (cli.url.is_none() && cli.host.is_none()) {
+        return start_demo(cli);
+    }
+    let url = match &cli.url {
+        Some(u) => parse_url(u)?,
+        None => Default::default(),
+    };
+    let host = cli.host.clone().unwrap_or(url.host);
+    if host.is_empty() {
+        return Err(CliError::usage("no server host given"));
+    }
+    let port = cli.port.or(url.port);
+    // --tls wins; then pop3s:// and port 995 mean implicit TLS; anything
+    // else is STLS (required).
+    let tls = match (cli.tls, url.tls) {
+        (Some(t), _) => t,
+        (None, Some(TlsMode::Implicit)) => TlsMode::Implicit,
+        (None, _) if port == Some(995) => TlsMode::Implicit,
+        (None, _) => TlsMode::Starttls,
+    };
+    let port = port.unwrap_or(match tls {
+        TlsMode::Implicit => 995,
+        _ => 110,
+    });
+    let auth = match (&cli.auth, &url.auth) {
+        (Some(a), _) | (None, Some(a)) => AuthMode::parse(a)?,
+        (None, None) => AuthMode::Auto,
+    };
+    let user = cli.user.clone().or(url.user);
+    let mut tls_options = TlsOptions::new();
+    if let Some(ca) = &cli.ca_file {
+        tls_options = tls_options.add_ca_pem_file(ca);
+    }
+    if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
+        tls_options = tls_options.client_auth_pem_files(cert, key);
+    }
+    let account = format!(
+        "{}@{}",
+        user.as_deref().unwrap_or(""),
+        host.to_ascii_lowercase()
+    );
+    Ok(Server {
+        host,
+        port,
+        user,
+        tls,
+        auth,
+        tls_options,
+        allow_cleartext: cli.allow_cleartext,
+        timeout: Duration::from_secs(cli.timeout),
+        account,
+        demo: None,
+    })
+}
+
+/// Connects and applies the TLS policy (TLS is up when this returns,
+/// unless `--tls none`).
+pub fn connect(s: &Server) -> Result<TcpClient, CliError> {
+    let policy = match s.tls {
+        TlsMode::Implicit => TlsPolicy::Implicit,
+        TlsMode::Starttls => TlsPolicy::Required,
+        TlsMode::None => TlsPolicy::None,
+    };
+    let options = ConnectOptions::new()
+        .policy(policy)
+        .timeouts(Timeouts::all(s.timeout))
+        .tls(s.tls_options.clone())
+        .allow_cleartext_credentials(s.allow_cleartext);
+    Client::connect(&s.host, s.port, &options)
+        .map_err(|e| CliError::pop3(format!("connecting to {}", s.display_addr()), &e))
+}
+
+/// Checks, before connecting, that a login will be possible: a user is
+/// known, and cleartext is allowed when there is no TLS.
+pub fn check_login_possible(s: &Server) -> Result<&str, CliError> {
+    let user = s
+        .user
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| CliError::usage("no user given (use --user or user@ in the URL)"))?;
+    if s.tls == TlsMode::None && !s.allow_cleartext {
+        return Err(CliError::usage(
+            "--tls none sends the password in cleartext: add --allow-cleartext to really do that",
+        ));
+    }
+    Ok(user)
+}
+
+/// Gets the secret (not needed for the demo).
+pub fn secret_for(s: &Server, cli: &Cli) -> Result<Secret, CliError> {
+    if s.demo.is_some() {
+        return Ok(Secret::new(String::from(DEMO_PASSWORD)));
+    }
+    let user = check_login_possible(s)?;
+    let sources = password::Sources {
+        file: cli.password_file.as_deref(),
+        command: cli.password_command.as_deref(),
+        timeout: Duration::from_secs(cli.timeout.max(60)),
+    };
+    password::obtain(&sources, &format!("{user}@{}", s.host))
+}
+
+fn mechanism(name: &str, user: &str, secret: &str) -> Result<Box<dyn Mechanism>, CliError> {
+    if let Some((hash, false)) = ScramHash::from_mechanism_name(name) {
+        let mut nonce = [0u8; 24];
+        getrandom::getrandom(&mut nonce).map_err(|e| CliError {
+            class: Class::Io,
+            message: format!("no randomness for the SCRAM nonce: {e}"),
+        })?;
+        let m = Scram::new(hash, user, secret, &nonce).map_err(|e| CliError {
+            class: Class::Auth,
+            message: format!("{name}: {e}"),
+        })?;
+        return Ok(Box::new(m));
+    }
+    Ok(match name {
+        "PLAIN" => Box::new(Plain::new(user, secret)),
+        "LOGIN" => Box::new(Login::new(user, secret)),
+        "CRAM-MD5" => Box::new(CramMd5::new(user, secret)),
+        "XOAUTH2" => Box::new(XOAuth2::new(user, secret)),
+        "OAUTHBEARER" => Box::new(OAuthBearer::new(user, secret)),
+        _ => {
+            return Err(CliError::usage(format!(
+                "unsupported SASL mechanism {name}"
+            )))
+        }
+    })
+}
+
+/// Logs in with the chosen method.
+pub fn login(c: &mut TcpClient, s: &Server, secret: &Secret) -> Result<(), CliError> {
+    let user = check_login_possible(s)?;
+    let ctx = format!("logging in as {}", crate::sanitize::clean(user));
+    let fail = |e: Error| CliError::pop3(&ctx, &e);
+    match &s.auth {
+        AuthMode::Auto => {
+            c.login(user, secret.expose()).map_err(fail)?;
+        }
+        AuthMode::User => {
+            c.user(user).map_err(fail)?;
+            c.pass(secret.expose()).map_err(fail)?;
+        }
+        AuthMode::Apop => {
+            c.apop(user, secret.expose()).map_err(fail)?;
+        }
+        AuthMode::Sasl(name) => {
+            let m = mechanism(name, user, secret.expose())?;
+            c.authenticate(m).map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
+/// Connects and logs in.
+pub fn open(s: &Server, cli: &Cli) -> Result<TcpClient, CliError> {
+    let secret = secret_for(s, cli)?;
+    let mut c = connect(s)?;
+    login(&mut c, s, &secret)?;
+    Ok(c)
+}
+
+/// Ends the session with QUIT. `deletions` is how many messages were
+/// marked: a `-ERR` then means they were not deleted, which is reported.
+pub fn quit(c: &mut TcpClient, deletions: usize) -> Result<(), CliError> {
+    match c.quit() {
+        Ok(_) => Ok(()),
+        Err(e @ Error::Server { .. }) if deletions > 0 => {
+            let base = CliError::pop3("QUIT", &e);
+            Err(CliError {
+                class: Class::Server,
+                message: format!(
+                    "{}: the server did NOT apply the {deletions} deletion(s); \
+                     the messages are still on the server",
+                    base.message
+                ),
+            })
+        }
+        Err(e) => Err(CliError::pop3("QUIT", &e)),
+    }
+}
