@@ -460,9 +460,24 @@ impl<S: Read + Write> Client<S> {
         self.check_credentials_allowed()?;
         self.check_broken()?;
         let h = self.core.authenticate(mechanism)?;
-        match self.wait_reply(h)? {
-            Response::Status(s) => Ok(s),
-            _ => Ok(Status::default()),
+        let status = match self.wait_reply(h)? {
+            Response::Status(s) => s,
+            _ => Status::default(),
+        };
+        self.refresh_capabilities()?;
+        Ok(status)
+    }
+
+    /// Re-reads CAPA after authentication: a server may announce different
+    /// capabilities in TRANSACTION (RFC 2449 §5, RFC 5034 §4). Skipped for
+    /// servers that refused CAPA.
+    fn refresh_capabilities(&mut self) -> Result<(), Error> {
+        if self.core.capa_refused() {
+            return Ok(());
+        }
+        match self.capa() {
+            Ok(_) | Err(Error::Server { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -495,10 +510,12 @@ impl<S: Read + Write> Client<S> {
             }
             LoginMethod::Apop => {
                 self.apop(user, password)?;
+                self.refresh_capabilities()?;
             }
             LoginMethod::UserPass => {
                 self.user(user)?;
                 self.pass(password)?;
+                self.refresh_capabilities()?;
             }
             _ => return Err(Error::Security(SecurityError::NoUsableMechanism)),
         }

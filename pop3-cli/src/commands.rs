@@ -414,8 +414,18 @@ pub fn headers(s: &Server, cli: &Cli) -> Result<(), CliError> {
         }
     }
     if !cli.json {
-        let fixed: usize = 6 + 10 + 16 + 28 + 8;
-        let subject_width = width.map(|w| w.saturating_sub(fixed).max(20));
+        // The other columns as they will be laid out, plus separators.
+        let fixed: usize = (0..4)
+            .map(|i| {
+                rows.iter()
+                    .map(|r| unicode_width::UnicodeWidthStr::width(r[i].as_str()))
+                    .chain([["#", "Size", "Date", "From"][i].len()])
+                    .max()
+                    .unwrap_or(0)
+                    + 2
+            })
+            .sum();
+        let subject_width = width.map(|w| w.saturating_sub(fixed + 1).max(20));
         if let Some(sw) = subject_width {
             for r in &mut rows {
                 r[4] = truncate(&r[4], sw);
@@ -439,18 +449,20 @@ pub fn headers(s: &Server, cli: &Cli) -> Result<(), CliError> {
     session::quit(&mut c, 0)
 }
 
-/// The terminal width when stdout is a terminal (`COLUMNS`, else 100).
+/// The terminal width when stdout is a terminal (its size, else
+/// `COLUMNS`, else 100); `None` (no truncation) for pipes and files.
 fn terminal_width() -> Option<usize> {
-    use std::io::IsTerminal;
-    if !io::stdout().is_terminal() {
+    let term = console::Term::stdout();
+    if !term.is_term() {
         return None;
     }
-    Some(
-        std::env::var("COLUMNS")
+    Some(match term.size_checked() {
+        Some((_, cols)) if cols > 0 => usize::from(cols),
+        _ => std::env::var("COLUMNS")
             .ok()
             .and_then(|c| c.parse().ok())
             .unwrap_or(100),
-    )
+    })
 }
 
 #[cfg(test)]

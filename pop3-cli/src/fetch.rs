@@ -658,16 +658,20 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
         Err(e) => {
             let what = match failed_at {
                 Some(n) => format!("RETR {n}"),
-                None => String::from("RETR"),
+                None => String::from("fetching messages"),
             };
             let err = match &e {
                 Error::Sink(io_err) => {
                     // The session is still usable: commit the deletions of
                     // the messages that were stored safely.
+                    let mut err =
+                        CliError::io(format!("storing message into {}", dest.describe()), io_err);
                     if req.delete {
-                        let _ = c.quit();
+                        if let Err(q) = session::quit(&mut c, 1) {
+                            err.message.push_str(&format!("; then {}", q.message));
+                        }
                     }
-                    CliError::io(format!("storing message into {}", dest.describe()), io_err)
+                    err
                 }
                 _ => CliError::pop3(&what, &e),
             };

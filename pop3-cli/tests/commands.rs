@@ -287,6 +287,16 @@ fn exit_codes() {
         .args(["--tls", "none", "--allow-cleartext", "stat"]));
     assert_eq!(r.code, 0, "{r:?}");
 
+    // TLS: a client certificate that cannot be loaded.
+    let r = run(tk
+        .cmd()
+        .arg("--client-cert")
+        .arg(tk.path("missing-cert.pem"))
+        .arg("--client-key")
+        .arg(tk.path("missing-key.pem"))
+        .arg("stat"));
+    assert_eq!(r.code, 6, "{r:?}");
+
     // Protocol: not a POP3 server.
     let smtp =
         start(stls(Mailbox::new()).garbage_greeting(b"220 mail.example.com ESMTP\r\n".to_vec()));
@@ -389,6 +399,9 @@ fn url_forms() {
         .arg("stat"));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(tk.server.client_sent("PASS"), "USER/PASS as asked");
+    let r = run(tk.cmd().args(["--auth", "apop", "stat"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(tk.server.client_sent("APOP alice "), "APOP as asked");
     // Options may also follow the command (global flags).
     let r = run(pop3()
         .arg(&url)

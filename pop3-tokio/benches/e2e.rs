@@ -81,20 +81,15 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn message(i: usize, size: usize) -> Vec<u8> {
-    let mut m = format!("From: bench@example.org\r\nSubject: message {i}\r\n\r\n").into_bytes();
-    let mut line = 0;
-    while m.len() < size {
-        if line % 12 == 0 {
-            m.push(b'.');
-        }
-        m.extend_from_slice(
-            format!("{i}:{line} lorem ipsum dolor sit amet, consectetur adipiscing elit\r\n")
-                .as_bytes(),
-        );
-        line += 1;
-    }
-    m
+/// `n` messages of about `size` bytes (about one line in twelve starts
+/// with `.`, so dot-stuffing is exercised), starting at index `first`.
+fn messages(first: usize, n: usize, size: usize) -> Vec<Vec<u8>> {
+    pop3_testkit::Mailbox::generate(first + n, size)
+        .messages()
+        .iter()
+        .skip(first)
+        .map(|m| m.data().to_vec())
+        .collect()
 }
 
 /// Counts what a batch delivers (one sink type for both adapters' traits).
@@ -323,11 +318,11 @@ fn main() {
     let delayed_lockstep = env("POP3_BENCH_DELAYED_LOCKSTEP", 200) as u32;
     let user = d.user().to_string();
     let pass = d.password().to_string();
-    for i in 0..small {
-        d.add_message(&user, &message(i, small_size)).unwrap();
-    }
-    for i in 0..big {
-        d.add_message(&user, &message(small + i, 1 << 20)).unwrap();
+    for m in messages(0, small, small_size)
+        .iter()
+        .chain(&messages(0, big, 1 << 20))
+    {
+        d.add_message(&user, m).unwrap();
     }
     println!(
         "mailbox: {small} x {small_size} B + {big} x 1 MiB, Dovecot on loopback, plain TCP; \
@@ -360,8 +355,8 @@ fn main() {
     // sink that discards (as a fetcher writing to disk would).
     let bob = d.users()[1].name().to_string();
     let bob_pass = d.users()[1].password().to_string();
-    d.add_message(&bob, &message(0, 1 << 20)).unwrap();
-    d.add_message(&bob, &message(1, huge_mb << 20)).unwrap();
+    d.add_message(&bob, &messages(0, 1, 1 << 20)[0]).unwrap();
+    d.add_message(&bob, &messages(0, 1, huge_mb << 20)[0]).unwrap();
     let report = |name: &str, n: u32, octets: u64, secs: f64, peak: isize| {
         println!(
             "{name}: memory: message {n} of {:>6.1} MB: {:.2} s, {:.1} MB/s, client peak {:.1} KiB",

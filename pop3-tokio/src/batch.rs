@@ -127,10 +127,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                     continue;
                 }
                 Next::Reply(h, reply) => (h, reply),
-                Next::CancelAuth => {
-                    self.cancel_auth();
-                    continue;
-                }
                 Next::NeedIo => {
                     self.pump().await?;
                     continue;
@@ -211,10 +207,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                     continue;
                 }
                 Next::Reply(h, reply) => (h, reply),
-                Next::CancelAuth => {
-                    self.cancel_auth();
-                    continue;
-                }
                 Next::NeedIo => {
                     self.pump().await?;
                     continue;

@@ -81,7 +81,6 @@ fn poll_piece<S: AsyncRead + AsyncWrite + Unpin>(
                     return Poll::Ready(Ok(false));
                 }
             }
-            Next::CancelAuth => client.cancel_auth(),
             Next::NeedIo => match client.poll_pump(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r?,

@@ -37,6 +37,11 @@ pub type TcpClient = Client<MaybeTlsStream<TcpStream>>;
 /// continues. See the crate docs for cancellation safety.
 pub struct Client<S> {
     pub(crate) d: Driver<S>,
+    pub(crate) st: Session,
+}
+
+/// Everything of a [`Client`] but the driver.
+pub(crate) struct Session {
     /// Handles of the running call; left over when its future was dropped.
     pub(crate) current: VecDeque<Handle>,
     /// Handles nobody waits for any more: their events are discarded.
@@ -47,7 +52,9 @@ pub struct Client<S> {
     upgrading: bool,
     allow_cleartext: bool,
     /// The server answered CAPA with `-ERR` (not asked again implicitly).
-    pub(crate) capa_refused: bool,
+    capa_refused: bool,
+    /// A dropped call's SASL exchange waits for an answer: cancel it.
+    auth_cancel_due: bool,
     /// The greeting received on connect (kept after STLS, for display).
     greeting: Option<Greeting>,
     pub(crate) window: usize,
@@ -87,8 +94,6 @@ pub(crate) enum Next<'a> {
     Greeting(std::result::Result<Greeting, ErrResponse>),
     /// Nothing for the caller (logged, or belonged to a dropped call).
     Skip,
-    /// A dropped call's manual SASL exchange waits for an answer: cancel it.
-    CancelAuth,
     /// The core needs I/O.
     NeedIo,
 }
@@ -136,7 +141,8 @@ fn internal(what: &str) -> Error {
 }
 
 /// Sorts one core event: dropped calls' events are discarded here.
-fn classify<'a>(abandoned: &mut HashSet<Handle>, ev: Event<'a>) -> Next<'a> {
+fn classify<'a>(st: &mut Session, ev: Event<'a>) -> Next<'a> {
+    let abandoned = &mut st.abandoned;
     let reply = match ev {
         Event::BodyChunk { handle, data } => {
             return if abandoned.contains(&handle) {
@@ -168,7 +174,8 @@ fn classify<'a>(abandoned: &mut HashSet<Handle>, ev: Event<'a>) -> Next<'a> {
     let (handle, reply) = reply;
     if abandoned.contains(&handle) {
         if matches!(reply, Reply::Continuation) {
-            return Next::CancelAuth;
+            st.auth_cancel_due = true;
+            return Next::Skip;
         }
         if reply.is_terminal() {
             abandoned.remove(&handle);
@@ -431,16 +438,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let timeouts = Timeouts::default();
         Client {
             d: Driver::new(stream, Core::new(config), timeouts.read, timeouts.write),
-            current: VecDeque::new(),
-            abandoned: HashSet::new(),
-            broken: None,
-            upgrading: false,
-            allow_cleartext: false,
-            capa_refused: false,
-            greeting: None,
-            window,
-            tls: None,
-            timeouts,
+            st: Session {
+                current: VecDeque::new(),
+                abandoned: HashSet::new(),
+                broken: None,
+                upgrading: false,
+                allow_cleartext: false,
+                capa_refused: false,
+                auth_cancel_due: false,
+                greeting: None,
+                window,
+                tls: None,
+                timeouts,
+            },
         }
     }
 
@@ -509,22 +519,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
-    /// The next event, classified. `Next::NeedIo` means: call `pump`.
+    /// The next event, classified. `Next::NeedIo` means: call `pump`. A
+    /// dropped call's SASL exchange waiting for an answer is cancelled here.
     pub(crate) fn next_event(&mut self) -> Result<Next<'_>> {
+        if std::mem::take(&mut self.st.auth_cancel_due) {
+            // Only fails when no exchange waits, which the core just said
+            // does.
+            let _ = self.d.core.auth_cancel();
+        }
         match self.d.poll_event() {
             Err(e) => {
                 self.st.broken = Some(ErrorKind::of_protocol(&e));
                 Err(Error::Protocol(e))
             }
             Ok(None) => Ok(Next::NeedIo),
-            Ok(Some(ev)) => Ok(classify(&mut self.st.abandoned, ev)),
+            Ok(Some(ev)) => Ok(classify(&mut self.st, ev)),
         }
-    }
-
-    /// Handles `Next::CancelAuth`.
-    pub(crate) fn cancel_auth(&mut self) {
-        // Only fails when no exchange waits, which the event just said.
-        let _ = self.d.core.auth_cancel();
     }
 
     /// One step of I/O.
@@ -562,7 +572,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                         return Ok(reply);
                     }
                 }
-                Next::CancelAuth => self.cancel_auth(),
                 Next::NeedIo => self.pump().await?,
                 _ => {}
             }
@@ -732,7 +741,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.learn_capabilities().await?;
         let method = login::plan(
             self.capabilities(),
-            self.st.greeting(),
+            self.greeting(),
             self.is_tls(),
             self.st.allow_cleartext,
         )
@@ -865,7 +874,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                         return Err(internal("body reply without +OK"));
                     }
                 }
-                Next::CancelAuth => self.cancel_auth(),
                 Next::NeedIo => self.pump().await?,
                 _ => {}
             }
@@ -960,37 +968,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     {
         self.begin()?;
         self.stls_command().await?;
-        let Client {
-            d,
-            current,
-            abandoned,
-            broken,
-            upgrading,
-            allow_cleartext,
-            capa_refused: _,
-            greeting,
-            window,
-            tls,
-            timeouts,
-        } = self;
+        let Client { d, mut st } = self;
         let (stream, parts) = d.into_parts();
-        let stream = match tokio::time::timeout(timeouts.read, upgrade(stream)).await {
+        let stream = match tokio::time::timeout(st.timeouts.read, upgrade(stream)).await {
             Err(_) => return Err(timeout("TLS handshake")),
             Ok(r) => r.map_err(Error::Tls)?,
         };
+        // Capabilities are forgotten after STLS: ask again.
+        st.capa_refused = false;
         let mut client = Client {
             d: Driver::from_parts(stream, parts),
-            current,
-            abandoned,
-            broken,
-            upgrading,
-            allow_cleartext,
-            // Capabilities are forgotten after STLS: ask again.
-            capa_refused: false,
-            greeting,
-            window,
-            tls,
-            timeouts,
+            st,
         };
         client
             .d
