@@ -399,9 +399,17 @@ fn url_forms() {
         .arg("stat"));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(tk.server.client_sent("PASS"), "USER/PASS as asked");
+    // APOP over STLS is impossible (the greeting's timestamp was seen in
+    // cleartext and is forgotten): refused before anything is sent.
     let r = run(tk.cmd().args(["--auth", "apop", "stat"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("APOP timestamp"), "{r:?}");
+    let implicit = start(stls(Mailbox::sample()).implicit_tls(true));
+    let r = run(implicit
+        .cmd()
+        .args(["--tls", "implicit", "--auth", "apop", "stat"]));
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(tk.server.client_sent("APOP alice "), "APOP as asked");
+    assert!(implicit.server.client_sent("APOP alice "), "APOP as asked");
     // Options may also follow the command (global flags).
     let r = run(pop3()
         .arg(&url)

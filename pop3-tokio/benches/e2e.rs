@@ -356,7 +356,8 @@ fn main() {
     let bob = d.users()[1].name().to_string();
     let bob_pass = d.users()[1].password().to_string();
     d.add_message(&bob, &messages(0, 1, 1 << 20)[0]).unwrap();
-    d.add_message(&bob, &messages(0, 1, huge_mb << 20)[0]).unwrap();
+    d.add_message(&bob, &messages(0, 1, huge_mb << 20)[0])
+        .unwrap();
     let report = |name: &str, n: u32, octets: u64, secs: f64, peak: isize| {
         println!(
             "{name}: memory: message {n} of {:>6.1} MB: {:.2} s, {:.1} MB/s, client peak {:.1} KiB",
