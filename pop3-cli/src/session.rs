@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use pop3_blocking::pop3_proto::sasl::{
-    CramMd5, Login, Mechanism, OAuthBearer, Plain, Scram, ScramHash, XOAuth2,
-};
+use pop3_blocking::pop3_proto;
+use pop3_blocking::pop3_proto::sasl::{Mechanism, SaslError};
 use pop3_blocking::{Client, ConnectOptions, Error, TcpClient, Timeouts, TlsOptions, TlsPolicy};
 use pop3_testkit::{Mailbox, ServerHandle};
 
@@ -210,30 +209,22 @@ pub fn secret_for(s: &Server, cli: &Cli) -> Result<Secret, CliError> {
     password::obtain(&sources, &format!("{user}@{}", s.host))
 }
 
+/// Builds the mechanism through the core's factory (shared with the
+/// adapters), with a nonce from the OS for SCRAM.
 fn mechanism(name: &str, user: &str, secret: &str) -> Result<Box<dyn Mechanism>, CliError> {
-    if let Some((hash, false)) = ScramHash::from_mechanism_name(name) {
-        let mut nonce = [0u8; 24];
-        getrandom::getrandom(&mut nonce).map_err(|e| CliError {
-            class: Class::Io,
-            message: format!("no randomness for the SCRAM nonce: {e}"),
-        })?;
-        let m = Scram::new(hash, user, secret, &nonce).map_err(|e| CliError {
+    let mut nonce = [0u8; 24];
+    getrandom::getrandom(&mut nonce).map_err(|e| CliError {
+        class: Class::Io,
+        message: format!("no randomness for the SASL nonce: {e}"),
+    })?;
+    pop3_proto::login::mechanism(name, user, secret, &nonce).map_err(|e| match e {
+        SaslError::InvalidInput(pop3_proto::login::UNSUPPORTED) => {
+            CliError::usage(format!("unsupported SASL mechanism {name}"))
+        }
+        e => CliError {
             class: Class::Auth,
             message: format!("{name}: {e}"),
-        })?;
-        return Ok(Box::new(m));
-    }
-    Ok(match name {
-        "PLAIN" => Box::new(Plain::new(user, secret)),
-        "LOGIN" => Box::new(Login::new(user, secret)),
-        "CRAM-MD5" => Box::new(CramMd5::new(user, secret)),
-        "XOAUTH2" => Box::new(XOAuth2::new(user, secret)),
-        "OAUTHBEARER" => Box::new(OAuthBearer::new(user, secret)),
-        _ => {
-            return Err(CliError::usage(format!(
-                "unsupported SASL mechanism {name}"
-            )))
-        }
+        },
     })
 }
 

@@ -6,7 +6,9 @@ use alloc::boxed::Box;
 use alloc::string::String;
 
 use crate::response::{Capabilities, Greeting};
-use crate::sasl::{self, CramMd5, Login, Mechanism, Plain, SaslError, Scram, ScramHash};
+use crate::sasl::{
+    self, CramMd5, Login, Mechanism, OAuthBearer, Plain, SaslError, Scram, ScramHash, XOAuth2,
+};
 
 /// How [`plan`] decided to log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +70,17 @@ pub fn plan(
     Ok(LoginMethod::UserPass)
 }
 
-/// Builds the SASL mechanism [`plan`] chose, for a user name and password.
-/// `random` must hold at least 16 bytes from a secure random source (used
-/// for the SCRAM nonce; the core has no OS access).
+/// The [`SaslError::InvalidInput`] text of [`mechanism`] for a name it does
+/// not know.
+pub const UNSUPPORTED: &str = "unsupported SASL mechanism";
+
+/// Builds a SASL mechanism by name for a user name and a secret: the
+/// password, or for `XOAUTH2` / `OAUTHBEARER` the OAuth 2 bearer token
+/// (a token too long for the AUTH line is sent after the server's first
+/// empty challenge, which is what Microsoft 365 expects). `random` must hold
+/// at least 16 bytes from a secure random source (used for the SCRAM nonce;
+/// the core has no OS access). [`plan`] never picks the OAuth mechanisms: a
+/// caller asks for them explicitly.
 pub fn mechanism(
     name: &str,
     user: &str,
@@ -84,11 +94,9 @@ pub fn mechanism(
         "CRAM-MD5" => Box::new(CramMd5::new(user, password)),
         "PLAIN" => Box::new(Plain::new(user, password)),
         "LOGIN" => Box::new(Login::new(user, password)),
-        _ => {
-            return Err(SaslError::InvalidInput(
-                "unsupported mechanism for password login",
-            ))
-        }
+        "XOAUTH2" => Box::new(XOAuth2::new(user, password)),
+        "OAUTHBEARER" => Box::new(OAuthBearer::new(user, password)),
+        _ => return Err(SaslError::InvalidInput(UNSUPPORTED)),
     })
 }
 
@@ -178,7 +186,15 @@ mod tests {
     #[test]
     fn builds_mechanisms() {
         let r = vec![7u8; 24];
-        for name in ["SCRAM-SHA-256", "scram-sha-1", "CRAM-MD5", "PLAIN", "LOGIN"] {
+        for name in [
+            "SCRAM-SHA-256",
+            "scram-sha-1",
+            "CRAM-MD5",
+            "PLAIN",
+            "LOGIN",
+            "XOAUTH2",
+            "oauthbearer",
+        ] {
             let m = mechanism(name, "u", "p", &r).unwrap();
             assert!(m.name().eq_ignore_ascii_case(name));
         }
