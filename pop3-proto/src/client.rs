@@ -347,6 +347,9 @@ pub struct Client {
     utf8: bool,
     auth: Option<AuthState>,
     sasl_out: Option<SaslOut>,
+    /// A body chunk found by `has_event` and not yet returned; its bytes
+    /// stay valid because `handle_input` does not compact while it is set.
+    ready_chunk: Option<(Handle, core::ops::Range<usize>)>,
     finder: memmem::Finder<'static>,
 }
 
@@ -451,6 +454,7 @@ impl Client {
             utf8: false,
             auth: None,
             sasl_out: None,
+            ready_chunk: None,
             finder: memmem::Finder::new(b"\n."),
         }
     }
@@ -552,7 +556,11 @@ impl Client {
         if self.error.is_some() || matches!(self.mode, Mode::Closed) || bytes.is_empty() {
             return;
         }
-        self.recv.push(bytes);
+        if self.ready_chunk.is_some() {
+            self.recv.append(bytes);
+        } else {
+            self.recv.push(bytes);
+        }
     }
 
     /// Reports that the transport reached end of stream.
@@ -840,21 +848,36 @@ impl Client {
     /// sticky protocol error. Once an error is returned, the client is
     /// poisoned: every later call returns the same error and does no work.
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, ProtocolError> {
+        if !self.has_event()? {
+            return Ok(None);
+        }
+        if let Some((handle, range)) = self.ready_chunk.take() {
+            return Ok(Some(Event::BodyChunk {
+                handle,
+                data: self.recv.slice(range),
+            }));
+        }
+        Ok(self.events.pop_front())
+    }
+
+    /// Makes progress on buffered input and reports whether
+    /// [`poll_event`](Client::poll_event) has an event ready, without taking
+    /// it. Useful for callers that return a borrowed
+    /// [`Event::BodyChunk`] from a loop (see [`has_body_chunk`](Client::has_body_chunk)).
+    pub fn has_event(&mut self) -> Result<bool, ProtocolError> {
         loop {
             if let Some(e) = &self.error {
                 return Err(e.clone());
             }
-            if let Some(ev) = self.events.pop_front() {
-                return Ok(Some(ev));
+            if self.ready_chunk.is_some() || !self.events.is_empty() {
+                return Ok(true);
             }
             match self.step() {
-                Ok(Step::Idle) => return Ok(None),
+                Ok(Step::Idle) => return Ok(false),
                 Ok(Step::Progress) => continue,
                 Ok(Step::Chunk(handle, range)) => {
-                    return Ok(Some(Event::BodyChunk {
-                        handle,
-                        data: self.recv.slice(range),
-                    }))
+                    self.ready_chunk = Some((handle, range));
+                    return Ok(true);
                 }
                 Err(e) => {
                     self.fail(e.clone());
@@ -864,8 +887,15 @@ impl Client {
         }
     }
 
+    /// Whether the event [`has_event`](Client::has_event) found is a
+    /// [`Event::BodyChunk`].
+    pub fn has_body_chunk(&self) -> bool {
+        self.ready_chunk.is_some()
+    }
+
     fn fail(&mut self, e: ProtocolError) {
         self.error = Some(e);
+        self.ready_chunk = None;
         self.recv.clear();
         self.pending.clear();
         self.events.clear();
@@ -1278,12 +1308,10 @@ impl Client {
                     command: front.kind,
                     response,
                 });
+                // Bytes already buffered behind this line are reported by
+                // the next step (and by `tls_established`), after this
+                // event, so the events do not depend on how reads split.
                 self.mode = Mode::StlsWait;
-                if !self.recv.is_empty() {
-                    return Err(ProtocolError::StlsInjection {
-                        len: self.recv.len(),
-                    });
-                }
             }
             CommandKind::Utf8 => {
                 self.utf8 = true;

@@ -51,6 +51,12 @@ impl RecvBuf {
         self.buf.extend_from_slice(data);
     }
 
+    /// Appends input without reclaiming consumed space (so ranges handed
+    /// out earlier stay valid).
+    pub(crate) fn append(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
     /// The unconsumed bytes.
     pub(crate) fn avail(&self) -> &[u8] {
         &self.buf[self.start..]
@@ -113,7 +119,13 @@ impl RecvBuf {
             }
             None => {
                 self.scanned = self.buf.len();
-                if self.buf.len() - self.start > limit {
+                let partial = &self.buf[self.start..];
+                // A line of exactly `limit` bytes may already have its CR
+                // buffered while the LF is still on its way: that is not
+                // over the limit (the verdict must not depend on chunking).
+                let over = partial.len() > limit
+                    && !(partial.len() == limit + 1 && partial.last() == Some(&b'\r'));
+                if over {
                     Err(())
                 } else {
                     Ok(None)

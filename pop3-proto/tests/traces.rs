@@ -904,3 +904,42 @@ fn scram_server_must_prove_itself() {
     assert!(ev.iter().any(|e| matches!(e, Ev::Other(s) if s.contains("AuthCancelled") && s.contains("ServerVerificationFailed"))), "{ev:?}");
     assert_eq!(client.session_state(), SessionState::Authorization);
 }
+
+/// `has_event` finds a body chunk without consuming it; input fed while a
+/// chunk is pending does not move its bytes.
+#[test]
+fn has_event_keeps_a_pending_chunk_valid() {
+    let mut client = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    client.handle_input(b"+OK\r\n");
+    client.enqueue(Command::user("u").unwrap()).unwrap();
+    client.enqueue(Command::pass("p").unwrap()).unwrap();
+    client.enqueue(Command::Retr(n(1))).unwrap();
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(b"+OK\r\n");
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(b"+OK\r\n");
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(b"+OK\r\nfirst line\r\n");
+    assert!(client.has_event().unwrap());
+    assert!(!client.has_body_chunk(), "the +OK event comes first");
+    assert!(matches!(
+        client.poll_event().unwrap(),
+        Some(pop3_proto::Event::Ok { .. })
+    ));
+    assert!(client.has_event().unwrap());
+    assert!(client.has_body_chunk());
+    client.handle_input(b"second line\r\n.\r\n");
+    match client.poll_event().unwrap() {
+        Some(pop3_proto::Event::BodyChunk { data, .. }) => assert_eq!(data, b"first line\r\n"),
+        other => panic!("{other:?}"),
+    }
+    let mut rest = Vec::new();
+    while let Some(e) = client.poll_event().unwrap() {
+        if let pop3_proto::Event::BodyChunk { data, .. } = e {
+            rest.extend_from_slice(data);
+        }
+    }
+    assert_eq!(rest, b"second line\r\n");
+    assert!(!client.has_event().unwrap());
+}
