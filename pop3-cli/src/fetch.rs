@@ -136,6 +136,18 @@ pub mod durable {
             self.file.get_ref().sync_all()
         }
 
+        /// Like `commit`, but fails instead of replacing an existing
+        /// `target` (a hard link is atomic and never clobbers).
+        pub fn commit_new(mut self, target: &Path) -> io::Result<()> {
+            self.sync()?;
+            if let Some(p) = &self.path {
+                fs::hard_link(p, target)?;
+                fs::remove_file(p)?;
+            }
+            self.path = None;
+            sync_dir(&parent_of(target))
+        }
+
         /// Flushes, `fsync`s, renames to `target` and `fsync`s the target's
         /// directory.
         pub fn commit(mut self, target: &Path) -> io::Result<()> {
@@ -353,13 +365,33 @@ impl Dest {
                 Ok(target)
             }
             Dest::Eml(d) => {
-                let name = match uid {
-                    Some(u) => format!("{}.eml", file_name_for_uid(u)),
-                    None => format!("{}.eml", unique_name()),
+                let stem = match uid {
+                    Some(u) => file_name_for_uid(u),
+                    None => unique_name(),
                 };
-                let target = d.join(name);
-                t.commit(&target)?;
-                Ok(target)
+                // Never overwrite an existing file: the same UID can come
+                // back for a different message (a server that reuses or
+                // duplicates UIDs). The very same bytes (a re-run after a
+                // cut before the UID was recorded) are not stored twice.
+                t.sync()?;
+                for i in 1u32.. {
+                    let name = if i == 1 {
+                        format!("{stem}.eml")
+                    } else {
+                        format!("{stem}.{i}.eml")
+                    };
+                    let target = d.join(name);
+                    match fs::symlink_metadata(&target) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            t.commit_new(&target)?;
+                            return Ok(target);
+                        }
+                        Err(e) => return Err(e),
+                        Ok(_) if same_contents(&target, t.path())? => return Ok(target),
+                        Ok(_) => continue,
+                    }
+                }
+                Err(io::Error::other("no free file name"))
             }
             Dest::Mbox(f) => {
                 t.sync()?;
@@ -368,6 +400,15 @@ impl Dest {
             }
         }
     }
+}
+
+/// Whether two files hold the same bytes.
+fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {
+    let (ma, mb) = (fs::metadata(a)?, fs::metadata(b)?);
+    if ma.len() != mb.len() {
+        return Ok(false);
+    }
+    Ok(fs::read(a)? == fs::read(b)?)
 }
 
 /// `Thu Jan  1 00:00:00 1970` (UTC) for an mbox `From ` line.
@@ -574,9 +615,24 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
             ),
         });
     }
+    // A UID that the listing gives to more than one message identifies
+    // nothing: such messages are never skipped or deleted by UID, and their
+    // UID is not recorded (a broken server must cost duplicates, not mail).
+    let mut uid_use: HashMap<&[u8], usize> = HashMap::new();
+    for e in uidl.iter().flatten() {
+        *uid_use.entry(e.uid.as_bytes()).or_default() += 1;
+    }
+    let ambiguous = uid_use.values().filter(|&&n| n > 1).count();
+    if ambiguous > 0 && !cli.json {
+        eprintln!(
+            "pop3: warning: the server gave the same UID to several messages ({ambiguous} \
+             UID(s)); those messages are fetched without UID tracking"
+        );
+    }
     let uids: HashMap<u32, Vec<u8>> = uidl
         .iter()
         .flatten()
+        .filter(|e| uid_use.get(e.uid.as_bytes()) == Some(&1))
         .map(|e| (e.number, e.uid.as_bytes().to_vec()))
         .collect();
     let state_path = dest.state_path();

@@ -235,3 +235,76 @@ fn demo_fetch_works() {
         expected(&Mailbox::sample())
     );
 }
+
+/// A server that gives one UID to two different messages (fetchmail's FAQ
+/// knows several): with --delete, nothing may be skipped or deleted on the
+/// strength of that UID, and in an .eml directory neither file may
+/// overwrite the other.
+#[test]
+fn duplicate_uids_never_lose_mail() {
+    let mb = Mailbox::new()
+        .with(
+            "same-uid",
+            b"Subject: one\r\n\r\nfirst message\r\n".to_vec(),
+        )
+        .with(
+            "same-uid",
+            b"Subject: two\r\n\r\nsecond message\r\n".to_vec(),
+        )
+        .with(
+            "unique",
+            b"Subject: three\r\n\r\nthird message\r\n".to_vec(),
+        );
+    for kind in KINDS {
+        let tk = start(stls(mb.clone()));
+        let dest = tk.path(&format!("dup-{kind}"));
+        let r = run(tk.cmd().args(fetch_args(kind, &dest)).arg("--delete"));
+        assert_eq!(r.code, 0, "{kind}: {r:?}");
+        assert!(r.stderr.contains("same UID"), "{kind}: warns: {r:?}");
+        assert_eq!(multiset(read_dest(kind, &dest)), expected(&mb), "{kind}");
+        assert!(
+            tk.server.mailbox().is_empty(),
+            "{kind}: all deleted after storing"
+        );
+    }
+    // The UID was recorded by an earlier run that saw only the first
+    // message; now the server gives the same UID to a second one. It must
+    // be fetched, not deleted unseen as "already stored".
+    let first_only = Mailbox::new().with("same-uid", mb.messages()[0].data().to_vec());
+    let tk = start(stls(first_only));
+    let dest = tk.path("dup-again");
+    let r = run(tk
+        .cmd()
+        .args(fetch_args("eml-dir", &dest))
+        .arg("--new-only"));
+    assert_eq!(r.code, 0, "{r:?}");
+    tk.server.set_mailbox(mb.clone());
+    let r = run(tk.cmd().args(fetch_args("eml-dir", &dest)).arg("--delete"));
+    assert_eq!(r.code, 0, "{r:?}");
+    let got = multiset(read_dest("eml-dir", &dest));
+    for m in mb.messages() {
+        assert!(got.contains_key(&received(m.data())), "lost {:?}", m.uid());
+    }
+    assert!(tk.server.mailbox().is_empty());
+}
+
+/// An .eml file already there under a message's UID is never replaced by
+/// different bytes.
+#[test]
+fn eml_dir_never_overwrites_a_different_file() {
+    let mb = Mailbox::new().with("uid-a", b"Subject: new\r\n\r\nnew bytes\r\n".to_vec());
+    let tk = start(stls(mb.clone()));
+    let dest = tk.path("eml");
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::write(dest.join("uid-a.eml"), b"an older, different message\r\n").unwrap();
+    let r = run(tk.cmd().args(fetch_args("eml-dir", &dest)));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        std::fs::read(dest.join("uid-a.eml")).unwrap(),
+        b"an older, different message\r\n"
+    );
+    assert_eq!(
+        std::fs::read(dest.join("uid-a.2.eml")).unwrap(),
+        received(mb.messages()[0].data())
+    );
+}
