@@ -10,10 +10,15 @@ use pop3_proto::{
     Capabilities, Command, Config, Event, Greeting, Handle, Language, ListEntry, MsgNum, Response,
     SessionState, Stat, Status, UidlEntry, UsageError,
 };
-use pop3_tls::{ErrorKind, SecurityError};
+use pop3_tls::log;
+use pop3_tls::{Error, ErrorKind, SecurityError};
 
-use crate::error::Error;
-use crate::log;
+pop3_tls::tracing_logger!(
+    /// Emits the shared log lines ([`pop3_tls::log`]) under this crate's
+    /// target, so `RUST_LOG=pop3_blocking=debug` selects them.
+    Log,
+    "pop3_blocking"
+);
 
 /// Size of the read buffer: one `read` call fills at most this much, and
 /// the core's buffer holds at most this plus one partial line.
@@ -46,14 +51,6 @@ pub(crate) enum Flow {
     Done,
 }
 
-/// TLS parameters kept for a later `stls()`.
-#[cfg(feature = "rustls")]
-#[derive(Clone)]
-pub(crate) struct TlsSetup {
-    pub(crate) config: std::sync::Arc<rustls::ClientConfig>,
-    pub(crate) name: rustls::pki_types::ServerName<'static>,
-}
-
 /// A blocking POP3 client over any `Read + Write` transport.
 ///
 /// Convenience constructors ([`Client::connect`] and friends) open TCP
@@ -76,8 +73,9 @@ pub struct Client<S> {
     broken: Option<ErrorKind>,
     /// CAPA was answered `-ERR` (since connect or STLS): do not ask again.
     pub(crate) window: usize,
+    /// TLS parameters kept for a later `stls()`.
     #[cfg(feature = "rustls")]
-    pub(crate) tls: Option<TlsSetup>,
+    pub(crate) tls: Option<pop3_tls::TlsSetup>,
 }
 
 impl<S> std::fmt::Debug for Client<S> {
@@ -219,7 +217,7 @@ impl<S: Read + Write> Client<S> {
         let mut sensitive = false;
         while let Some(t) = self.core.poll_transmit(&mut self.wbuf) {
             let start = self.wbuf.len() - t.len;
-            log::sent(&self.wbuf[start..], t.sensitive);
+            log::sent(&Log, &self.wbuf[start..], t.sensitive);
             sensitive |= t.sensitive;
         }
         if self.wbuf.is_empty() {
@@ -242,13 +240,13 @@ impl<S: Read + Write> Client<S> {
         loop {
             match self.stream.read(&mut self.rbuf) {
                 Ok(0) => {
-                    tracing::debug!("S: <end of stream>");
+                    log::end_of_stream(&Log, true);
                     self.core.handle_eof();
                     return Ok(());
                 }
                 Ok(n) => {
                     let data = &self.rbuf[..n];
-                    log::received(data);
+                    log::received(&Log, data);
                     self.core.handle_input(data);
                     return Ok(());
                 }
@@ -257,7 +255,7 @@ impl<S: Read + Write> Client<S> {
                 // POP3 frames its own replies, so the core decides whether
                 // the end came too early (a truncated body is an error).
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    tracing::debug!("S: <end of stream without TLS close_notify>");
+                    log::end_of_stream(&Log, false);
                     self.core.handle_eof();
                     return Ok(());
                 }
@@ -278,7 +276,7 @@ impl<S: Read + Write> Client<S> {
         loop {
             self.flush()?;
             while let Some(ev) = self.core.poll_event()? {
-                log::event(&ev);
+                log::event(&Log, &ev);
                 if let Flow::Done = on_event(ev)? {
                     return Ok(());
                 }
@@ -472,13 +470,10 @@ impl<S: Read + Write> Client<S> {
     /// capabilities in TRANSACTION (RFC 2449 §5, RFC 5034 §4). Skipped for
     /// servers that refused CAPA.
     fn refresh_capabilities(&mut self) -> Result<(), Error> {
-        if self.core.capa_refused() {
-            return Ok(());
+        if !self.core.capa_refused() {
+            self.capa_unless_refused()?;
         }
-        match self.capa() {
-            Ok(_) | Err(Error::Server { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        Ok(())
     }
 
     /// Logs in with the best method the server offers: a SASL mechanism
@@ -496,8 +491,7 @@ impl<S: Read + Write> Client<S> {
             self.core.greeting(),
             self.core.is_tls(),
             self.allow_cleartext,
-        )
-        .map_err(|_| SecurityError::CleartextCredentials)?;
+        )?;
         tracing::debug!("login method: {plan:?}");
         match &plan {
             LoginMethod::Sasl(name) => {
@@ -627,16 +621,22 @@ impl<S: Read + Write> Client<S> {
         }
     }
 
+    /// CAPA, with a `-ERR` (a server without CAPA) as `None`.
+    pub(crate) fn capa_unless_refused(&mut self) -> Result<Option<Capabilities>, Error> {
+        match self.capa() {
+            Ok(c) => Ok(Some(c)),
+            Err(Error::Server { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Runs CAPA once if no capabilities are known (they decide pipelining
     /// and the login method); a server without CAPA is asked only once.
     pub(crate) fn ensure_capabilities(&mut self) -> Result<(), Error> {
-        if !self.core.needs_capa() {
-            return Ok(());
+        if self.core.needs_capa() {
+            self.capa_unless_refused()?;
         }
-        match self.capa() {
-            Ok(_) | Err(Error::Server { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        Ok(())
     }
 
     /// `UTF8` (RFC 6856).
@@ -718,7 +718,7 @@ fn unexpected() -> Error {
 mod tcp {
     use super::*;
     use crate::MaybeTlsStream;
-    use pop3_tls::{ConnectOptions, Timeouts, TlsOptions, TlsPolicy};
+    use pop3_tls::{ConnectOptions, Timeouts, TlsOptions, TlsPolicy, TlsSetup};
 
     /// Opens TCP to `host:port`, trying each resolved address with the
     /// connect timeout, and sets the read/write timeouts and `TCP_NODELAY`.
@@ -796,13 +796,7 @@ mod tcp {
         /// transport `stream`; `host` is the name the certificate must
         /// match (unless `options.tls` overrides it).
         pub fn establish(stream: S, host: &str, options: &ConnectOptions) -> Result<Self, Error> {
-            let setup = match options.policy {
-                TlsPolicy::None => None,
-                _ => Some(TlsSetup {
-                    config: options.tls.client_config()?,
-                    name: options.tls.server_name_for(host)?,
-                }),
-            };
+            let setup = TlsSetup::for_connect(options, host)?;
             let implicit = options.policy == TlsPolicy::Implicit;
             let stream = match (&setup, implicit) {
                 (Some(s), true) => MaybeTlsStream::tls(stream, s.config.clone(), s.name.clone())
@@ -813,43 +807,21 @@ mod tcp {
             client.allow_cleartext = options.allow_cleartext_credentials;
             client.tls = setup;
             client.read_greeting()?;
-            let caps = match client.capa() {
-                Ok(c) => Some(c),
-                Err(Error::Server { .. }) => None,
-                Err(e) => return Err(e),
-            };
-            let offered = caps.as_ref().is_some_and(|c| c.stls);
-            match options.policy {
-                TlsPolicy::Required => {
-                    if !offered {
-                        return Err(Error::Security(SecurityError::StlsNotOffered));
+            // The decisions are pop3-tls's, shared with pop3-tokio.
+            let caps = client.capa_unless_refused()?;
+            if options.policy.stls_after_capa(caps.as_ref())? {
+                match client.stls() {
+                    Ok(_) => {
+                        client.capa_unless_refused()?;
                     }
-                    match client.stls() {
-                        Ok(_) => {}
-                        Err(Error::Server { response, .. }) => {
-                            return Err(Error::Security(SecurityError::StlsRefused(response)))
-                        }
-                        Err(e) => return Err(e),
-                    }
-                    client.capa_after_tls()?;
-                }
-                TlsPolicy::Opportunistic if offered => match client.stls() {
-                    Ok(_) => client.capa_after_tls()?,
                     Err(Error::Server { response, .. }) => {
-                        tracing::debug!("STLS refused ({response}); continuing without TLS");
+                        tracing::debug!("STLS refused ({response})");
+                        options.policy.stls_refused(response)?;
                     }
                     Err(e) => return Err(e),
-                },
-                _ => {}
+                }
             }
             Ok(client)
-        }
-
-        fn capa_after_tls(&mut self) -> Result<(), Error> {
-            match self.capa() {
-                Ok(_) | Err(Error::Server { .. }) => Ok(()),
-                Err(e) => Err(e),
-            }
         }
 
         /// `STLS`: upgrades this session to TLS in place with the TLS
@@ -857,26 +829,14 @@ mod tcp {
         /// Capabilities and the greeting's APOP timestamp learned in
         /// cleartext are forgotten (RFC 2595); call [`Client::capa`] again.
         pub fn stls(&mut self) -> Result<Status, Error> {
-            let setup = match &self.tls {
-                Some(s) => s.clone(),
-                None => {
-                    return Err(Error::TlsConfig(
-                        pop3_tls::TlsConfigError::InvalidServerName(String::from(
-                            "no TLS options known for this connection: use stls_with_options",
-                        )),
-                    ))
-                }
-            };
+            let setup = self.tls.clone().ok_or_else(TlsSetup::missing)?;
             self.stls_setup(setup)
         }
 
         /// `STLS` with explicit TLS options; `host` is the name the server
         /// certificate must match (unless `tls` overrides it).
         pub fn stls_with_options(&mut self, tls: &TlsOptions, host: &str) -> Result<Status, Error> {
-            let setup = TlsSetup {
-                config: tls.client_config()?,
-                name: tls.server_name_for(host)?,
-            };
+            let setup = TlsSetup::new(tls, host)?;
             self.tls = Some(setup.clone());
             self.stls_setup(setup)
         }
@@ -888,19 +848,12 @@ mod tcp {
             }
             let status = self.stls_command()?;
             if let Err(e) = self.stream.upgrade(setup.config, setup.name) {
-                return Err(self_fail(&mut self.broken, e));
+                let e = Error::from_handshake(e);
+                self.broken = Some(e.kind());
+                return Err(e);
             }
             self.core.tls_established()?;
             Ok(status)
         }
-    }
-
-    fn self_fail(broken: &mut Option<ErrorKind>, e: io::Error) -> Error {
-        let e = match Error::from_io(e) {
-            Error::Io(e) => Error::Tls(e),
-            other => other,
-        };
-        *broken = Some(e.kind());
-        e
     }
 }

@@ -73,12 +73,16 @@
 //! [`Disposition::Delete`], so a mail fetcher can write and `fsync` each
 //! message first; a message not fully received is never deleted.
 //! [`Client::batch`] pipelines arbitrary commands.
+//! [`Client::retr_each_report`] returns a [`BatchError`] on failure: the
+//! message it stopped at, and the report so far (which DELEs the server
+//! acknowledged).
 //!
 //! # Errors
 //!
-//! One enum, [`Error`]; [`Error::kind`] gives the adapter-independent
-//! [`ErrorKind`] shared with `pop3-tokio`. A server `-ERR` is
-//! [`Error::Server`] with its typed [`RespCode`](pop3_proto::RespCode) and
+//! One enum, [`Error`] (defined in `pop3-tls` and the very type
+//! `pop3-tokio` returns); [`Error::kind`] gives the adapter-independent
+//! [`ErrorKind`]. A server `-ERR` is
+//! [`Error::Server`] with its typed [`RespCode`] and
 //! the command that failed; the session continues. A connection that ends
 //! in the middle of a message is [`ErrorKind::Truncated`], never a short
 //! message.
@@ -94,14 +98,12 @@
 
 mod batch;
 mod client;
-mod error;
-mod log;
 mod stream;
 
 pub use batch::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
 pub use client::{Client, DEFAULT_WINDOW, MAX_WINDOW};
-pub use error::Error;
 pub use pop3_proto::login::LoginMethod;
+pub use pop3_tls::{BatchError, Error};
 pub use stream::MaybeTlsStream;
 
 pub use pop3_proto;

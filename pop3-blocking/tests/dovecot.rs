@@ -206,7 +206,7 @@ fn dovecot_every_command_and_dele_commits() {
     assert!(matches!(e.kind(), ErrorKind::Server(_)), "{e}");
     c.dele(2).unwrap();
     c.quit().unwrap();
-    assert_eq!(c.noop().unwrap_err().kind(), ErrorKind::Usage);
+    assert_eq!(c.noop().unwrap_err().kind(), ErrorKind::Closed);
 
     // DELE + QUIT really removed message 2 from the Maildir.
     assert_eq!(d.message_count(&user).unwrap(), 2);

@@ -9,27 +9,37 @@
 //! run the very same list, each through a small interpreter of its own:
 //!
 //! ```text
-//! for scenario in pop3_scenarios::all() {
-//!     let server = (scenario.server)().start()?;
-//!     let options = scenario.connect_options(&server);
-//!     // connect to ("127.0.0.1", server.port()) with `options`,
-//!     // check the result against `scenario.connect.expect`,
-//!     // run every step, `check` each result against its Expect,
-//!     // drop the client, then `scenario.check_server(&server)`.
-//! }
+//! pop3_scenarios::run_all(|scenario, port, options| {
+//!     // connect to ("127.0.0.1", port) with `options`;
+//!     let Some(mut client) = scenario.connected(result)? else { return Ok(()) };
+//!     for (i, step) in scenario.steps.iter().enumerate() {
+//!         // run the step, `check` its result against its Expect
+//!     }
+//!     Ok(())   // run_all then runs scenario.check_server
+//! });
 //! ```
 //!
-//! Helpers that both interpreters need ([`check`], [`Scenario::connect_options`],
-//! [`Scenario::check_server`], [`expected_retr`]) live here too.
-#![forbid(unsafe_code)]
+//! Helpers that both interpreters need ([`run_all`], [`check`], [`kind`],
+//! [`Collected`], [`check_capa`], [`expected_retr`]) live here too.
+// `deny`, not `forbid`: the benches' counting allocator (`bench::Counting`)
+// is the one allowed exception.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::fmt::Debug;
 use std::time::Duration;
 
-use pop3_proto::{Capabilities, ListEntry, RespCode, Stat};
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use pop3_proto::{Capabilities, ListEntry, RespCode, Stat, UidlEntry};
 use pop3_testkit::{Mailbox, Message, Script, Server, ServerBuilder, ServerHandle, TestCa};
-pub use pop3_tls::{ConnectOptions, ErrorKind, Timeouts, TlsOptions, TlsPolicy};
+pub use pop3_tls::{ConnectOptions, Error, ErrorKind, Timeouts, TlsOptions, TlsPolicy};
+use pop3_tls::{Disposition, MessageSink};
+
+pub mod bench;
 
 /// The user every scenario server knows.
 pub const USER: &str = "alice";
@@ -257,6 +267,149 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+}
+
+/// Runs every scenario whose name contains `$POP3_SCENARIO` (all without
+/// it), four at a time on threads of their own (most of the time is spent
+/// waiting for timeouts): starts its server, calls `run(scenario, port,
+/// options)` (the adapter's interpreter: connect, then the steps), then
+/// [`Scenario::check_server`]. Prints one line per scenario and panics
+/// listing the failures.
+pub fn run_all(run: impl Fn(&Scenario, u16, &ConnectOptions) -> Result<(), String> + Sync) {
+    let filter = std::env::var("POP3_SCENARIO").unwrap_or_default();
+    let all: Vec<Scenario> = all()
+        .into_iter()
+        .filter(|s| s.name.contains(filter.as_str()))
+        .collect();
+    assert!(!all.is_empty(), "no scenario matches {filter:?}");
+    let results = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(s) = all.get(i) else { return };
+                let start = Instant::now();
+                let r = s.run_with(&run);
+                results.lock().unwrap().push((s.name, r, start.elapsed()));
+            });
+        }
+    });
+    let results = results.into_inner().unwrap();
+    let mut failures = Vec::new();
+    for (name, r, t) in &results {
+        let verdict = if r.is_ok() { "ok" } else { "FAILED" };
+        eprintln!("scenario {name:45} {verdict} ({t:?})");
+        if let Err(e) = r {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
+}
+
+impl Scenario {
+    fn run_with(
+        &self,
+        run: &impl Fn(&Scenario, u16, &ConnectOptions) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let server = (self.server)()
+            .start()
+            .map_err(|e| format!("server start: {e}"))?;
+        let options = self.connect_options(&server);
+        run(self, server.port(), &options)?;
+        self.check_server(&server)
+    }
+
+    /// Checks the result of connecting against [`Connect::expect`]; the
+    /// client, if there is one to run the steps on.
+    pub fn connected<C>(&self, result: Result<C, Error>) -> Result<Option<C>, String> {
+        let (client, got) = match result {
+            Ok(c) => (Some(c), Ok(())),
+            Err(e) => (None, Err(e.kind())),
+        };
+        check("connect", got, &self.connect.expect)?;
+        Ok(client)
+    }
+}
+
+/// A result with its error reduced to its [`ErrorKind`], for [`check`].
+pub fn kind<T>(r: Result<T, Error>) -> Result<T, ErrorKind> {
+    r.map_err(|e| e.kind())
+}
+
+/// [`kind`], value dropped.
+pub fn unit<T>(r: Result<T, Error>) -> Result<(), ErrorKind> {
+    kind(r).map(|_| ())
+}
+
+/// (number, uid) pairs of a UIDL listing, for [`Step::Uidl`].
+pub fn uidl_pairs(v: Vec<UidlEntry>) -> Vec<(u32, String)> {
+    v.into_iter().map(|u| uidl_pair(&u)).collect()
+}
+
+/// The (number, uid) pair of one UIDL entry, for [`Step::UidlOne`].
+pub fn uidl_pair(u: &UidlEntry) -> (u32, String) {
+    (u.number, u.uid.to_string())
+}
+
+/// Checks a [`Step::Capa`] result: the names expected must be present.
+pub fn check_capa(
+    got: Result<Capabilities, Error>,
+    expect: &Expect<Vec<&'static str>>,
+) -> Result<(), String> {
+    match (kind(got), expect) {
+        (Ok(caps), Expect::Ok(want)) if !capabilities_include(&caps, want) => {
+            Err(format!("capa: {caps:?} lacks one of {want:?}"))
+        }
+        (got, Expect::Ok(_) | Expect::Any) => check("capa", got.map(|_| ()), &Expect::Any),
+        (got, Expect::Err(k)) => check("capa", got.map(|_| ()), &Expect::Err(k.clone())),
+    }
+}
+
+/// A [`MessageSink`] for [`Step::RetrEach`] / [`Step::TopEach`]: collects
+/// (number, bytes), checks each `octets`, deletes when asked.
+#[derive(Debug, Default)]
+pub struct Collected {
+    delete: bool,
+    current: Vec<u8>,
+    /// The messages received, in order.
+    pub done: Vec<(u32, Vec<u8>)>,
+}
+
+impl Collected {
+    /// Collects, answering [`Disposition::Delete`] when `delete`.
+    pub fn new(delete: bool) -> Collected {
+        Collected {
+            delete,
+            ..Collected::default()
+        }
+    }
+}
+
+impl MessageSink for Collected {
+    fn begin(&mut self, _: u32) -> io::Result<()> {
+        self.current.clear();
+        Ok(())
+    }
+    fn data(&mut self, _: u32, chunk: &[u8]) -> io::Result<()> {
+        self.current.extend_from_slice(chunk);
+        Ok(())
+    }
+    fn end(&mut self, n: u32, octets: u64) -> io::Result<Disposition> {
+        assert_eq!(octets as usize, self.current.len());
+        self.done.push((n, std::mem::take(&mut self.current)));
+        Ok(if self.delete {
+            Disposition::Delete
+        } else {
+            Disposition::Keep
+        })
     }
 }
 
@@ -505,7 +658,8 @@ pub fn all() -> Vec<Scenario> {
                     octets: total,
                 })),
                 Step::Quit(ok()),
-                Step::Noop(err(ErrorKind::Usage)),
+                // The session is over: Closed, not a usage error.
+                Step::Noop(err(ErrorKind::Closed)),
             ],
             vec![
                 ServerCheck::MailboxLen(count as usize),

@@ -14,7 +14,11 @@
 //! | [`ConnectOptions`] | all of the above plus the cleartext-credentials switch and the core [`pop3_proto::Config`] |
 //! | [`ErrorKind`] | what kind of failure an adapter error is: `Timeout`, `Server(code)`, `Truncated`, ... |
 //! | [`SecurityError`] | refusals of the security policy (STLS not offered, credentials over cleartext, ...) |
+//! | [`Error`], [`BatchError`] | the one error type of both adapters (each re-exports it as its `Error`), and a batch that stopped part-way |
 //! | [`MessageSink`], [`Disposition`], [`BatchReport`], [`CollectSink`], [`Reply`] | the pipelined batch API's types (`retr_each`, `top_each`, `batch`) |
+//! | [`Batch`], [`RetrBatch`], [`CommandBatch`] | the batches' sans-IO state machines, driven by both adapters |
+//! | [`TlsPolicy::stls_after_capa`], [`TlsPolicy::stls_refused`], [`TlsSetup`] | the connect sequence's decisions (CAPA, STLS or not, refusals before any credential) |
+//! | [`log`] | what the adapters log (redacted), emitted under each adapter's `tracing` target |
 //!
 //! # Example
 //!
@@ -47,10 +51,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pop3_proto::{ErrResponse, ProtocolError, RespCode, UsageError};
+use pop3_proto::{Capabilities, ErrResponse, ProtocolError, RespCode, UsageError};
 
 mod batch;
-pub use batch::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
+mod error;
+pub mod log;
+pub use batch::{
+    Batch, BatchReport, CollectSink, CommandBatch, Disposition, MessageSink, Reply, RetrBatch,
+};
+pub use error::{BatchError, Error};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -467,6 +476,76 @@ impl TlsPolicy {
             _ => 110,
         }
     }
+
+    /// The connect sequence's decision after the greeting and the first
+    /// `CAPA` (`caps` is `None` when the server refused CAPA): whether to
+    /// send `STLS` now. `Required` without `STLS` offered is
+    /// [`SecurityError::StlsNotOffered`], before any credential.
+    ///
+    /// The whole sequence, the same in both adapters: greeting, CAPA, this;
+    /// if `true`, STLS (a `-ERR` goes to [`TlsPolicy::stls_refused`]), the
+    /// handshake, and CAPA again (capabilities seen in cleartext are
+    /// forgotten, RFC 2595).
+    pub fn stls_after_capa(self, caps: Option<&Capabilities>) -> Result<bool, SecurityError> {
+        let offered = caps.is_some_and(|c| c.stls);
+        match self {
+            TlsPolicy::Required if !offered => Err(SecurityError::StlsNotOffered),
+            TlsPolicy::Required => Ok(true),
+            TlsPolicy::Opportunistic => Ok(offered),
+            TlsPolicy::Implicit | TlsPolicy::None => Ok(false),
+        }
+    }
+
+    /// The server answered `STLS` with `-ERR`: an error under `Required`
+    /// ([`SecurityError::StlsRefused`]); under `Opportunistic` the session
+    /// goes on in cleartext (credentials stay refused unless allowed).
+    pub fn stls_refused(self, response: ErrResponse) -> Result<(), SecurityError> {
+        match self {
+            TlsPolicy::Opportunistic => Ok(()),
+            _ => Err(SecurityError::StlsRefused(response)),
+        }
+    }
+}
+
+/// The TLS parameters of a connection: the rustls configuration and the
+/// name the server certificate must match. Kept by the adapters for a
+/// later `stls()`.
+#[derive(Debug, Clone)]
+pub struct TlsSetup {
+    /// The rustls client configuration.
+    pub config: Arc<ClientConfig>,
+    /// The name verified (and sent as SNI).
+    pub name: ServerName<'static>,
+}
+
+impl TlsSetup {
+    /// Builds the configuration of `tls` for a server called `host` (or
+    /// the override in `tls`).
+    pub fn new(tls: &TlsOptions, host: &str) -> Result<TlsSetup, TlsConfigError> {
+        Ok(TlsSetup {
+            config: tls.client_config()?,
+            name: tls.server_name_for(host)?,
+        })
+    }
+
+    /// What `connect` needs: `None` under [`TlsPolicy::None`] (nothing is
+    /// read or parsed then).
+    pub fn for_connect(
+        options: &ConnectOptions,
+        host: &str,
+    ) -> Result<Option<TlsSetup>, TlsConfigError> {
+        match options.policy {
+            TlsPolicy::None => Ok(None),
+            _ => TlsSetup::new(&options.tls, host).map(Some),
+        }
+    }
+
+    /// The error of `stls()` on a connection made without TLS options.
+    pub fn missing() -> TlsConfigError {
+        TlsConfigError::InvalidServerName(String::from(
+            "no TLS options known for this connection: use stls_with_options",
+        ))
+    }
 }
 
 /// Timeouts for every blocking wait. A stalled server produces a timeout
@@ -656,7 +735,9 @@ pub enum ErrorKind {
     /// The connection ended in the middle of a message body; what was
     /// received must not be taken as the message.
     Truncated,
-    /// The connection ended while a reply was expected.
+    /// The connection ended while a reply was expected, or the session is
+    /// over (after `QUIT`, or the server closed it): a server that went
+    /// away is not a usage error.
     Closed,
     /// The server answered `-ERR`, with this response code (if any).
     Server(Option<RespCode>),
@@ -678,10 +759,12 @@ impl ErrorKind {
     }
 
     /// Classifies a core usage error (a poisoned client is classified by
-    /// the protocol error that poisoned it).
+    /// the protocol error that poisoned it, a closed session is
+    /// [`ErrorKind::Closed`]).
     pub fn of_usage(e: &UsageError) -> ErrorKind {
         match e {
             UsageError::Poisoned(p) => ErrorKind::of_protocol(p),
+            UsageError::Closed => ErrorKind::Closed,
             _ => ErrorKind::Usage,
         }
     }
@@ -793,5 +876,68 @@ mod tests {
         );
         assert_eq!(TlsPolicy::default(), TlsPolicy::Required);
         assert_eq!(TlsPolicy::Implicit.default_port(), 995);
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+    use pop3_proto::login::LoginError;
+
+    #[test]
+    fn connect_sequence_decisions() {
+        let mut with = Capabilities::default();
+        with.stls = true;
+        let without = Capabilities::default();
+        use TlsPolicy::{Implicit, Opportunistic, Required};
+        assert_eq!(Required.stls_after_capa(Some(&with)), Ok(true));
+        assert_eq!(
+            Required.stls_after_capa(Some(&without)),
+            Err(SecurityError::StlsNotOffered)
+        );
+        assert_eq!(
+            Required.stls_after_capa(Option::None),
+            Err(SecurityError::StlsNotOffered),
+            "CAPA refused: STLS not known to be offered"
+        );
+        assert_eq!(Opportunistic.stls_after_capa(Some(&with)), Ok(true));
+        assert_eq!(Opportunistic.stls_after_capa(Some(&without)), Ok(false));
+        assert_eq!(Opportunistic.stls_after_capa(Option::None), Ok(false));
+        for p in [Implicit, TlsPolicy::None] {
+            assert_eq!(p.stls_after_capa(Some(&with)), Ok(false));
+        }
+        let refusal = ErrResponse::default();
+        assert_eq!(Opportunistic.stls_refused(refusal.clone()), Ok(()));
+        assert_eq!(
+            Required.stls_refused(refusal.clone()),
+            Err(SecurityError::StlsRefused(refusal))
+        );
+    }
+
+    #[test]
+    fn error_classification() {
+        assert_eq!(ErrorKind::of_usage(&UsageError::Closed), ErrorKind::Closed);
+        assert_eq!(
+            Error::Usage(UsageError::Closed).kind(),
+            ErrorKind::Closed,
+            "a server that went away is not a usage error"
+        );
+        assert_eq!(
+            Error::from(LoginError::CleartextRefused).kind(),
+            ErrorKind::Insecure
+        );
+        assert!(matches!(
+            SecurityError::from(LoginError::CleartextRefused),
+            SecurityError::CleartextCredentials
+        ));
+        assert!(Error::Cancelled("STLS").is_broken());
+        assert_eq!(Error::Cancelled("STLS").kind(), ErrorKind::Tls);
+        assert!(matches!(
+            Error::from_handshake(io::Error::other("reset")),
+            Error::Tls(_)
+        ));
+        assert_eq!(Error::timeout("read").kind(), ErrorKind::Timeout);
+        let e = io::Error::from(Error::Sink(io::Error::other("full")));
+        assert_eq!(e.to_string(), "full");
     }
 }

@@ -2,29 +2,17 @@
 //! them), each message handed to a sink as it completes, while the next
 //! commands are written and the replies read concurrently.
 //!
-//! The sink and report types come from `pop3-tls` and are the very ones
-//! `pop3-blocking` uses, so code moves between the adapters by adding
-//! `.await`.
+//! The sink and report types, and the state machines that decide what to
+//! send and what each reply means ([`RetrBatch`], [`CommandBatch`]), come
+//! from `pop3-tls` and are the very ones `pop3-blocking` uses; this file
+//! only drives them.
 
-use std::collections::{HashMap, VecDeque};
-use std::io;
-
-use pop3_proto::{Command, ErrResponse, Handle, MsgNum, Pipelining, Response};
-use pop3_tls::{BatchReport, Disposition, MessageSink, Reply};
+use pop3_proto::{Command, Pipelining};
+use pop3_tls::{Batch, BatchError, BatchReport, CommandBatch, MessageSink, Reply, RetrBatch};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::client::{Client, Next, Reply as CoreReply};
-use crate::error::{Error, Result};
-
-#[derive(Clone, Copy)]
-enum Pending {
-    Body(u32),
-    Dele(u32),
-}
-
-fn msg(n: u32) -> Result<MsgNum> {
-    Ok(MsgNum::try_from(n)?)
-}
+use crate::client::{Client, Live};
+use crate::error::Result;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Retrieves messages `msgs` (in that order), pipelined: up to
@@ -32,12 +20,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// advertised `PIPELINING` (one at a time otherwise), written while
     /// earlier replies are being read, and each message goes to `sink` as
     /// it arrives. `DELE n` is queued only after `sink.end(n, ..)` returned
-    /// [`Disposition::Delete`].
+    /// [`Disposition::Delete`](crate::Disposition::Delete).
     ///
     /// On a sink error no further RETR or DELE is sent; the replies already
-    /// requested are read and discarded, then [`Error::Sink`] is returned
+    /// requested are read and discarded, then [`Error::Sink`](crate::Error::Sink) is returned
     /// (the session stays usable). On a connection or protocol error the
     /// session is dead: do not QUIT-commit anything you did not fully store.
+    /// [`Client::retr_each_report`] also says which message failed and
+    /// which DELEs were acknowledged.
     ///
     /// Cancel-safe in the session sense: if the future is dropped, the
     /// replies still due are drained by the next call and no DELE that the
@@ -47,7 +37,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         msgs: impl IntoIterator<Item = u32>,
         sink: &mut K,
     ) -> Result<BatchReport> {
-        self.body_batch(msgs.into_iter(), None, sink).await
+        Ok(self.retr_each_report(msgs, sink).await?)
+    }
+
+    /// [`Client::retr_each`], with a failure that names the message it
+    /// stopped at and keeps the report so far ([`BatchError`]):
+    /// `report.deleted` lists the DELEs the server acknowledged.
+    pub async fn retr_each_report<K: MessageSink + ?Sized>(
+        &mut self,
+        msgs: impl IntoIterator<Item = u32>,
+        sink: &mut K,
+    ) -> Result<BatchReport, BatchError> {
+        let window = self.st.window;
+        self.body_batch(RetrBatch::new(msgs.into_iter(), None, window, sink))
+            .await
     }
 
     /// Like [`Client::retr_each`] with `TOP n lines` (for example
@@ -58,7 +61,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         lines: u32,
         sink: &mut K,
     ) -> Result<BatchReport> {
-        self.body_batch(msgs.into_iter(), Some(lines), sink).await
+        Ok(self.top_each_report(msgs, lines, sink).await?)
+    }
+
+    /// [`Client::top_each`] with a [`BatchError`] on failure (see
+    /// [`Client::retr_each_report`]).
+    pub async fn top_each_report<K: MessageSink + ?Sized>(
+        &mut self,
+        msgs: impl IntoIterator<Item = u32>,
+        lines: u32,
+        sink: &mut K,
+    ) -> Result<BatchReport, BatchError> {
+        let window = self.st.window;
+        self.body_batch(RetrBatch::new(msgs.into_iter(), Some(lines), window, sink))
+            .await
     }
 
     /// Retrieves every message of the maildrop (from `STAT`), pipelined.
@@ -77,166 +93,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     async fn body_batch<K: MessageSink + ?Sized>(
         &mut self,
-        mut msgs: impl Iterator<Item = u32>,
-        top: Option<u32>,
-        sink: &mut K,
-    ) -> Result<BatchReport> {
-        self.ensure_capabilities().await?;
-        self.begin()?;
-        let mut report = BatchReport::default();
-        let mut outstanding: HashMap<Handle, Pending> = HashMap::new();
-        // Messages completed with Disposition::Delete, whose DELE is still
-        // to be queued.
-        let mut to_delete: VecDeque<u32> = VecDeque::new();
-        let mut sink_error: Option<io::Error> = None;
-        let mut exhausted = false;
-        loop {
-            // Queue DELEs first (they free the server's memory of the
-            // message soonest), then RETR/TOP up to the window.
-            while sink_error.is_none() && outstanding.len() < self.st.window {
-                if let Some(n) = to_delete.pop_front() {
-                    let h = self.enqueue(Command::Dele(msg(n)?))?;
-                    outstanding.insert(h, Pending::Dele(n));
-                    continue;
-                }
-                if exhausted {
-                    break;
-                }
-                let Some(n) = msgs.next() else {
-                    exhausted = true;
-                    break;
-                };
-                let m = msg(n)?;
-                let cmd = match top {
-                    Some(lines) => Command::Top(m, lines),
-                    None => Command::Retr(m),
-                };
-                let h = self.enqueue(cmd)?;
-                outstanding.insert(h, Pending::Body(n));
-            }
-            if outstanding.is_empty() {
-                break;
-            }
-            let (handle, reply) = match self.next_event()? {
-                Next::Chunk(h, data) => {
-                    if let (Some(Pending::Body(n)), None) = (outstanding.get(&h), &sink_error) {
-                        if let Err(e) = sink.data(*n, data) {
-                            sink_error = Some(e);
-                        }
-                    }
-                    continue;
-                }
-                Next::Reply(h, reply) => (h, reply),
-                Next::NeedIo => {
-                    self.pump().await?;
-                    continue;
-                }
-                _ => continue,
-            };
-            let Some(&what) = outstanding.get(&handle) else {
-                continue;
-            };
-            if reply.is_terminal() {
-                outstanding.remove(&handle);
-                self.settle(handle);
-            }
-            match (reply, what) {
-                (CoreReply::Ok(_), Pending::Body(n)) if sink_error.is_none() => {
-                    if let Err(e) = sink.begin(n) {
-                        sink_error = Some(e);
-                    }
-                }
-                (CoreReply::BodyEnd(octets), Pending::Body(n)) => {
-                    if sink_error.is_some() {
-                        continue;
-                    }
-                    report.received += 1;
-                    report.octets += octets;
-                    match sink.end(n, octets) {
-                        Ok(Disposition::Delete) => to_delete.push_back(n),
-                        Ok(Disposition::Keep) => {}
-                        Err(e) => sink_error = Some(e),
-                    }
-                }
-                (CoreReply::Err(_, response), Pending::Body(n)) => {
-                    if sink_error.is_none() {
-                        if let Err(e) = sink.refused(n, &response) {
-                            sink_error = Some(e);
-                        }
-                    }
-                    report.refused.push((n, response));
-                }
-                (CoreReply::Ok(_), Pending::Dele(n)) => report.deleted.push(n),
-                (CoreReply::Err(_, response), Pending::Dele(n)) => {
-                    report.dele_failed.push((n, response))
-                }
-                (CoreReply::Rejected(error), _) => return Err(Error::Usage(error)),
-                _ => {}
-            }
+        mut batch: RetrBatch<'_, impl Iterator<Item = u32>, K>,
+    ) -> Result<BatchReport, BatchError> {
+        match self.run_batch(&mut batch).await {
+            Ok(()) => batch.finish(),
+            Err(e) => Err(batch.fail(e)),
         }
-        if let Some(e) = sink_error {
-            return Err(Error::Sink(e));
-        }
-        Ok(report)
     }
 
     /// Sends `commands` pipelined (bounded by [`Client::window`]) and
     /// returns one [`Reply`] per command, in order. Bodies are collected
     /// in memory. A command the session state refuses is an
-    /// [`Error::Usage`] before anything is sent.
+    /// [`Error::Usage`](crate::Error::Usage) before anything is sent.
     pub async fn batch(&mut self, commands: Vec<Command>) -> Result<Vec<Reply>> {
+        let mut batch = CommandBatch::new(commands, self.st.window);
+        self.run_batch(&mut batch).await?;
+        Ok(batch.finish())
+    }
+
+    /// The loop around a batch state machine: the window is refilled
+    /// before every event, and the driver writes while it reads.
+    async fn run_batch(&mut self, batch: &mut impl Batch) -> Result<()> {
         self.ensure_capabilities().await?;
         self.begin()?;
-        let total = commands.len();
-        let mut replies: Vec<Option<Reply>> = vec![None; total];
-        let mut index: HashMap<Handle, usize> = HashMap::new();
-        let mut bodies: HashMap<Handle, Vec<u8>> = HashMap::new();
-        let mut queue = commands.into_iter().enumerate();
-        let mut done = 0;
-        while done < total {
-            while index.len() < self.st.window {
-                let Some((i, cmd)) = queue.next() else { break };
-                let h = self.enqueue(cmd)?;
-                index.insert(h, i);
+        loop {
+            batch.fill(&mut |cmd| self.enqueue(cmd))?;
+            if batch.is_finished() {
+                return Ok(());
             }
-            let (h, reply) = match self.next_event()? {
-                Next::Chunk(h, data) => {
-                    if let Some(b) = bodies.get_mut(&h) {
-                        b.extend_from_slice(data);
+            match self.next_live_event()? {
+                Live::Event(ev) => {
+                    if let Some(h) = batch.handle_event(ev)? {
+                        self.settle(h);
                     }
-                    continue;
                 }
-                Next::Reply(h, reply) => (h, reply),
-                Next::NeedIo => {
-                    self.pump().await?;
-                    continue;
-                }
-                _ => continue,
-            };
-            let Some(&i) = index.get(&h) else {
-                continue;
-            };
-            let reply = match reply {
-                CoreReply::Ok(Response::BodyStart(_)) => {
-                    bodies.insert(h, Vec::new());
-                    continue;
-                }
-                CoreReply::Continuation => continue,
-                CoreReply::BodyEnd(_) => Reply::Body(bodies.remove(&h).unwrap_or_default()),
-                CoreReply::Ok(response) => Reply::Ok(response),
-                CoreReply::Err(_, response) | CoreReply::AuthCancelled(_, response) => {
-                    Reply::Err(response)
-                }
-                CoreReply::Rejected(error) => return Err(Error::Usage(error)),
-            };
-            index.remove(&h);
-            self.settle(h);
-            replies[i] = Some(reply);
-            done += 1;
+                Live::NeedIo => self.pump().await?,
+                Live::Skip => {}
+            }
         }
-        Ok(replies
-            .into_iter()
-            .map(|r| r.unwrap_or(Reply::Err(ErrResponse::default())))
-            .collect())
     }
 }

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use pop3_proto::{Handle, Status};
+use pop3_proto::{Event, Handle, Status};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::client::{Client, Next, Reply};
@@ -34,8 +34,6 @@ pub struct Body<'c, S> {
     end: Option<u64>,
     /// Set after an error was returned (the body cannot continue).
     failed: bool,
-    /// The last chunk of [`Body::next_chunk`].
-    chunk: Vec<u8>,
     /// What did not fit into the caller's `ReadBuf`.
     spill: Vec<u8>,
     spill_pos: usize,
@@ -51,42 +49,57 @@ impl<S> std::fmt::Debug for Body<'_, S> {
     }
 }
 
-/// One body step: deliver a chunk to `sink`, or report the end.
-fn poll_piece<S: AsyncRead + AsyncWrite + Unpin>(
+/// Makes progress until the next chunk of `handle` is ready in the core
+/// (`Ready(Ok(true))`, not taken yet: see [`take_chunk`]) or the body ended
+/// (`Ready(Ok(false))`). Other events are handled here.
+///
+/// Replies arrive in order, so once the body's `+OK` was seen every body
+/// chunk up to its end is this body's.
+fn poll_chunk_ready<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut Client<S>,
     handle: Handle,
     end: &mut Option<u64>,
     cx: &mut Context<'_>,
-    sink: &mut dyn FnMut(&[u8]),
 ) -> Poll<Result<bool>> {
     if end.is_some() {
         return Poll::Ready(Ok(false));
     }
     loop {
-        match client.next_event()? {
-            Next::Chunk(h, data) if h == handle => {
-                sink(data);
-                return Poll::Ready(Ok(true));
-            }
-            Next::Reply(h, Reply::BodyEnd(octets)) if h == handle => {
-                client.settle(h);
-                *end = Some(octets);
-                return Poll::Ready(Ok(false));
-            }
-            Next::Reply(h, reply) if reply.is_terminal() => {
-                client.settle(h);
-                if h == handle {
-                    *end = Some(0);
-                    reply.into_result()?;
+        match client.d.core.has_event() {
+            Ok(true) if client.d.core.has_body_chunk() => return Poll::Ready(Ok(true)),
+            // Not a chunk (or a protocol error, which `next_event` reports).
+            Ok(true) | Err(_) => match client.next_event()? {
+                Next::Reply(h, Reply::BodyEnd(octets)) if h == handle => {
+                    client.settle(h);
+                    *end = Some(octets);
                     return Poll::Ready(Ok(false));
                 }
-            }
-            Next::NeedIo => match client.poll_pump(cx) {
+                Next::Reply(h, reply) if reply.is_terminal() => {
+                    client.settle(h);
+                    if h == handle {
+                        *end = Some(0);
+                        reply.into_result()?;
+                        return Poll::Ready(Ok(false));
+                    }
+                }
+                _ => {}
+            },
+            Ok(false) => match client.poll_pump(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(r) => r?,
             },
-            _ => {}
         }
+    }
+}
+
+/// Takes the chunk [`poll_chunk_ready`] found, borrowed from the core's
+/// buffer (no copy).
+fn take_chunk<S: AsyncRead + AsyncWrite + Unpin>(client: &mut Client<S>) -> Result<&[u8]> {
+    match client.d.poll_event()? {
+        Some(Event::BodyChunk { data, .. }) => Ok(data),
+        _ => Err(Error::Io(io::Error::other(
+            "internal error: the body chunk went missing",
+        ))),
     }
 }
 
@@ -98,7 +111,6 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> Body<'c, S> {
             status,
             end: None,
             failed: false,
-            chunk: Vec::new(),
             spill: Vec::new(),
             spill_pos: 0,
         }
@@ -119,15 +131,13 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> Body<'c, S> {
         self.end.is_some() && !self.failed
     }
 
-    fn poll_step(
-        &mut self,
-        cx: &mut Context<'_>,
-        sink: &mut dyn FnMut(&[u8]),
-    ) -> Poll<Result<bool>> {
+    /// Waits until a chunk is ready (`true`) or the body ended (`false`);
+    /// an error other than a timeout ends the body.
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool>> {
         if self.failed {
             return Poll::Ready(Ok(false));
         }
-        let r = poll_piece(self.client, self.handle, &mut self.end, cx, sink);
+        let r = poll_chunk_ready(self.client, self.handle, &mut self.end, cx);
         if let Poll::Ready(Err(e)) = &r {
             // A timeout leaves the session (and this body) resumable.
             if !matches!(e, Error::Timeout(_)) {
@@ -137,21 +147,15 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> Body<'c, S> {
         r
     }
 
-    /// The next chunk of the body, `None` once it is complete.
+    /// The next chunk of the body, `None` once it is complete. The chunk is
+    /// borrowed from the client's receive buffer: no copy is made.
     ///
     /// Cancel-safe: if the future is dropped before it completes, no data
     /// is lost (the chunk is taken from the connection only when this
     /// returns).
     pub async fn next_chunk(&mut self) -> Option<Result<&[u8]>> {
-        let mut chunk = std::mem::take(&mut self.chunk);
-        chunk.clear();
-        let r = std::future::poll_fn(|cx| {
-            self.poll_step(cx, &mut |data| chunk.extend_from_slice(data))
-        })
-        .await;
-        self.chunk = chunk;
-        match r {
-            Ok(true) => Some(Ok(&self.chunk)),
+        match std::future::poll_fn(|cx| self.poll_step(cx)).await {
+            Ok(true) => Some(take_chunk(self.client)),
             Ok(false) => None,
             Err(e) => Some(Err(e)),
         }
@@ -200,22 +204,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Body<'_, S> {
         }
         this.spill.clear();
         this.spill_pos = 0;
-        let spill = &mut this.spill;
-        let mut sink = |data: &[u8]| {
-            let n = buf.remaining().min(data.len());
-            buf.put_slice(&data[..n]);
-            spill.extend_from_slice(&data[n..]);
-        };
-        let r = poll_piece(this.client, this.handle, &mut this.end, cx, &mut sink);
-        match r {
+        match this.poll_step(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(e)) => {
-                if !matches!(e, Error::Timeout(_)) {
-                    this.failed = true;
-                }
-                Poll::Ready(Err(e.into()))
+            Poll::Ready(Ok(false)) => Poll::Ready(Ok(())),
+            Poll::Ready(Ok(true)) => {
+                let data = take_chunk(this.client)?;
+                let n = buf.remaining().min(data.len());
+                buf.put_slice(&data[..n]);
+                this.spill.extend_from_slice(&data[n..]);
+                Poll::Ready(Ok(()))
             }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
         }
     }
 }
@@ -225,10 +224,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for Body<'_, S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let mut out = None;
-        match this.poll_step(cx, &mut |data| out = Some(Bytes::copy_from_slice(data))) {
+        match this.poll_step(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(true)) => Poll::Ready(out.map(Ok)),
+            Poll::Ready(Ok(true)) => {
+                Poll::Ready(Some(take_chunk(this.client).map(Bytes::copy_from_slice)))
+            }
             Poll::Ready(Ok(false)) => Poll::Ready(None),
             Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
         }

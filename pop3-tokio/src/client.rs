@@ -3,7 +3,6 @@
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pop3_proto::login::{self, LoginMethod};
@@ -14,15 +13,13 @@ use pop3_proto::{
     UsageError,
 };
 use pop3_tls::{
-    ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsConfigError, TlsOptions, TlsPolicy,
+    ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsOptions, TlsPolicy, TlsSetup,
 };
-use rustls::pki_types::ServerName;
-use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::body::Body;
-use crate::driver::{timeout, Driver, Progress};
+use crate::driver::{Driver, Progress};
 use crate::error::{Error, Result};
 use crate::stream::MaybeTlsStream;
 
@@ -58,15 +55,9 @@ pub(crate) struct Session {
     /// The greeting received on connect (kept after STLS, for display).
     greeting: Option<Greeting>,
     pub(crate) window: usize,
+    /// TLS parameters kept for a later `stls()`.
     pub(crate) tls: Option<TlsSetup>,
     timeouts: Timeouts,
-}
-
-/// TLS parameters kept for a later `stls()`.
-#[derive(Clone)]
-pub(crate) struct TlsSetup {
-    pub(crate) config: Arc<ClientConfig>,
-    pub(crate) name: ServerName<'static>,
 }
 
 /// The default pipeline window of the batch methods. The tokio adapter
@@ -85,9 +76,7 @@ impl<S> std::fmt::Debug for Client<S> {
 }
 
 /// What the event classifier found.
-pub(crate) enum Next<'a> {
-    /// A body chunk of a live command.
-    Chunk(Handle, &'a [u8]),
+pub(crate) enum Next {
     /// A reply (or part of one) of a live command.
     Reply(Handle, Reply),
     /// The server greeting, or its refusal.
@@ -140,17 +129,43 @@ fn internal(what: &str) -> Error {
     Error::Io(io::Error::other(format!("internal error: {what}")))
 }
 
-/// Sorts one core event: dropped calls' events are discarded here.
-fn classify<'a>(st: &mut Session, ev: Event<'a>) -> Next<'a> {
-    let abandoned = &mut st.abandoned;
-    let reply = match ev {
-        Event::BodyChunk { handle, data } => {
-            return if abandoned.contains(&handle) {
-                Next::Skip
-            } else {
-                Next::Chunk(handle, data)
-            }
+/// The next core event of a live call, or why there is none.
+pub(crate) enum Live<'a> {
+    /// An event for the running call (or one without a handle).
+    Event(Event<'a>),
+    /// An event of a dropped call, discarded.
+    Skip,
+    /// The core needs I/O.
+    NeedIo,
+}
+
+/// Discards the events of dropped calls (`None`); a dropped call's SASL
+/// exchange waiting for an answer is marked for cancelling.
+fn live<'a>(st: &mut Session, ev: Event<'a>) -> Option<Event<'a>> {
+    let Some(handle) = ev.handle() else {
+        return Some(ev);
+    };
+    if !st.abandoned.contains(&handle) {
+        return Some(ev);
+    }
+    match ev {
+        Event::Continuation { .. } => st.auth_cancel_due = true,
+        Event::BodyChunk { .. }
+        | Event::Ok {
+            response: Response::BodyStart(_),
+            ..
+        } => {}
+        _ => {
+            st.abandoned.remove(&handle);
         }
+    }
+    None
+}
+
+/// Sorts one live core event into an owned reply. Body chunks are taken
+/// by the callers that want them (`Live`, `Body`), never here.
+fn classify(ev: Event<'_>) -> Next {
+    let (handle, reply) = match ev {
         Event::Greeting(g) => return Next::Greeting(Ok(g)),
         Event::GreetingRefused(e) => return Next::Greeting(Err(e)),
         Event::Ok {
@@ -171,17 +186,6 @@ fn classify<'a>(st: &mut Session, ev: Event<'a>) -> Next<'a> {
         Event::Continuation { handle, .. } => (handle, Reply::Continuation),
         _ => return Next::Skip,
     };
-    let (handle, reply) = reply;
-    if abandoned.contains(&handle) {
-        if matches!(reply, Reply::Continuation) {
-            st.auth_cancel_due = true;
-            return Next::Skip;
-        }
-        if reply.is_terminal() {
-            abandoned.remove(&handle);
-        }
-        return Next::Skip;
-    }
     Next::Reply(handle, reply)
 }
 
@@ -241,7 +245,7 @@ impl TcpClient {
 /// timeout, and sets `TCP_NODELAY`.
 pub(crate) async fn connect_tcp(host: &str, port: u16, t: &Timeouts) -> Result<TcpStream> {
     let addrs = match tokio::time::timeout(t.connect, tokio::net::lookup_host((host, port))).await {
-        Err(_) => return Err(timeout("name lookup")),
+        Err(_) => return Err(Error::timeout("name lookup")),
         Ok(r) => r.map_err(Error::Io)?,
     };
     let mut last = None;
@@ -253,7 +257,7 @@ pub(crate) async fn connect_tcp(host: &str, port: u16, t: &Timeouts) -> Result<T
                 return Ok(s);
             }
             Ok(Err(e)) => last = Some(Error::Io(e)),
-            Err(_) => last = Some(timeout("connect")),
+            Err(_) => last = Some(Error::timeout("connect")),
         }
     }
     Err(last.unwrap_or_else(|| {
@@ -269,20 +273,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
     /// already connected transport `stream`; `host` is the name the server
     /// certificate must match (unless `options.tls` overrides it).
     pub async fn establish(stream: S, host: &str, options: &ConnectOptions) -> Result<Self> {
-        let setup = match options.policy {
-            TlsPolicy::None => None,
-            _ => Some(TlsSetup {
-                config: options.tls.client_config()?,
-                name: options.tls.server_name_for(host)?,
-            }),
-        };
+        let setup = TlsSetup::for_connect(options, host)?;
         let implicit = options.policy == TlsPolicy::Implicit;
         let stream = match (&setup, implicit) {
             (Some(s), true) => {
                 let handshake = MaybeTlsStream::tls(stream, s.config.clone(), s.name.clone());
                 match tokio::time::timeout(options.timeouts.read, handshake).await {
-                    Err(_) => return Err(timeout("TLS handshake")),
-                    Ok(r) => r.map_err(tls_error)?,
+                    Err(_) => return Err(Error::timeout("TLS handshake")),
+                    Ok(r) => r.map_err(Error::from_handshake)?,
                 }
             }
             _ => MaybeTlsStream::plain(stream),
@@ -292,43 +290,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
         client.st.tls = setup;
         client.set_timeouts(options.timeouts);
         client.read_greeting().await?;
-        let caps = match client.capa().await {
-            Ok(c) => Some(c),
-            Err(Error::Server { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        let offered = caps.as_ref().is_some_and(|c| c.stls);
-        match options.policy {
-            TlsPolicy::Required => {
-                if !offered {
-                    return Err(Error::Security(SecurityError::StlsNotOffered));
+        // The decisions are pop3-tls's, shared with pop3-blocking.
+        let caps = client.capa_unless_refused().await?;
+        if options.policy.stls_after_capa(caps.as_ref())? {
+            match client.stls().await {
+                Ok(_) => {
+                    client.capa_unless_refused().await?;
                 }
-                match client.stls().await {
-                    Ok(_) => {}
-                    Err(Error::Server { response, .. }) => {
-                        return Err(Error::Security(SecurityError::StlsRefused(response)))
-                    }
-                    Err(e) => return Err(e),
-                }
-                client.capa_after_tls().await?;
-            }
-            TlsPolicy::Opportunistic if offered => match client.stls().await {
-                Ok(_) => client.capa_after_tls().await?,
                 Err(Error::Server { response, .. }) => {
-                    tracing::debug!("STLS refused ({response}); continuing without TLS");
+                    tracing::debug!("STLS refused ({response})");
+                    options.policy.stls_refused(response)?;
                 }
                 Err(e) => return Err(e),
-            },
-            _ => {}
+            }
         }
         Ok(client)
-    }
-
-    async fn capa_after_tls(&mut self) -> Result<()> {
-        match self.capa().await {
-            Ok(_) | Err(Error::Server { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     /// `STLS`: upgrades this session to TLS in place with the TLS options
@@ -340,24 +316,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
     /// sent, the client is broken ([`Error::Cancelled`], then
     /// [`Error::Broken`]).
     pub async fn stls(&mut self) -> Result<Status> {
-        let setup = match &self.st.tls {
-            Some(s) => s.clone(),
-            None => {
-                return Err(Error::TlsConfig(TlsConfigError::InvalidServerName(
-                    String::from("no TLS options known for this connection: use stls_with_options"),
-                )))
-            }
-        };
+        let setup = self.st.tls.clone().ok_or_else(TlsSetup::missing)?;
         self.stls_setup(setup).await
     }
 
     /// `STLS` with explicit TLS options; `host` is the name the server
     /// certificate must match (unless `tls` overrides it).
     pub async fn stls_with_options(&mut self, tls: &TlsOptions, host: &str) -> Result<Status> {
-        let setup = TlsSetup {
-            config: tls.client_config()?,
-            name: tls.server_name_for(host)?,
-        };
+        let setup = TlsSetup::new(tls, host)?;
         self.st.tls = Some(setup.clone());
         self.stls_setup(setup).await
     }
@@ -387,22 +353,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
         match r {
             Err(_) => {
                 self.st.broken = Some(ErrorKind::Timeout);
-                return Err(timeout("TLS handshake"));
+                return Err(Error::timeout("TLS handshake"));
             }
-            Ok(Err(e)) => return Err(self.fail(tls_error(e))),
+            Ok(Err(e)) => return Err(self.fail(Error::from_handshake(e))),
             Ok(Ok(())) => {}
         }
         self.d.core.tls_established().map_err(|e| self.usage(e))?;
         self.st.capa_refused = false;
         Ok(status)
-    }
-}
-
-/// Maps an error of a TLS handshake.
-fn tls_error(e: io::Error) -> Error {
-    match Error::from_io(e) {
-        Error::Io(e) => Error::Tls(e),
-        other => other,
     }
 }
 
@@ -519,9 +477,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
-    /// The next event, classified. `Next::NeedIo` means: call `pump`. A
-    /// dropped call's SASL exchange waiting for an answer is cancelled here.
-    pub(crate) fn next_event(&mut self) -> Result<Next<'_>> {
+    /// The next event of a live call. `Live::NeedIo` means: call `pump`.
+    /// A dropped call's SASL exchange waiting for an answer is cancelled
+    /// here.
+    pub(crate) fn next_live_event(&mut self) -> Result<Live<'_>> {
         if std::mem::take(&mut self.st.auth_cancel_due) {
             // Only fails when no exchange waits, which the core just said
             // does.
@@ -532,9 +491,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                 self.st.broken = Some(ErrorKind::of_protocol(&e));
                 Err(Error::Protocol(e))
             }
-            Ok(None) => Ok(Next::NeedIo),
-            Ok(Some(ev)) => Ok(classify(&mut self.st, ev)),
+            Ok(None) => Ok(Live::NeedIo),
+            Ok(Some(ev)) => Ok(match live(&mut self.st, ev) {
+                Some(ev) => Live::Event(ev),
+                None => Live::Skip,
+            }),
         }
+    }
+
+    /// The next event, classified. `Next::NeedIo` means: call `pump`.
+    pub(crate) fn next_event(&mut self) -> Result<Next> {
+        Ok(match self.next_live_event()? {
+            Live::Event(ev) => classify(ev),
+            Live::Skip => Next::Skip,
+            Live::NeedIo => Next::NeedIo,
+        })
     }
 
     /// One step of I/O.
@@ -744,8 +715,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             self.greeting(),
             self.is_tls(),
             self.st.allow_cleartext,
-        )
-        .map_err(|_| Error::Security(SecurityError::CleartextCredentials))?;
+        )?;
         tracing::debug!("login method: {method:?}");
         match &method {
             LoginMethod::Sasl(name) => {
@@ -926,16 +896,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
+    /// CAPA, with a `-ERR` (a server without CAPA) as `None`.
+    async fn capa_unless_refused(&mut self) -> Result<Option<Capabilities>> {
+        match self.capa().await {
+            Ok(c) => Ok(Some(c)),
+            Err(Error::Server { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Runs CAPA when no capabilities are known and the server has not
     /// refused CAPA already (a `-ERR` is not an error here).
     pub(crate) async fn learn_capabilities(&mut self) -> Result<()> {
-        if self.capabilities().is_some() || self.st.capa_refused {
-            return Ok(());
+        if self.capabilities().is_none() && !self.st.capa_refused {
+            self.capa_unless_refused().await?;
         }
-        match self.capa().await {
-            Ok(_) | Err(Error::Server { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        Ok(())
     }
 
     /// `UTF8` (RFC 6856).
@@ -971,7 +947,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let Client { d, mut st } = self;
         let (stream, parts) = d.into_parts();
         let stream = match tokio::time::timeout(st.timeouts.read, upgrade(stream)).await {
-            Err(_) => return Err(timeout("TLS handshake")),
+            Err(_) => return Err(Error::timeout("TLS handshake")),
             Ok(r) => r.map_err(Error::Tls)?,
         };
         // Capabilities are forgotten after STLS: ask again.

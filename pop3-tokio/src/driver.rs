@@ -18,7 +18,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
-use crate::trace;
+use pop3_tls::log;
+
+pop3_tls::tracing_logger!(
+    /// Emits the shared log lines ([`pop3_tls::log`]) under this crate's
+    /// target, so `RUST_LOG=pop3_tokio=debug` selects them.
+    Log,
+    "pop3_tokio"
+);
 
 /// Size of the read buffer: big enough that a body arrives in few,
 /// large chunks; the core keeps at most one partial line beyond it.
@@ -75,14 +82,6 @@ impl Timer {
 }
 
 use std::future::Future as _;
-
-/// A timeout error for `what` ("read", "write", "connect", ...).
-pub(crate) fn timeout(what: &str) -> Error {
-    Error::Timeout(io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!("{what} timed out"),
-    ))
-}
 
 /// The driver's own state: buffers and timers.
 pub(crate) struct IoState {
@@ -152,7 +151,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             let Some(t) = self.core.poll_transmit(&mut self.st.wbuf) else {
                 break;
             };
-            trace::transmit(&self.st.wbuf[start..start + t.len], t.sensitive);
+            log::sent(&Log, &self.st.wbuf[start..start + t.len], t.sensitive);
             self.st.sensitive |= t.sensitive;
         }
     }
@@ -208,7 +207,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     fn poll_write_timeout(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
         if self.st.write_timer.poll_expired(cx).is_ready() {
             self.st.write_timer.disarm();
-            return Poll::Ready(timeout("write"));
+            return Poll::Ready(Error::timeout("write"));
         }
         Poll::Pending
     }
@@ -230,11 +229,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 Poll::Ready(Ok(())) => {
                     let data = buf.filled();
                     if data.is_empty() {
-                        tracing::trace!("S: <end of stream>");
+                        log::end_of_stream(&Log, true);
                         self.st.read_eof = true;
                         self.core.handle_eof();
                     } else {
-                        trace::received(data);
+                        log::received(&Log, data);
                         self.core.handle_input(data);
                     }
                     self.st.read_timer.disarm();
@@ -244,7 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 // way. POP3 frames its own replies, so the core decides
                 // whether the end came too early (a cut body is an error).
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    tracing::debug!("S: <end of stream without TLS close_notify>");
+                    log::end_of_stream(&Log, false);
                     self.st.read_eof = true;
                     self.core.handle_eof();
                     self.st.read_timer.disarm();
@@ -268,7 +267,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
         if reading && self.st.read_timer.poll_expired(cx).is_ready() {
             self.st.read_timer.disarm();
-            return Poll::Ready(Err(timeout("read")));
+            return Poll::Ready(Err(Error::timeout("read")));
         }
         Poll::Pending
     }
@@ -318,7 +317,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     pub(crate) fn poll_event(&mut self) -> Result<Option<Event<'_>>, pop3_proto::ProtocolError> {
         let ev = self.core.poll_event()?;
         if let Some(ev) = &ev {
-            trace::event(ev);
+            log::event(&Log, ev);
         }
         Ok(ev)
     }

@@ -76,7 +76,9 @@
 //! `PIPELINING`, up to [`Client::window`] outstanding, and hand each
 //! message to a [`MessageSink`] as it arrives. `DELE n` is sent only after
 //! the sink's `end(n)` returned [`Disposition::Delete`]. [`Client::batch`]
-//! pipelines arbitrary commands.
+//! pipelines arbitrary commands. [`Client::retr_each_report`] returns a
+//! [`BatchError`] on failure: the message it stopped at, and the report so
+//! far (which DELEs the server acknowledged).
 //!
 //! Unlike the blocking adapter, the driver writes pending commands and
 //! reads replies *in the same poll*, so a deep pipeline cannot deadlock
@@ -115,9 +117,10 @@
 //!
 //! # Errors
 //!
-//! One enum, [`Error`]; [`Error::kind`] gives the adapter-independent
-//! [`ErrorKind`] shared with `pop3-blocking`. A server `-ERR` is
-//! [`Error::Server`] with its typed [`RespCode`](pop3_proto::RespCode) and
+//! One enum, [`Error`] (defined in `pop3-tls` and the very type
+//! `pop3-blocking` returns); [`Error::kind`] gives the adapter-independent
+//! [`ErrorKind`]. A server `-ERR` is
+//! [`Error::Server`] with its typed [`RespCode`] and
 //! the command that failed; the session continues. A connection that ends
 //! in the middle of a message is [`ErrorKind::Truncated`], never a short
 //! message. I/O, TLS and protocol errors break the client: every later
@@ -138,11 +141,10 @@ mod client;
 mod driver;
 mod error;
 mod stream;
-mod trace;
 
 pub use body::Body;
 pub use client::{Client, TcpClient, DEFAULT_WINDOW};
-pub use error::{Error, Result};
+pub use error::{BatchError, Error, Result};
 pub use pop3_proto::login::LoginMethod;
 pub use stream::MaybeTlsStream;
 

@@ -169,7 +169,7 @@ async fn dovecot_every_command_and_dele_commits() {
     assert_eq!(c.stat().await.unwrap().count, 3);
     c.dele(2).await.unwrap();
     c.quit().await.unwrap();
-    assert_eq!(c.noop().await.unwrap_err().kind(), ErrorKind::Usage);
+    assert_eq!(c.noop().await.unwrap_err().kind(), ErrorKind::Closed);
     assert_eq!(d.message_count(&user).unwrap(), 2);
     assert!(!d.message_uidls(&user).unwrap().contains(&uids[1]));
 

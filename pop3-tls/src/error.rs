@@ -1,29 +1,35 @@
-//! The adapter's one error type.
+//! The one error type of both adapters, and the error of a batch that
+//! stopped part-way.
 
 use std::fmt;
 use std::io;
 
+use pop3_proto::login::LoginError;
 use pop3_proto::{CommandError, CommandKind, ErrResponse, ProtocolError, UsageError};
-use pop3_tls::{ErrorKind, SecurityError};
 
-/// Everything that can go wrong in a [`Client`](crate::Client) call.
+use crate::{BatchReport, ErrorKind, SecurityError, TlsConfigError};
+
+/// Everything that can go wrong in a `Client` call of `pop3-blocking` or
+/// `pop3-tokio` (both re-export this type as their `Error`).
 ///
-/// Use [`Error::kind`] for an adapter-independent classification (the same
-/// [`ErrorKind`] the tokio adapter returns).
+/// Use [`Error::kind`] for a classification that does not depend on the
+/// variant (the same [`ErrorKind`] for both adapters).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The transport failed (connect, read or write), other than a timeout.
     Io(io::Error),
-    /// A connect, read or write timed out (the server stalled). The
-    /// connection is unusable afterwards.
+    /// A connect, read or write timed out (the server stalled). With
+    /// `pop3-blocking` the connection is unusable afterwards; `pop3-tokio`
+    /// keeps the session after a read or write timeout and drains the late
+    /// reply on the next call (see its crate docs on cancellation). A
+    /// timeout during connect or a TLS handshake leaves nothing to use.
     Timeout(io::Error),
     /// The TLS handshake or a TLS record failed (also: the stream upgrade
-    /// closure of [`Client::stls_with`](crate::Client::stls_with) failed).
+    /// closure of `Client::stls_with` failed).
     Tls(io::Error),
     /// The TLS configuration could not be built (bad CA file, key, name).
-    #[cfg(feature = "rustls")]
-    TlsConfig(pop3_tls::TlsConfigError),
+    TlsConfig(TlsConfigError),
     /// The server broke the protocol, or the connection ended where it must
     /// not ([`ProtocolError::TruncatedBody`]: a message was cut short and
     /// what was received must not be used). The session is dead.
@@ -48,9 +54,16 @@ pub enum Error {
     /// usable: the rest of the message was read and discarded (and no
     /// `DELE` was sent for it).
     Sink(io::Error),
-    /// An earlier I/O error or timeout left the connection in an unknown
-    /// state; it cannot be used any more. Carries the original error's kind.
+    /// An earlier I/O, TLS or protocol error (with `pop3-tokio` also an
+    /// STLS upgrade whose future was dropped half-way) left the connection
+    /// in an unknown state; it cannot be used any more. Carries the
+    /// original error's kind.
     Broken(ErrorKind),
+    /// Async only (`pop3-tokio`; the blocking adapter never returns it): an
+    /// operation that cannot be resumed (the STLS upgrade) was cancelled by
+    /// dropping its future; returned once by the next call, then
+    /// [`Error::Broken`].
+    Cancelled(&'static str),
 }
 
 impl Error {
@@ -59,9 +72,7 @@ impl Error {
         match self {
             Error::Io(e) => ErrorKind::of_io(e),
             Error::Timeout(_) => ErrorKind::Timeout,
-            Error::Tls(_) => ErrorKind::Tls,
-            #[cfg(feature = "rustls")]
-            Error::TlsConfig(_) => ErrorKind::Tls,
+            Error::Tls(_) | Error::TlsConfig(_) | Error::Cancelled(_) => ErrorKind::Tls,
             Error::Protocol(e) => ErrorKind::of_protocol(e),
             Error::Server { response, .. } | Error::GreetingRefused(response) => {
                 ErrorKind::of_server(response)
@@ -81,14 +92,37 @@ impl Error {
         }
     }
 
+    /// Whether this error says the client is unusable ([`Error::Broken`],
+    /// [`Error::Cancelled`]): every later call fails.
+    pub fn is_broken(&self) -> bool {
+        matches!(self, Error::Broken(_) | Error::Cancelled(_))
+    }
+
     /// Maps a transport error: timeouts and TLS failures get their own
-    /// variants.
-    pub(crate) fn from_io(e: io::Error) -> Error {
+    /// variants ([`ErrorKind::of_io`]).
+    pub fn from_io(e: io::Error) -> Error {
         match ErrorKind::of_io(&e) {
             ErrorKind::Timeout => Error::Timeout(e),
             ErrorKind::Tls => Error::Tls(e),
             _ => Error::Io(e),
         }
+    }
+
+    /// Maps an error of a TLS handshake: like [`Error::from_io`], but a
+    /// plain I/O failure is reported as [`Error::Tls`] too.
+    pub fn from_handshake(e: io::Error) -> Error {
+        match Error::from_io(e) {
+            Error::Io(e) => Error::Tls(e),
+            other => other,
+        }
+    }
+
+    /// A timeout error for `what` (`"read"`, `"connect"`, `"TLS handshake"`).
+    pub fn timeout(what: &str) -> Error {
+        Error::Timeout(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what} timed out"),
+        ))
     }
 }
 
@@ -98,7 +132,6 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Timeout(e) => write!(f, "timed out: {e}"),
             Error::Tls(e) => write!(f, "TLS error: {e}"),
-            #[cfg(feature = "rustls")]
             Error::TlsConfig(e) => write!(f, "TLS configuration error: {e}"),
             Error::Protocol(e) => write!(f, "protocol error: {e}"),
             Error::Server { command, response } => write!(f, "{command} failed: {response}"),
@@ -107,6 +140,12 @@ impl fmt::Display for Error {
             Error::Security(e) => write!(f, "{e}"),
             Error::Sink(e) => write!(f, "writing the message failed: {e}"),
             Error::Broken(k) => write!(f, "the connection failed earlier ({k:?}) and is unusable"),
+            Error::Cancelled(what) => {
+                write!(
+                    f,
+                    "{what} was cancelled part-way; the connection is unusable"
+                )
+            }
         }
     }
 }
@@ -115,7 +154,6 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) | Error::Timeout(e) | Error::Tls(e) | Error::Sink(e) => Some(e),
-            #[cfg(feature = "rustls")]
             Error::TlsConfig(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::Usage(e) => Some(e),
@@ -157,9 +195,26 @@ impl From<SecurityError> for Error {
     }
 }
 
-#[cfg(feature = "rustls")]
-impl From<pop3_tls::TlsConfigError> for Error {
-    fn from(e: pop3_tls::TlsConfigError) -> Self {
+impl From<LoginError> for SecurityError {
+    /// [`pop3_proto::login::plan`]'s refusal is a policy refusal.
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::CleartextRefused => SecurityError::CleartextCredentials,
+            // `LoginError` is non-exhaustive; any future refusal is one of
+            // the policy too.
+            _ => SecurityError::NoUsableMechanism,
+        }
+    }
+}
+
+impl From<LoginError> for Error {
+    fn from(e: LoginError) -> Self {
+        Error::Security(e.into())
+    }
+}
+
+impl From<TlsConfigError> for Error {
+    fn from(e: TlsConfigError) -> Self {
         Error::TlsConfig(e)
     }
 }
@@ -171,5 +226,55 @@ impl From<Error> for io::Error {
             Error::Io(e) | Error::Timeout(e) | Error::Tls(e) | Error::Sink(e) => e,
             other => io::Error::other(other),
         }
+    }
+}
+
+/// A pipelined batch (`retr_each_report`, `top_each_report`) that stopped
+/// part-way: which message it stopped at, what it had done until then,
+/// and why.
+///
+/// `report.deleted` lists the `DELE`s the server acknowledged before the
+/// failure: after a [`Error::Sink`] the session is still usable and a
+/// `QUIT` commits exactly those.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BatchError {
+    /// The message the batch stopped at: the one whose sink call failed,
+    /// else the one being received, else the oldest one requested and not
+    /// yet answered. `None` when no message was involved.
+    pub message: Option<u32>,
+    /// What the batch did before it stopped (boxed: keeps the error small).
+    pub report: Box<BatchReport>,
+    /// Why it stopped.
+    pub error: Error,
+}
+
+impl BatchError {
+    /// The kind of [`BatchError::error`].
+    pub fn kind(&self) -> ErrorKind {
+        self.error.kind()
+    }
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.message {
+            Some(n) => write!(f, "message {n}: {}", self.error),
+            None => fmt::Display::fmt(&self.error, f),
+        }
+    }
+}
+
+impl std::error::Error for BatchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<BatchError> for Error {
+    /// The error alone (message number and report dropped): what
+    /// `retr_each` returns.
+    fn from(e: BatchError) -> Self {
+        e.error
     }
 }
