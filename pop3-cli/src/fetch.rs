@@ -691,7 +691,7 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
         stored: Vec::new(),
         refused: Vec::new(),
     };
-    let result = c.retr_each(to_fetch.iter().map(|e| e.number), &mut sink);
+    let result = c.retr_each_report(to_fetch.iter().map(|e| e.number), &mut sink);
     progress.finish_and_clear();
     let failed_at = sink.current_number;
     let stored = std::mem::take(&mut sink.stored);
@@ -711,11 +711,15 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
     let stored_bytes: u64 = stored.iter().map(|m| m.octets).sum();
     let report = match result {
         Ok(r) => r,
-        Err(e) => {
-            let what = match failed_at {
+        Err(be) => {
+            let what = match be.message.or(failed_at) {
                 Some(n) => format!("RETR {n}"),
                 None => String::from("fetching messages"),
             };
+            // DELEs the server acknowledged before the failure (each one
+            // only after its message was stored and recorded).
+            deleted += be.report.deleted.len();
+            let e = be.error;
             let err = match &e {
                 Error::Sink(io_err) => {
                     // The session is still usable: commit the deletions of
@@ -723,7 +727,7 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
                     let mut err =
                         CliError::io(format!("storing message into {}", dest.describe()), io_err);
                     if req.delete {
-                        if let Err(q) = session::quit(&mut c, 1) {
+                        if let Err(q) = session::quit(&mut c, deleted) {
                             err.message.push_str(&format!("; then {}", q.message));
                         }
                     }
