@@ -218,29 +218,31 @@ fn main() {
 
     // Peak client memory for a 1 MiB versus a huge message, streamed to a
     // sink that discards (as a fetcher writing to disk would).
+    // A fresh connection per message, counted from before connecting, so
+    // each figure is the client's whole footprint for that message.
     let bob = &d.users()[1];
-    let mut c = pop3_blocking::Client::connect("127.0.0.1", port, &options()).unwrap();
-    c.user(bob.name()).unwrap();
-    c.pass(bob.password()).unwrap();
     let mut peaks = Vec::new();
     for n in [1u32, 2] {
         let base = reset_peak();
+        let mut c = pop3_blocking::Client::connect("127.0.0.1", port, &options()).unwrap();
+        c.user(bob.name()).unwrap();
+        c.pass(bob.password()).unwrap();
         let t = Instant::now();
         let octets = c.retr_to(n, &mut io::sink()).unwrap();
         let secs = t.elapsed().as_secs_f64();
         peaks.push(memory_line("blocking", n, octets, secs, peak_since(base)));
+        c.quit().unwrap();
     }
-    c.quit().unwrap();
     tokio.0.block_on(async {
-        let mut c = Tokio::connect(port, bob.name(), bob.password()).await;
         for n in [1u32, 2] {
             let base = reset_peak();
+            let mut c = Tokio::connect(port, bob.name(), bob.password()).await;
             let t = Instant::now();
             let octets = c.retr_to(n, &mut tokio::io::sink()).await.unwrap();
             let secs = t.elapsed().as_secs_f64();
             peaks.push(memory_line("tokio", n, octets, secs, peak_since(base)));
+            c.quit().await.unwrap();
         }
-        c.quit().await.unwrap();
     });
     println!(
         "peak memory {} MiB / 1 MiB message: blocking {:.2}, tokio {:.2} (target <= 1.0)",
