@@ -443,6 +443,33 @@ impl MechSpec {
         };
     }
 
+    /// The same mechanism with every ASCII letter and digit of the password
+    /// or token shifted by one within its class (so validity is unchanged).
+    pub fn with_shifted_secret(&self) -> MechSpec {
+        fn shift(s: &str) -> String {
+            s.chars()
+                .map(|c| match c {
+                    'z' => 'a',
+                    'Z' => 'A',
+                    '9' => '0',
+                    c if c.is_ascii_alphanumeric() => char::from(c as u8 + 1),
+                    c => c,
+                })
+                .collect()
+        }
+        let mut m = self.clone();
+        match &mut m {
+            MechSpec::Plain { pass, .. }
+            | MechSpec::Login { pass, .. }
+            | MechSpec::CramMd5 { pass, .. }
+            | MechSpec::Scram { pass, .. } => *pass = shift(pass),
+            MechSpec::XOAuth2 { token, .. } | MechSpec::OAuthBearer { token, .. } => {
+                *token = shift(token)
+            }
+        }
+        m
+    }
+
     /// Builds the mechanism; `None` when its constructor refuses the input.
     pub fn build(&self) -> Option<Box<dyn Mechanism>> {
         Some(Box::new(DynMech(self.build_dbg()?)))
@@ -824,9 +851,18 @@ fn normalized(run: &Run) -> Run {
     }
 }
 
+/// Same events; same bytes sent, except that when the session failed, the
+/// commands sent before the failure depend on when replies freed the
+/// pipeline window, so one run's bytes need only be a prefix of the other's.
 fn assert_same_run(a: &Run, b: &Run, what: &str) {
     let (a, b) = (&normalized(a), &normalized(b));
-    if a == b {
+    let failed = matches!(a.events.last(), Some(Ev::Error(_)));
+    let sent_ok = if failed {
+        a.sent.starts_with(&b.sent) || b.sent.starts_with(&a.sent)
+    } else {
+        a.sent == b.sent
+    };
+    if a.events == b.events && sent_ok {
         return;
     }
     let first = a
@@ -1655,7 +1691,7 @@ pub fn body_roundtrip(input: &BodyInput) {
     if input.pipelined {
         config.pipelining = Pipelining::Always;
     }
-    let want = vec![
+    let want = [
         Ev::State(SessionState::Greeting, SessionState::Authorization),
         Ev::State(SessionState::Authorization, SessionState::Transaction),
         Ev::Body(2, expected.clone()),
@@ -2075,12 +2111,7 @@ pub fn line_parsers(input: &LinesInput) {
     };
     let lenient = input.lenient;
     let blank = |l: &&[u8]| l.iter().all(|b| *b == b' ' || *b == b'\t');
-    let entries: Vec<&[u8]> = listing
-        .iter()
-        .copied()
-        .filter(|l| !blank(l))
-        .map(|l| l)
-        .collect();
+    let entries: Vec<&[u8]> = listing.iter().copied().filter(|l| !blank(l)).collect();
     match (input.which, last) {
         (0, Ev::Ok(_, _, Response::Stat(s))) => {
             assert_eq!(
@@ -2387,16 +2418,39 @@ pub fn sasl_challenges(input: &SaslInput) {
 }
 
 fn arbitrary_challenges(spec: &MechSpec, initial: bool, challenges: &[Vec<u8>]) {
-    let Some(mut m) = spec.build_dbg() else {
+    let Some((m, outcomes)) = drive_mechanism(spec, initial, challenges, true) else {
         return;
     };
+    // Debug never shows the secret: it does not change when the secret does
+    // (same exchange with every letter and digit of the secret shifted).
+    let twin = spec.with_shifted_secret();
+    if twin != *spec {
+        if let Some((t, twin_outcomes)) = drive_mechanism(&twin, initial, challenges, false) {
+            if outcomes == twin_outcomes {
+                let (a, b) = (format!("{m:?}"), format!("{t:?}"));
+                assert_eq!(a, b, "Debug depends on the secret");
+            }
+        }
+    }
+}
+
+/// Runs a mechanism over the challenges, checking the step contract.
+/// Returns the mechanism and which steps succeeded.
+fn drive_mechanism(
+    spec: &MechSpec,
+    initial: bool,
+    challenges: &[Vec<u8>],
+    check: bool,
+) -> Option<(Box<dyn MechDebug>, Vec<bool>)> {
+    let mut m = spec.build_dbg()?;
     assert!(
         MechanismName::new(m.name()).is_ok(),
         "mechanism name {:?} is not a valid name",
         m.name()
     );
+    let mut outcomes = Vec::new();
     if initial {
-        let _ = m.initial_response();
+        outcomes.push(m.initial_response().is_ok());
     }
     // After an error, every later step is `UnexpectedChallenge`; after a
     // real failure (not just a challenge too many), `finish` fails too.
@@ -2404,6 +2458,7 @@ fn arbitrary_challenges(spec: &MechSpec, initial: bool, challenges: &[Vec<u8>]) 
     let mut failed = false;
     for c in challenges {
         let res = m.step(c);
+        outcomes.push(res.is_ok());
         if stopped {
             assert!(
                 matches!(res, Err(SaslError::UnexpectedChallenge)),
@@ -2412,7 +2467,11 @@ fn arbitrary_challenges(spec: &MechSpec, initial: bool, challenges: &[Vec<u8>]) 
             continue;
         }
         match res {
-            Ok(resp) => check_sasl_response(spec, c, resp.expose()),
+            Ok(resp) => {
+                if check {
+                    check_sasl_response(spec, c, resp.expose());
+                }
+            }
             Err(SaslError::UnexpectedChallenge) => stopped = true,
             Err(_) => {
                 stopped = true;
@@ -2420,30 +2479,13 @@ fn arbitrary_challenges(spec: &MechSpec, initial: bool, challenges: &[Vec<u8>]) 
             }
         }
     }
+    let finished = m.finish();
     if failed {
-        assert!(
-            m.finish().is_err(),
-            "finish() succeeded after a failed step"
-        );
-    } else {
-        let _ = m.finish();
+        assert!(finished.is_err(), "finish() succeeded after a failed step");
     }
+    outcomes.push(finished.is_ok());
     let _ = m.server_error();
-    // Debug never shows secrets.
-    let dbg = format!("{m:?}");
-    let secret = match spec {
-        MechSpec::Plain { pass, .. }
-        | MechSpec::Login { pass, .. }
-        | MechSpec::CramMd5 { pass, .. }
-        | MechSpec::Scram { pass, .. } => pass,
-        MechSpec::XOAuth2 { token, .. } | MechSpec::OAuthBearer { token, .. } => token,
-    };
-    if secret.len() >= 8 {
-        assert!(
-            !dbg.contains(secret.as_str()),
-            "Debug shows the secret: {dbg}"
-        );
-    }
+    Some((m, outcomes))
 }
 
 /// What a mechanism may answer to a challenge.

@@ -34,7 +34,14 @@ macro_rules! arbitrary_via_decode {
     )*};
 }
 
-arbitrary_via_decode!(DecoderInput, SessionInput, BodyInput, CommandInput, LinesInput, SaslInput);
+arbitrary_via_decode!(
+    DecoderInput,
+    SessionInput,
+    BodyInput,
+    CommandInput,
+    LinesInput,
+    SaslInput
+);
 
 /// Defines a fuzz target from an input type and its check function:
 /// `pop3_fuzz_target!(DecoderInput => decoder_split);`

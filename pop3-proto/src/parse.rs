@@ -55,7 +55,7 @@ pub(crate) fn excerpt(bytes: &[u8]) -> String {
 
 /// Splits an optional leading `[CODE]` off a status text (RFC 2449 §8).
 /// A bracket that is not a well-formed code is left in the text.
-pub(crate) fn status_text(rest: &[u8]) -> Status {
+pub fn status_text(rest: &[u8]) -> Status {
     if rest.first() == Some(&b'[') {
         if let Some(end) = memchr::memchr(b']', rest) {
             let code = &rest[1..end];
@@ -92,7 +92,7 @@ pub(crate) fn status_text(rest: &[u8]) -> Status {
 ///
 /// Linear time: every byte is looked at a bounded number of times, however
 /// many `<` the greeting holds.
-pub(crate) fn apop_timestamp(text: &[u8]) -> Option<String> {
+pub fn apop_timestamp(text: &[u8]) -> Option<String> {
     let mut from = 0;
     while let Some(close_rel) = memchr::memchr(b'>', &text[from..]) {
         let close = from + close_rel;
@@ -146,7 +146,7 @@ fn number<T: core::str::FromStr>(w: &[u8]) -> Option<T> {
 }
 
 /// Parses `count octets [text]` after `+OK` of STAT.
-pub(crate) fn stat(rest: &[u8]) -> Result<Stat, &'static str> {
+pub fn stat(rest: &[u8]) -> Result<Stat, &'static str> {
     let (c, rest) = word(rest);
     let (o, _) = word(rest);
     Ok(Stat {
@@ -156,7 +156,7 @@ pub(crate) fn stat(rest: &[u8]) -> Result<Stat, &'static str> {
 }
 
 /// Parses `number octets [text]` (a LIST entry, or the `+OK` of `LIST n`).
-pub(crate) fn list_entry(line: &[u8]) -> Result<ListEntry, &'static str> {
+pub fn list_entry(line: &[u8]) -> Result<ListEntry, &'static str> {
     let (n, rest) = word(line);
     let (o, _) = word(rest);
     let number = number::<u32>(n).ok_or("message number is not a number")?;
@@ -174,7 +174,7 @@ fn number_or(w: &[u8]) -> Option<u64> {
 }
 
 /// Parses `number uid` (a UIDL entry, or the `+OK` of `UIDL n`).
-pub(crate) fn uidl_entry(line: &[u8], lenient: bool) -> Result<UidlEntry, &'static str> {
+pub fn uidl_entry(line: &[u8], lenient: bool) -> Result<UidlEntry, &'static str> {
     let (n, rest) = word(line);
     let number = number::<u32>(n).ok_or("message number is not a number")?;
     if number == 0 {
@@ -223,7 +223,7 @@ fn word_skip(input: &[u8]) -> ((), &[u8]) {
 }
 
 /// Adds one CAPA line to `caps`.
-pub(crate) fn capa_line(caps: &mut Capabilities, line: &[u8]) -> Result<(), &'static str> {
+pub fn capa_line(caps: &mut Capabilities, line: &[u8]) -> Result<(), &'static str> {
     let (name, rest) = word(line);
     let mut args: Vec<&[u8]> = Vec::new();
     let mut r = rest;

@@ -134,7 +134,14 @@ macro_rules! regression {
     )*};
 }
 
-regression! {}
+regression! {
+    // A line of exactly max_line_len whose CR arrived before its LF was
+    // refused as too long (framing.rs next_line; fixed in 6ed074b).
+    regression_cr_at_line_limit_split: "decoder_split", "decoder_split-cr-at-line-limit-split.bin";
+    // +OK to STLS followed by injected bytes in the same read lost the Ok
+    // event before the StlsInjection error (client.rs ok_line; fixed in 6ed074b).
+    regression_stls_ok_lost_with_injection: "decoder_split", "decoder_split-stls-ok-lost-with-injection.bin";
+}
 
 // ---------------------------------------------------------------------------
 // The reference implementations themselves
@@ -345,7 +352,7 @@ fn dovecot_commands() -> Vec<CmdSpec> {
     ]
 }
 
-fn decoder_seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn decoder_seeds() -> Seeds {
     let d = |config: [u8; 2], commands: Vec<CmdSpec>, eof: bool, cuts: Vec<u16>, server: &[u8]| {
         DecoderInput {
             config: ConfigSpec(config),
@@ -390,7 +397,7 @@ fn decoder_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn session_seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn session_seeds() -> Seeds {
     use Action as A;
     let s = |config: [u8; 2], actions: Vec<Action>| {
         SessionInput {
@@ -541,7 +548,7 @@ fn session_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn body_seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn body_seeds() -> Seeds {
     let b = |top: bool, lf: bool, pipelined: bool, cuts: Vec<u16>, body: &[u8]| {
         BodyInput {
             top,
@@ -595,7 +602,7 @@ fn body_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn command_seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn command_seeds() -> Seeds {
     let c = |spec: CmdSpec| CommandInput(spec).encode();
     let long = "x".repeat(248);
     vec![
@@ -657,7 +664,7 @@ fn command_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn lines_seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn lines_seeds() -> Seeds {
     let l = |which: u8, lenient: bool, lines: &[&[u8]]| {
         LinesInput {
             which,
@@ -739,7 +746,7 @@ fn lines_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn sasl_seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn sasl_seeds() -> Seeds {
     let ch = |mech: MechSpec, initial: bool, challenges: &[&[u8]]| {
         SaslInput::Challenges {
             mech,
@@ -880,7 +887,10 @@ fn sasl_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn all_seeds() -> Vec<(&'static str, Vec<(&'static str, Vec<u8>)>)> {
+/// Named seed inputs of one target.
+type Seeds = Vec<(&'static str, Vec<u8>)>;
+
+fn all_seeds() -> Vec<(&'static str, Seeds)> {
     vec![
         ("decoder_split", decoder_seeds()),
         ("client_session", session_seeds()),
@@ -939,4 +949,59 @@ fn write_seed_corpus() {
             fs::write(dir.join(format!("seed-{name}")), data).unwrap();
         }
     }
+}
+
+/// Prints what a corpus file or crash artifact means:
+/// `FUZZ_TARGET=decoder_split FUZZ_FILE=path cargo test -p pop3-proto --test fuzz_corpus -- --ignored --nocapture explain_input`
+#[test]
+#[ignore = "debugging aid; needs FUZZ_TARGET and FUZZ_FILE"]
+fn explain_input() {
+    let target = std::env::var("FUZZ_TARGET").expect("FUZZ_TARGET");
+    let data =
+        fs::read(std::env::var("FUZZ_FILE").expect("FUZZ_FILE")).expect("readable FUZZ_FILE");
+    let esc = |b: &[u8]| b.escape_ascii().to_string();
+    match target.as_str() {
+        "decoder_split" => {
+            let i = DecoderInput::decode(&data);
+            println!(
+                "config {:?}\ncommands {:?}\neof {} cuts {:?}\nserver \"{}\"",
+                i.config.config(),
+                i.commands,
+                i.eof,
+                i.cuts,
+                esc(&i.server)
+            );
+            let commands: Vec<_> = i.commands.iter().filter_map(|c| c.build().ok()).collect();
+            let all: Vec<usize> = (1..i.server.len()).collect();
+            for (name, cuts) in [("whole", vec![]), ("bytewise", all)] {
+                let run = run_chunked(&i.config.config(), &commands, &i.server, &cuts, i.eof);
+                println!("== {name}: sent \"{}\"", esc(&run.sent));
+                for e in &run.events {
+                    println!("   {e:?}");
+                }
+            }
+        }
+        "client_session" => println!("{:#?}", SessionInput::decode(&data)),
+        "body_roundtrip" => {
+            let i = BodyInput::decode(&data);
+            println!(
+                "top {} lf {} pipelined {} cuts {:?}\nbody \"{}\"",
+                i.top,
+                i.lf_terminator,
+                i.pipelined,
+                i.cuts,
+                esc(&i.body)
+            );
+        }
+        "command_roundtrip" => println!("{:#?}", CommandInput::decode(&data)),
+        "line_parsers" => {
+            let i = LinesInput::decode(&data);
+            println!("which {} lenient {}", i.which, i.lenient);
+            for l in &i.lines {
+                println!("  \"{}\"", esc(l));
+            }
+        }
+        _ => println!("{:#?}", SaslInput::decode(&data)),
+    }
+    check_for(&target)(&data);
 }
