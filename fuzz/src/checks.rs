@@ -2733,3 +2733,31 @@ fn scram_through_client(
     let cancelled = sent.windows(3).any(|w| w == b"*\r\n");
     assert_eq!(cancelled, !should_verify, "cancel sent = {cancelled}");
 }
+
+/// A target's check over raw input bytes.
+pub type Check = fn(&[u8]);
+
+/// Every target by name, with its check (for replay tools and tests).
+pub const TARGETS: [(&str, Check); 6] = [
+    ("decoder_split", |d| decoder_split(&DecoderInput::decode(d))),
+    ("client_session", |d| {
+        client_session(&SessionInput::decode(d));
+    }),
+    ("body_roundtrip", |d| body_roundtrip(&BodyInput::decode(d))),
+    ("command_roundtrip", |d| {
+        command_roundtrip(&CommandInput::decode(d))
+    }),
+    ("line_parsers", |d| line_parsers(&LinesInput::decode(d))),
+    ("sasl_challenges", |d| {
+        sasl_challenges(&SaslInput::decode(d))
+    }),
+];
+
+/// The check of the target called `target`.
+pub fn check_for(target: &str) -> Check {
+    TARGETS
+        .iter()
+        .find(|(t, _)| *t == target)
+        .map(|(_, c)| *c)
+        .unwrap_or_else(|| panic!("unknown fuzz target {target:?}"))
+}

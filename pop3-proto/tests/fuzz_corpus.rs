@@ -5,7 +5,7 @@
 //! with `#[path]`; it depends only on the public API and std).
 //!
 //! The seed corpus is generated from the transcripts at the bottom of this
-//! file: `cargo test -p pop3-proto --test fuzz_corpus -- --ignored write_seed_corpus`.
+//! file and checked to be current by `seed_corpus_is_up_to_date`.
 
 #[path = "../../fuzz/src/checks.rs"]
 mod checks;
@@ -18,31 +18,6 @@ use std::path::{Path, PathBuf};
 
 use checks::*;
 use reference as r;
-
-type Check = fn(&[u8]);
-
-const TARGETS: [(&str, Check); 6] = [
-    ("decoder_split", |d| decoder_split(&DecoderInput::decode(d))),
-    ("client_session", |d| {
-        client_session(&SessionInput::decode(d));
-    }),
-    ("body_roundtrip", |d| body_roundtrip(&BodyInput::decode(d))),
-    ("command_roundtrip", |d| {
-        command_roundtrip(&CommandInput::decode(d))
-    }),
-    ("line_parsers", |d| line_parsers(&LinesInput::decode(d))),
-    ("sasl_challenges", |d| {
-        sasl_challenges(&SaslInput::decode(d))
-    }),
-];
-
-fn check_for(target: &str) -> Check {
-    TARGETS
-        .iter()
-        .find(|(t, _)| *t == target)
-        .map(|(_, c)| *c)
-        .unwrap_or_else(|| panic!("unknown fuzz target {target:?}"))
-}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -938,70 +913,29 @@ fn session_seeds_reach_their_states() {
     }
 }
 
-/// Writes the seeds to `fuzz/corpus/<target>/seed-<name>`.
+/// The committed seed corpus is exactly what the transcripts in this file
+/// generate. With `POP3_WRITE_SEEDS=1` the files are (re)written instead:
+/// `POP3_WRITE_SEEDS=1 cargo test -p pop3-proto --test fuzz_corpus seed_corpus`.
 #[test]
-#[ignore = "writes files; run explicitly to regenerate the seed corpus"]
-fn write_seed_corpus() {
+fn seed_corpus_is_up_to_date() {
+    let write = std::env::var_os("POP3_WRITE_SEEDS").is_some_and(|v| v == "1");
+    let mut stale = Vec::new();
     for (target, seeds) in all_seeds() {
         let dir = root().join("fuzz/corpus").join(target);
-        fs::create_dir_all(&dir).unwrap();
+        if write {
+            fs::create_dir_all(&dir).unwrap();
+        }
         for (name, data) in seeds {
-            fs::write(dir.join(format!("seed-{name}")), data).unwrap();
-        }
-    }
-}
-
-/// Prints what a corpus file or crash artifact means:
-/// `FUZZ_TARGET=decoder_split FUZZ_FILE=path cargo test -p pop3-proto --test fuzz_corpus -- --ignored --nocapture explain_input`
-#[test]
-#[ignore = "debugging aid; needs FUZZ_TARGET and FUZZ_FILE"]
-fn explain_input() {
-    let target = std::env::var("FUZZ_TARGET").expect("FUZZ_TARGET");
-    let data =
-        fs::read(std::env::var("FUZZ_FILE").expect("FUZZ_FILE")).expect("readable FUZZ_FILE");
-    let esc = |b: &[u8]| b.escape_ascii().to_string();
-    match target.as_str() {
-        "decoder_split" => {
-            let i = DecoderInput::decode(&data);
-            println!(
-                "config {:?}\ncommands {:?}\neof {} cuts {:?}\nserver \"{}\"",
-                i.config.config(),
-                i.commands,
-                i.eof,
-                i.cuts,
-                esc(&i.server)
-            );
-            let commands: Vec<_> = i.commands.iter().filter_map(|c| c.build().ok()).collect();
-            let all: Vec<usize> = (1..i.server.len()).collect();
-            for (name, cuts) in [("whole", vec![]), ("bytewise", all)] {
-                let run = run_chunked(&i.config.config(), &commands, &i.server, &cuts, i.eof);
-                println!("== {name}: sent \"{}\"", esc(&run.sent));
-                for e in &run.events {
-                    println!("   {e:?}");
-                }
+            let path = dir.join(format!("seed-{name}"));
+            if write {
+                fs::write(&path, &data).unwrap();
+            } else if fs::read(&path).ok().as_deref() != Some(&data[..]) {
+                stale.push(path);
             }
         }
-        "client_session" => println!("{:#?}", SessionInput::decode(&data)),
-        "body_roundtrip" => {
-            let i = BodyInput::decode(&data);
-            println!(
-                "top {} lf {} pipelined {} cuts {:?}\nbody \"{}\"",
-                i.top,
-                i.lf_terminator,
-                i.pipelined,
-                i.cuts,
-                esc(&i.body)
-            );
-        }
-        "command_roundtrip" => println!("{:#?}", CommandInput::decode(&data)),
-        "line_parsers" => {
-            let i = LinesInput::decode(&data);
-            println!("which {} lenient {}", i.which, i.lenient);
-            for l in &i.lines {
-                println!("  \"{}\"", esc(l));
-            }
-        }
-        _ => println!("{:#?}", SaslInput::decode(&data)),
     }
-    check_for(&target)(&data);
+    assert!(
+        stale.is_empty(),
+        "seed files missing or stale (regenerate with POP3_WRITE_SEEDS=1): {stale:#?}"
+    );
 }
