@@ -143,3 +143,10 @@ pub fn split_trace(trace: &str) -> (Vec<u8>, Vec<u8>) {
     }
     (c, s)
 }
+
+/// `USER u`, `PASS p`, then `rest`.
+pub fn after_login(rest: impl IntoIterator<Item = Command>) -> Vec<Command> {
+    let mut v = vec![Command::user("u").unwrap(), Command::pass("p").unwrap()];
+    v.extend(rest);
+    v
+}

@@ -442,12 +442,7 @@ fn greeting_refused_and_bad_greeting() {
 fn quit_error_reports_failed_update() {
     let trace = "S: +OK\r\nS: +OK\r\nS: +OK\r\nS: +OK\r\nS: -ERR [SYS/TEMP] some deleted messages not removed\r\n";
     let (_, server) = split_trace(trace);
-    let cmds = [
-        Command::user("u").unwrap(),
-        Command::pass("p").unwrap(),
-        Command::Dele(n(1)),
-        Command::Quit,
-    ];
+    let cmds = after_login([Command::Dele(n(1)), Command::Quit]);
     let (_, ev) = run_whole(Config::default(), &cmds, &server);
     let tail: Vec<_> = ev.iter().rev().take(4).rev().cloned().collect();
     assert_eq!(
@@ -625,11 +620,7 @@ fn reply_with_nothing_in_flight() {
 
 #[test]
 fn eof_in_the_middle_of_a_body_is_truncation() {
-    let cmds = [
-        Command::user("u").unwrap(),
-        Command::pass("p").unwrap(),
-        Command::Retr(n(1)),
-    ];
+    let cmds = after_login([Command::Retr(n(1))]);
     let (_, ev) = run_split(
         Config::default(),
         &cmds,
@@ -680,12 +671,7 @@ fn eof_while_waiting_and_clean_eof() {
 #[test]
 fn bare_lf_server() {
     let server = b"+OK hi\n+OK\n+OK\n+OK\n1 10\n2 20\n.\n+OK\nline\n..dot\n.\n";
-    let cmds = [
-        Command::user("u").unwrap(),
-        Command::pass("p").unwrap(),
-        Command::List(None),
-        Command::Retr(n(1)),
-    ];
+    let cmds = after_login([Command::List(None), Command::Retr(n(1))]);
     let (_, ev) = run_bytewise(Config::default(), &cmds, server);
     assert!(ev
         .iter()
@@ -695,11 +681,7 @@ fn bare_lf_server() {
 
 #[test]
 fn malformed_replies_name_the_line() {
-    let cmds = [
-        Command::user("u").unwrap(),
-        Command::pass("p").unwrap(),
-        Command::Stat,
-    ];
+    let cmds = after_login([Command::Stat]);
     let (_, ev) = run_whole(
         Config::default(),
         &cmds,
@@ -715,11 +697,7 @@ fn malformed_replies_name_the_line() {
         }
         other => panic!("{other:?}"),
     }
-    let cmds = [
-        Command::user("u").unwrap(),
-        Command::pass("p").unwrap(),
-        Command::Uidl(None),
-    ];
+    let cmds = after_login([Command::Uidl(None)]);
     let (_, ev) = run_whole(
         Config::default(),
         &cmds,
@@ -753,11 +731,7 @@ fn malformed_replies_name_the_line() {
 fn too_many_entries() {
     let mut config = Config::default();
     config.max_entries = 3;
-    let cmds = [
-        Command::user("u").unwrap(),
-        Command::pass("p").unwrap(),
-        Command::List(None),
-    ];
+    let cmds = after_login([Command::List(None)]);
     let (_, ev) = run_whole(
         config,
         &cmds,
