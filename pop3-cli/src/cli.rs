@@ -167,5 +167,10 @@ pub enum Cmd {
         /// destination).
         #[arg(long)]
         new_only: bool,
+        /// Refuse a message whose body grows past this many bytes (a
+        /// hostile or broken server streaming without end must not fill
+        /// the disk). The message is not stored and never deleted.
+        #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+        max_size: u64,
     },
 }

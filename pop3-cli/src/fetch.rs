@@ -509,6 +509,8 @@ struct FetchSink<'a> {
     delete: bool,
     current: Option<TempFile>,
     current_number: Option<u32>,
+    current_size: u64,
+    max_size: u64,
     progress: &'a ProgressBar,
     total_messages: usize,
     stored: Vec<Stored>,
@@ -518,11 +520,19 @@ struct FetchSink<'a> {
 impl MessageSink for FetchSink<'_> {
     fn begin(&mut self, n: u32) -> io::Result<()> {
         self.current_number = Some(n);
+        self.current_size = 0;
         self.current = Some(self.dest.temp()?);
         Ok(())
     }
 
-    fn data(&mut self, _: u32, chunk: &[u8]) -> io::Result<()> {
+    fn data(&mut self, n: u32, chunk: &[u8]) -> io::Result<()> {
+        self.current_size += chunk.len() as u64;
+        if self.current_size > self.max_size {
+            return Err(io::Error::other(format!(
+                "message {n} is larger than --max-size {} bytes; not stored, not deleted",
+                self.max_size
+            )));
+        }
         self.progress.inc(chunk.len() as u64);
         match self.current.as_mut() {
             Some(t) => t.writer().write_all(chunk),
@@ -590,6 +600,8 @@ pub struct Request {
     pub delete: bool,
     /// `--new-only`.
     pub new_only: bool,
+    /// `--max-size`: most body bytes accepted for one message.
+    pub max_size: u64,
 }
 
 /// Runs `fetch`.
@@ -686,6 +698,8 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
         delete: req.delete,
         current: None,
         current_number: None,
+        current_size: 0,
+        max_size: req.max_size,
         progress: &progress,
         total_messages: to_fetch.len(),
         stored: Vec::new(),

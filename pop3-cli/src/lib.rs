@@ -151,6 +151,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
             eml_dir,
             delete,
             new_only,
+            max_size,
         } => {
             let dest = match (maildir, mbox, eml_dir) {
                 (Some(d), None, None) => Dest::Maildir(d.clone()),
@@ -169,6 +170,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
                     dest,
                     delete: *delete,
                     new_only: *new_only,
+                    max_size: *max_size,
                 },
             )
         }

@@ -308,3 +308,37 @@ fn eml_dir_never_overwrites_a_different_file() {
         received(mb.messages()[0].data())
     );
 }
+
+/// A body larger than --max-size is refused: not stored, not deleted, and
+/// the messages before it are kept (a server streaming without end must not
+/// fill the disk).
+#[test]
+fn max_size_stops_an_endless_body() {
+    let big = vec![b'x'; 200_000];
+    let mut big_msg = b"Subject: big\r\n\r\n".to_vec();
+    for line in big.chunks(1000) {
+        big_msg.extend_from_slice(line);
+        big_msg.extend_from_slice(b"\r\n");
+    }
+    let mb = Mailbox::new()
+        .with("small-1", b"Subject: small\r\n\r\nhello\r\n".to_vec())
+        .with("big-2", big_msg);
+    let tk = start(stls(mb.clone()).no_pipelining());
+    let dest = tk.path("eml");
+    let r =
+        run(tk
+            .cmd()
+            .args(fetch_args("eml-dir", &dest))
+            .args(["--delete", "--max-size", "100000"]));
+    assert_eq!(r.code, 8, "an I/O-class refusal: {r:?}");
+    assert!(r.stderr.contains("max-size"), "{r:?}");
+    let got = read_dest("eml-dir", &dest);
+    assert_eq!(
+        got,
+        vec![received(mb.messages()[0].data())],
+        "only the small one stored"
+    );
+    let left = tk.server.mailbox();
+    assert_eq!(left.len(), 1, "the small one deleted, the big one kept");
+    assert_eq!(left.messages()[0].uid(), "big-2");
+}
