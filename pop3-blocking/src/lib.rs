@@ -118,3 +118,9 @@ pub use pop3_tls::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy
 /// The client the TCP constructors return: plain or TLS, upgradable in
 /// place with [`Client::stls`].
 pub type TcpClient = Client<MaybeTlsStream<std::net::TcpStream>>;
+
+// The workspace README's examples (the blocking client and the sans-IO
+// core) compile and run as doctests here.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

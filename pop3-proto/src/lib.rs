@@ -168,6 +168,3 @@ pub mod fuzzing {
     pub use crate::parse::{apop_timestamp, capa_line, list_entry, stat, status_text, uidl_entry};
 }
 
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
