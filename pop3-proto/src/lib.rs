@@ -167,4 +167,3 @@ pub use secret::Secret;
 pub mod fuzzing {
     pub use crate::parse::{apop_timestamp, capa_line, list_entry, stat, status_text, uidl_entry};
 }
-

@@ -48,8 +48,6 @@ pub(crate) struct Session {
     /// An STLS upgrade is under way (seen by the next call if dropped).
     upgrading: bool,
     allow_cleartext: bool,
-    /// The server answered CAPA with `-ERR` (not asked again implicitly).
-    capa_refused: bool,
     /// A dropped call's SASL exchange waits for an answer: cancel it.
     auth_cancel_due: bool,
     /// The greeting received on connect (kept after STLS, for display).
@@ -359,7 +357,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
             Ok(Ok(())) => {}
         }
         self.d.core.tls_established().map_err(|e| self.usage(e))?;
-        self.st.capa_refused = false;
         Ok(status)
     }
 }
@@ -402,7 +399,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                 broken: None,
                 upgrading: false,
                 allow_cleartext: false,
-                capa_refused: false,
                 auth_cancel_due: false,
                 greeting: None,
                 window,
@@ -881,18 +877,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// `CAPA`: the server's capabilities (also kept for
     /// [`Client::capabilities`] and pipelining).
     pub async fn capa(&mut self) -> Result<Capabilities> {
+        // The core remembers a refusal (`needs_capa`), reset by STLS.
         match self.command(Command::Capa).await {
-            Ok(Response::Capa(c)) => {
-                self.st.capa_refused = false;
-                Ok(c)
-            }
+            Ok(Response::Capa(c)) => Ok(c),
             Ok(other) => Err(unexpected(other)),
-            Err(e) => {
-                if matches!(e, Error::Server { .. }) {
-                    self.st.capa_refused = true;
-                }
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 
@@ -908,7 +897,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Runs CAPA when no capabilities are known and the server has not
     /// refused CAPA already (a `-ERR` is not an error here).
     pub(crate) async fn learn_capabilities(&mut self) -> Result<()> {
-        if self.capabilities().is_none() && !self.st.capa_refused {
+        if self.d.core.needs_capa() {
             self.capa_unless_refused().await?;
         }
         Ok(())
@@ -944,14 +933,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     {
         self.begin()?;
         self.stls_command().await?;
-        let Client { d, mut st } = self;
+        let Client { d, st } = self;
         let (stream, parts) = d.into_parts();
         let stream = match tokio::time::timeout(st.timeouts.read, upgrade(stream)).await {
             Err(_) => return Err(Error::timeout("TLS handshake")),
             Ok(r) => r.map_err(Error::Tls)?,
         };
-        // Capabilities are forgotten after STLS: ask again.
-        st.capa_refused = false;
         let mut client = Client {
             d: Driver::from_parts(stream, parts),
             st,
