@@ -518,42 +518,35 @@ impl<S: Read + Write> Client<S> {
 
     /// `STAT`.
     pub fn stat(&mut self) -> Result<Stat, Error> {
-        match self.exec(Command::Stat)? {
-            Response::Stat(s) => Ok(s),
-            _ => Err(unexpected()),
-        }
+        self.exec(Command::Stat)?.into_stat().ok_or_else(unexpected)
     }
 
     /// `LIST`: every message's size.
     pub fn list(&mut self) -> Result<Vec<ListEntry>, Error> {
-        match self.exec(Command::List(None))? {
-            Response::List(v) => Ok(v),
-            _ => Err(unexpected()),
-        }
+        self.exec(Command::List(None))?
+            .into_list()
+            .ok_or_else(unexpected)
     }
 
     /// `LIST n`.
     pub fn list_one(&mut self, n: u32) -> Result<ListEntry, Error> {
-        match self.exec(Command::List(Some(msg(n)?)))? {
-            Response::ListOne(e) => Ok(e),
-            _ => Err(unexpected()),
-        }
+        self.exec(Command::List(Some(msg(n)?)))?
+            .into_list_one()
+            .ok_or_else(unexpected)
     }
 
     /// `UIDL`: every message's unique id.
     pub fn uidl(&mut self) -> Result<Vec<UidlEntry>, Error> {
-        match self.exec(Command::Uidl(None))? {
-            Response::Uidl(v) => Ok(v),
-            _ => Err(unexpected()),
-        }
+        self.exec(Command::Uidl(None))?
+            .into_uidl()
+            .ok_or_else(unexpected)
     }
 
     /// `UIDL n`.
     pub fn uidl_one(&mut self, n: u32) -> Result<UidlEntry, Error> {
-        match self.exec(Command::Uidl(Some(msg(n)?)))? {
-            Response::UidlOne(e) => Ok(e),
-            _ => Err(unexpected()),
-        }
+        self.exec(Command::Uidl(Some(msg(n)?)))?
+            .into_uidl_one()
+            .ok_or_else(unexpected)
     }
 
     /// `RETR n`, streaming the (dot-unstuffed) message into `w` as it
@@ -652,10 +645,9 @@ impl<S: Read + Write> Client<S> {
 
     /// `LANG` without argument: the languages the server offers.
     pub fn languages(&mut self) -> Result<Vec<Language>, Error> {
-        match self.exec(Command::lang(None)?)? {
-            Response::Languages(v) => Ok(v),
-            _ => Err(unexpected()),
-        }
+        self.exec(Command::lang(None)?)?
+            .into_languages()
+            .ok_or_else(unexpected)
     }
 
     /// Sends `STLS` and, on `+OK`, hands the transport to `upgrade` (any

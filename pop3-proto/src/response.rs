@@ -394,3 +394,40 @@ pub enum Response {
     /// [`Event::BodyEnd`](crate::Event::BodyEnd).
     BodyStart(Status),
 }
+
+macro_rules! response_accessor {
+    ($(#[$doc:meta] $name:ident => $variant:ident($ty:ty);)*) => {
+        impl Response {
+            $(
+                #[$doc]
+                pub fn $name(self) -> Option<$ty> {
+                    match self {
+                        Response::$variant(v) => Some(v),
+                        _ => None,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+response_accessor! {
+    /// The status of a single-line `+OK`, if that is what this is.
+    into_status => Status(Status);
+    /// The STAT result, if this is one.
+    into_stat => Stat(Stat);
+    /// The entries of `LIST`, if this is one.
+    into_list => List(Vec<ListEntry>);
+    /// The entry of `LIST n`, if this is one.
+    into_list_one => ListOne(ListEntry);
+    /// The entries of `UIDL`, if this is one.
+    into_uidl => Uidl(Vec<UidlEntry>);
+    /// The entry of `UIDL n`, if this is one.
+    into_uidl_one => UidlOne(UidlEntry);
+    /// The capabilities of `CAPA`, if this is one.
+    into_capa => Capa(Capabilities);
+    /// The languages of `LANG`, if this is one.
+    into_languages => Languages(Vec<Language>);
+    /// The `+OK` status of `RETR`/`TOP`, if this is one.
+    into_body_start => BodyStart(Status);
+}

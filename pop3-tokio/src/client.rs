@@ -736,42 +736,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// `STAT`: message count and total size.
     pub async fn stat(&mut self) -> Result<Stat> {
-        match self.command(Command::Stat).await? {
-            Response::Stat(s) => Ok(s),
-            other => Err(unexpected(other)),
-        }
+        self.command(Command::Stat)
+            .await?
+            .into_stat()
+            .ok_or_else(wrong_type)
     }
 
     /// `LIST`: every message's number and size.
     pub async fn list(&mut self) -> Result<Vec<ListEntry>> {
-        match self.command(Command::List(None)).await? {
-            Response::List(v) => Ok(v),
-            other => Err(unexpected(other)),
-        }
+        self.command(Command::List(None))
+            .await?
+            .into_list()
+            .ok_or_else(wrong_type)
     }
 
     /// `LIST n`.
     pub async fn list_one(&mut self, n: u32) -> Result<ListEntry> {
-        match self.command(Command::List(Some(msg(n)?))).await? {
-            Response::ListOne(e) => Ok(e),
-            other => Err(unexpected(other)),
-        }
+        self.command(Command::List(Some(msg(n)?)))
+            .await?
+            .into_list_one()
+            .ok_or_else(wrong_type)
     }
 
     /// `UIDL`: every message's unique id.
     pub async fn uidl(&mut self) -> Result<Vec<UidlEntry>> {
-        match self.command(Command::Uidl(None)).await? {
-            Response::Uidl(v) => Ok(v),
-            other => Err(unexpected(other)),
-        }
+        self.command(Command::Uidl(None))
+            .await?
+            .into_uidl()
+            .ok_or_else(wrong_type)
     }
 
     /// `UIDL n`.
     pub async fn uidl_one(&mut self, n: u32) -> Result<UidlEntry> {
-        match self.command(Command::Uidl(Some(msg(n)?))).await? {
-            Response::UidlOne(e) => Ok(e),
-            other => Err(unexpected(other)),
-        }
+        self.command(Command::Uidl(Some(msg(n)?)))
+            .await?
+            .into_uidl_one()
+            .ok_or_else(wrong_type)
     }
 
     /// `RETR n`, collected into memory. Prefer [`Client::retr_to`] or
@@ -915,10 +915,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// `LANG` without argument: the languages the server offers.
     pub async fn languages(&mut self) -> Result<Vec<Language>> {
-        match self.command(Command::lang(None)?).await? {
-            Response::Languages(v) => Ok(v),
-            other => Err(unexpected(other)),
-        }
+        self.command(Command::lang(None)?)
+            .await?
+            .into_languages()
+            .ok_or_else(wrong_type)
     }
 
     /// Sends `STLS` and, on `+OK`, hands the transport to `upgrade` (any
@@ -972,6 +972,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.d.flush_all().await.map_err(|e| self.fail(e))?;
         Ok(status)
     }
+}
+
+/// The core answered a command with a response type it never uses for it.
+fn wrong_type() -> Error {
+    internal("unexpected response type")
 }
 
 fn unexpected(r: Response) -> Error {
