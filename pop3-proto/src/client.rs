@@ -848,6 +848,26 @@ impl Client {
     /// sticky protocol error. Once an error is returned, the client is
     /// poisoned: every later call returns the same error and does no work.
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, ProtocolError> {
+        // Fast path for the bulk of a message body: one scan step, no
+        // intermediate state (this is most of the events of a RETR).
+        if self.error.is_none() && self.events.is_empty() && self.ready_chunk.is_none() {
+            if let (Mode::Body(scan), Some(front)) = (&mut self.mode, self.in_flight.front()) {
+                let handle = front.handle;
+                match body_step(&mut self.recv, scan, &self.finder) {
+                    BodyStep::Chunk(r) => {
+                        return Ok(Some(Event::BodyChunk {
+                            handle,
+                            data: self.recv.slice(r),
+                        }))
+                    }
+                    BodyStep::End => {
+                        let octets = scan.delivered;
+                        self.end_body(handle, octets);
+                    }
+                    BodyStep::NeedMore => {}
+                }
+            }
+        }
         if !self.has_event()? {
             return Ok(None);
         }
@@ -952,9 +972,7 @@ impl Client {
                     BodyStep::Chunk(r) => Ok(Step::Chunk(handle, r)),
                     BodyStep::End => {
                         let octets = scan.delivered;
-                        self.in_flight.pop_front();
-                        self.mode = Mode::Status;
-                        self.events.push_back(Event::BodyEnd { handle, octets });
+                        self.end_body(handle, octets);
                         Ok(Step::Progress)
                     }
                     BodyStep::NeedMore => {
@@ -971,6 +989,13 @@ impl Client {
             Mode::Listing(..) => self.listing_step(),
             Mode::Status => self.status_step(),
         }
+    }
+
+    /// The body's terminator was consumed: the command is answered.
+    fn end_body(&mut self, handle: Handle, octets: u64) {
+        self.in_flight.pop_front();
+        self.mode = Mode::Status;
+        self.events.push_back(Event::BodyEnd { handle, octets });
     }
 
     fn next_line(&mut self) -> Result<Option<core::ops::Range<usize>>, ProtocolError> {
