@@ -217,7 +217,7 @@ impl<S: Read + Write> Client<S> {
         let mut sensitive = false;
         while let Some(t) = self.core.poll_transmit(&mut self.wbuf) {
             let start = self.wbuf.len() - t.len;
-            log::sent(&Log, &self.wbuf[start..], t.sensitive);
+            log::sent(&Log, &self.wbuf[start..], &t);
             sensitive |= t.sensitive;
         }
         if self.wbuf.is_empty() {

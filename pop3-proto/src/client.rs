@@ -106,6 +106,10 @@ pub struct Transmit {
     pub len: usize,
     /// The bytes carry a secret (PASS, APOP, a SASL payload): never log them.
     pub sensitive: bool,
+    /// For sensitive bytes, the command whose line they are (PASS, APOP,
+    /// AUTH with an initial response), so a log can say which secret it
+    /// left out; `None` for a SASL response line (and for public bytes).
+    pub secret_of: Option<CommandKind>,
 }
 
 /// Something the caller must react to, from [`Client::poll_event`].
@@ -772,10 +776,11 @@ impl Client {
             return Some(Transmit {
                 len: out.len() - start,
                 sensitive: true,
+                secret_of: None,
             });
         }
         let start = out.len();
-        let mut sensitive = false;
+        let mut secret_of = None;
         while self.next_sendable() {
             let Some(q) = self.pending.pop_front() else {
                 break;
@@ -811,7 +816,10 @@ impl Client {
                 });
                 continue;
             }
-            sensitive |= q.cmd.is_sensitive();
+            if q.cmd.is_sensitive() {
+                // Secret lines are barriers, so they always go out alone.
+                secret_of = Some(kind);
+            }
             q.cmd.encode(out);
             if kind == CommandKind::Auth {
                 let deferred = match (&q.cmd, q.cmd.auth_inline_response()) {
@@ -841,7 +849,11 @@ impl Client {
             }
         }
         let len = out.len() - start;
-        (len > 0).then_some(Transmit { len, sensitive })
+        (len > 0).then_some(Transmit {
+            len,
+            sensitive: secret_of.is_some(),
+            secret_of,
+        })
     }
 
     /// Returns the next event, `Ok(None)` when more input is needed, or the

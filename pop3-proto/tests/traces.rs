@@ -917,3 +917,45 @@ fn has_event_keeps_a_pending_chunk_valid() {
     assert_eq!(rest, b"second line\r\n");
     assert!(!client.has_event().unwrap());
 }
+
+/// `Transmit` says which output is secret and whose secret it is, so
+/// adapters can log `PASS <redacted>` without parsing their own bytes.
+#[test]
+fn transmit_labels_secrets() {
+    use pop3_proto::{Secret, Transmit};
+    let mut client = Client::new(Config::default());
+    let mut out = Vec::new();
+    client.handle_input(b"+OK <1.2@x>\r\n");
+    while client.poll_event().unwrap().is_some() {}
+    let mut next = |client: &mut Client, reply: &[u8]| -> Transmit {
+        out.clear();
+        let t = client.poll_transmit(&mut out).expect("something to send");
+        client.handle_input(reply);
+        while client.poll_event().unwrap().is_some() {}
+        t
+    };
+    client.enqueue(Command::user("u").unwrap()).unwrap();
+    let t = next(&mut client, b"+OK\r\n");
+    assert_eq!((t.sensitive, t.secret_of), (false, None));
+    client.enqueue(Command::pass("p").unwrap()).unwrap();
+    let t = next(&mut client, b"-ERR\r\n");
+    assert_eq!((t.sensitive, t.secret_of), (true, Some(CommandKind::Pass)));
+    client.apop("u", "p").unwrap();
+    let t = next(&mut client, b"-ERR\r\n");
+    assert_eq!((t.sensitive, t.secret_of), (true, Some(CommandKind::Apop)));
+    client
+        .enqueue(Command::auth("PLAIN", Some(Secret::new(b"\0u\0p".to_vec()))).unwrap())
+        .unwrap();
+    let t = next(&mut client, b"+ \r\n");
+    assert_eq!((t.sensitive, t.secret_of), (true, Some(CommandKind::Auth)));
+    client.auth_respond(Secret::new(b"more".to_vec())).unwrap();
+    let t = next(&mut client, b"+OK\r\n");
+    assert_eq!(
+        (t.sensitive, t.secret_of),
+        (true, None),
+        "a SASL response line"
+    );
+    client.enqueue(Command::Stat).unwrap();
+    let t = next(&mut client, b"+OK 0 0\r\n");
+    assert_eq!((t.sensitive, t.secret_of), (false, None));
+}

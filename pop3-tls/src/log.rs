@@ -20,8 +20,10 @@
 //!     }
 //! }
 //! let lines = Lines::default();
-//! log::sent(&lines, b"PASS hunter2\r\n", true);
-//! log::sent(&lines, b"STAT\r\n", false);
+//! let pass = pop3_proto::Transmit { len: 14, sensitive: true, secret_of: Some(pop3_proto::CommandKind::Pass) };
+//! log::sent(&lines, b"PASS hunter2\r\n", &pass);
+//! let stat = pop3_proto::Transmit { len: 6, sensitive: false, secret_of: None };
+//! log::sent(&lines, b"STAT\r\n", &stat);
 //! let lines = lines.0.into_inner();
 //! assert_eq!(lines[0], "C: PASS <redacted>");
 //! assert!(lines.iter().all(|l| !l.contains("hunter2")));
@@ -30,7 +32,7 @@
 
 use std::fmt;
 
-use pop3_proto::{Event, Response};
+use pop3_proto::{Event, Response, Transmit};
 
 /// Most bytes of one read or write shown at trace level.
 pub const TRACE_LIMIT: usize = 1024;
@@ -109,26 +111,12 @@ pub fn escape(bytes: &[u8], limit: usize) -> String {
     s
 }
 
-/// What a sensitive transmit (a credential command or a SASL line) is
-/// shown as: its keyword when it has one, never its arguments.
-fn redacted_keyword(bytes: &[u8]) -> &'static str {
-    let word = bytes.split(|b| *b == b' ' || *b == b'\r').next();
-    match word {
-        Some(b"PASS") => "PASS",
-        Some(b"APOP") => "APOP",
-        Some(b"AUTH") => "AUTH",
-        Some(b"USER") => "USER",
-        Some(b"RPOP") => "RPOP",
-        _ => "<SASL response>",
-    }
-}
-
-/// Logs bytes about to be written. `sensitive` bytes (core
-/// `Transmit::sensitive`: PASS, APOP, AUTH, SASL responses) show only the
-/// command keyword.
-pub fn sent(log: &impl Logger, bytes: &[u8], sensitive: bool) {
-    if sensitive {
-        let keyword = redacted_keyword(bytes);
+/// Logs `bytes` about to be written, as described by the core's
+/// [`Transmit`]: sensitive bytes (PASS, APOP, AUTH, SASL responses) show
+/// only which command they belong to, never their content.
+pub fn sent(log: &impl Logger, bytes: &[u8], t: &Transmit) {
+    if t.sensitive {
+        let keyword = t.secret_of.map_or("<SASL response>", |k| k.keyword());
         log.log(Level::Debug, format_args!("C: {keyword} <redacted>"));
         log.log(
             Level::Trace,
@@ -265,10 +253,22 @@ mod tests {
     #[test]
     fn redacts_every_credential_at_every_level() {
         let log = Capture::new(Level::Trace);
-        sent(&log, b"PASS topsecret\r\n", true);
-        sent(&log, b"APOP alice 0123456789abcdef\r\n", true);
-        sent(&log, b"AUTH PLAIN AGFsaWNlAHRvcHNlY3JldA==\r\n", true);
-        sent(&log, b"dG9wc2VjcmV0\r\n", true);
+        sent(
+            &log,
+            b"PASS topsecret\r\n",
+            &secret(Some(CommandKind::Pass)),
+        );
+        sent(
+            &log,
+            b"APOP alice 0123456789abcdef\r\n",
+            &secret(Some(CommandKind::Apop)),
+        );
+        sent(
+            &log,
+            b"AUTH PLAIN AGFsaWNlAHRvcHNlY3JldA==\r\n",
+            &secret(Some(CommandKind::Auth)),
+        );
+        sent(&log, b"dG9wc2VjcmV0\r\n", &secret(None));
         let text = log.text();
         for secret in ["topsecret", "0123456789abcdef", "AGFsaWNl", "dG9wc2Vj"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
@@ -279,14 +279,30 @@ mod tests {
         assert!(text.contains("C: <SASL response> <redacted>"), "{text}");
     }
 
+    fn secret(secret_of: Option<CommandKind>) -> Transmit {
+        Transmit {
+            len: 0,
+            sensitive: true,
+            secret_of,
+        }
+    }
+
+    fn public(len: usize) -> Transmit {
+        Transmit {
+            len,
+            sensitive: false,
+            secret_of: None,
+        }
+    }
+
     #[test]
     fn one_debug_line_per_command_and_raw_bytes_at_trace() {
         let log = Capture::new(Level::Debug);
-        sent(&log, b"RETR 1\r\nRETR 2\r\n", false);
+        sent(&log, b"RETR 1\r\nRETR 2\r\n", &public(16));
         received(&log, b"+OK\r\n");
         assert_eq!(log.text(), "C: RETR 1\nC: RETR 2");
         let log = Capture::new(Level::Trace);
-        sent(&log, b"STAT\r\n", false);
+        sent(&log, b"STAT\r\n", &public(6));
         received(&log, b"+OK 1 2\r\n\x01");
         let text = log.text();
         assert!(text.contains("C raw: STAT\\r\\n"), "{text}");

@@ -151,7 +151,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             let Some(t) = self.core.poll_transmit(&mut self.st.wbuf) else {
                 break;
             };
-            log::sent(&Log, &self.st.wbuf[start..start + t.len], t.sensitive);
+            log::sent(&Log, &self.st.wbuf[start..start + t.len], &t);
             self.st.sensitive |= t.sensitive;
         }
     }
