@@ -123,6 +123,18 @@ const CLIENT_FINAL: &str =
     "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
 const SERVER_FINAL: &str = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
 
+/// The RFC 7677 exchange up to the client's final message.
+fn scram_until_client_final() -> Script {
+    Script::new()
+        .send_line("+OK ready")
+        .expect_line(&format!(
+            "AUTH SCRAM-SHA-256 {}",
+            b64(CLIENT_FIRST.as_bytes())
+        ))
+        .send_line(&format!("+ {}", b64(SERVER_FIRST.as_bytes())))
+        .expect_line(&b64(CLIENT_FINAL.as_bytes()))
+}
+
 fn scram() -> Box<Scram> {
     Box::new(
         Scram::with_nonce(ScramHash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO").unwrap(),
@@ -131,14 +143,7 @@ fn scram() -> Box<Scram> {
 
 #[test]
 fn scram_sha256_rfc7677_exchange_succeeds() {
-    let script = Script::new()
-        .send_line("+OK ready")
-        .expect_line(&format!(
-            "AUTH SCRAM-SHA-256 {}",
-            b64(CLIENT_FIRST.as_bytes())
-        ))
-        .send_line(&format!("+ {}", b64(SERVER_FIRST.as_bytes())))
-        .expect_line(&b64(CLIENT_FINAL.as_bytes()))
+    let script = scram_until_client_final()
         .send_line(&format!("+ {}", b64(SERVER_FINAL.as_bytes())))
         .expect_line("")
         .send_line("+OK")
@@ -151,14 +156,7 @@ fn scram_sha256_rfc7677_exchange_succeeds() {
 
 #[test]
 fn scram_wrong_server_signature_is_refused() {
-    let script = Script::new()
-        .send_line("+OK ready")
-        .expect_line(&format!(
-            "AUTH SCRAM-SHA-256 {}",
-            b64(CLIENT_FIRST.as_bytes())
-        ))
-        .send_line(&format!("+ {}", b64(SERVER_FIRST.as_bytes())))
-        .expect_line(&b64(CLIENT_FINAL.as_bytes()))
+    let script = scram_until_client_final()
         .send_line(&format!(
             "+ {}",
             b64(b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
@@ -178,15 +176,7 @@ fn scram_wrong_server_signature_is_refused() {
 
 #[test]
 fn scram_server_claiming_success_without_proof_poisons_the_session() {
-    let script = Script::new()
-        .send_line("+OK ready")
-        .expect_line(&format!(
-            "AUTH SCRAM-SHA-256 {}",
-            b64(CLIENT_FIRST.as_bytes())
-        ))
-        .send_line(&format!("+ {}", b64(SERVER_FIRST.as_bytes())))
-        .expect_line(&b64(CLIENT_FINAL.as_bytes()))
-        .send_line("+OK trust me");
+    let script = scram_until_client_final().send_line("+OK trust me");
     let (server, mut c) = scripted(script);
     let e = c.authenticate(scram()).unwrap_err();
     assert!(

@@ -126,11 +126,7 @@ pub(crate) fn greeting(rest: &[u8]) -> Greeting {
 /// Splits off the next space-separated word (spaces and tabs), skipping
 /// leading ones.
 fn word(input: &[u8]) -> (&[u8], &[u8]) {
-    let start = input
-        .iter()
-        .position(|b| *b != b' ' && *b != b'\t')
-        .unwrap_or(input.len());
-    let input = &input[start..];
+    let input = skip_blanks(input);
     let end = input
         .iter()
         .position(|b| *b == b' ' || *b == b'\t')
@@ -143,6 +139,15 @@ fn number<T: core::str::FromStr>(w: &[u8]) -> Option<T> {
         return None;
     }
     core::str::from_utf8(w).ok()?.parse().ok()
+}
+
+/// A message number: decimal, at least 1.
+fn msg_number(w: &[u8]) -> Result<u32, &'static str> {
+    match number::<u32>(w) {
+        Some(0) => Err("message number 0"),
+        Some(n) => Ok(n),
+        None => Err("message number is not a number"),
+    }
 }
 
 /// Parses `count octets [text]` after `+OK` of STAT.
@@ -159,34 +164,20 @@ pub fn stat(rest: &[u8]) -> Result<Stat, &'static str> {
 pub fn list_entry(line: &[u8]) -> Result<ListEntry, &'static str> {
     let (n, rest) = word(line);
     let (o, _) = word(rest);
-    let number = number::<u32>(n).ok_or("message number is not a number")?;
-    if number == 0 {
-        return Err("message number 0");
-    }
+    let msg = msg_number(n)?;
     Ok(ListEntry {
-        number,
-        octets: number_or(o).ok_or("size is not a number")?,
+        number: msg,
+        octets: number(o).ok_or("size is not a number")?,
     })
-}
-
-fn number_or(w: &[u8]) -> Option<u64> {
-    number(w)
 }
 
 /// Parses `number uid` (a UIDL entry, or the `+OK` of `UIDL n`).
 pub fn uidl_entry(line: &[u8], lenient: bool) -> Result<UidlEntry, &'static str> {
     let (n, rest) = word(line);
-    let number = number::<u32>(n).ok_or("message number is not a number")?;
-    if number == 0 {
-        return Err("message number 0");
-    }
+    let msg = msg_number(n)?;
     let uid = if lenient {
         // Everything after the separator, minus surrounding blanks.
-        let start = rest
-            .iter()
-            .position(|b| *b != b' ' && *b != b'\t')
-            .unwrap_or(rest.len());
-        let mut v = &rest[start..];
+        let mut v = skip_blanks(rest);
         while let [head @ .., b' ' | b'\t'] = v {
             v = head;
         }
@@ -198,7 +189,7 @@ pub fn uidl_entry(line: &[u8], lenient: bool) -> Result<UidlEntry, &'static str>
         }
         Uid::new(u).ok_or("unique-id is not 1-70 printable ASCII characters")?
     };
-    Ok(UidlEntry { number, uid })
+    Ok(UidlEntry { number: msg, uid })
 }
 
 /// Parses one LANG listing line: `tag SP description`.
@@ -207,19 +198,20 @@ pub(crate) fn language(line: &[u8]) -> Result<Language, &'static str> {
     if tag.is_empty() {
         return Err("empty language tag");
     }
-    let (_, desc) = word_skip(rest);
+    let desc = skip_blanks(rest);
     Ok(Language {
         tag: lossy(tag),
         description: lossy(desc),
     })
 }
 
-fn word_skip(input: &[u8]) -> ((), &[u8]) {
+/// `input` without its leading spaces and tabs.
+fn skip_blanks(input: &[u8]) -> &[u8] {
     let start = input
         .iter()
         .position(|b| *b != b' ' && *b != b'\t')
         .unwrap_or(input.len());
-    ((), &input[start..])
+    &input[start..]
 }
 
 /// Adds one CAPA line to `caps`.
@@ -287,7 +279,7 @@ pub fn capa_line(caps: &mut Capabilities, line: &[u8]) -> Result<(), &'static st
         let secs = number(secs).ok_or("LOGIN-DELAY value is not a number")?;
         caps.login_delay = Some((secs, user_flag(rest)?));
     } else if is("IMPLEMENTATION") {
-        let (_, text) = word_skip(rest);
+        let text = skip_blanks(rest);
         caps.implementation = Some(lossy(text));
     } else {
         caps.other.push(lossy(line));

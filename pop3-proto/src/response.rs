@@ -58,8 +58,6 @@ pub enum CommandKind {
     Stls,
     Utf8,
     Lang,
-    /// Not a command: the server greeting.
-    Greeting,
 }
 
 impl CommandKind {
@@ -84,7 +82,6 @@ impl CommandKind {
             CommandKind::Stls => "STLS",
             CommandKind::Utf8 => "UTF8",
             CommandKind::Lang => "LANG",
-            CommandKind::Greeting => "greeting",
         }
     }
 }
