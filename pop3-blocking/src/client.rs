@@ -334,16 +334,8 @@ impl<S: Read + Write> Client<S> {
                 Event::AuthCancelled {
                     handle,
                     error,
-                    mut response,
-                } if handle == h => {
-                    response
-                        .sasl_detail
-                        .get_or_insert_with(|| format!("client cancelled: {error}"));
-                    Err(Error::Server {
-                        command: pop3_proto::CommandKind::Auth,
-                        response,
-                    })
-                }
+                    response,
+                } if handle == h => Err(Error::auth_cancelled(&error, response)),
                 Event::Rejected { handle, error, .. } if handle == h => Err(Error::Usage(error)),
                 Event::Closed => Err(Error::Usage(UsageError::Closed)),
                 _ => return Ok(Flow::Continue),

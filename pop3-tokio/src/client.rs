@@ -111,13 +111,7 @@ impl Reply {
             Reply::Ok(r) => Ok(r),
             Reply::Err(command, response) => Err(Error::Server { command, response }),
             Reply::Rejected(e) => Err(Error::Usage(e)),
-            Reply::AuthCancelled(error, response) => Err(Error::Server {
-                command: CommandKind::Auth,
-                response: ErrResponse {
-                    sasl_detail: response.sasl_detail.clone().or(Some(error.to_string())),
-                    ..response
-                },
-            }),
+            Reply::AuthCancelled(error, response) => Err(Error::auth_cancelled(&error, response)),
             Reply::BodyEnd(_) | Reply::Continuation => Err(internal("unexpected reply event")),
         }
     }
