@@ -947,6 +947,7 @@ impl Client {
         self.mode = Mode::Closed;
         self.recv.clear();
         self.auth = None;
+        self.sasl_out = None;
         for q in self.pending.drain(..) {
             self.events.push_back(Event::Rejected {
                 handle: q.handle,
@@ -1163,6 +1164,9 @@ impl Client {
                     sasl_detail: None,
                 };
                 if front.kind == CommandKind::Auth {
+                    // The server ended the exchange: a SASL line not yet
+                    // sent (an answer or our `*`) has nothing to go to.
+                    self.sasl_out = None;
                     let auth = self.auth.take();
                     if let Some(a) = auth {
                         if let Some(m) = &a.mechanism {
@@ -1304,6 +1308,7 @@ impl Client {
         self.in_flight.pop_front();
         match front.kind {
             CommandKind::Auth => {
+                self.sasl_out = None;
                 let auth = self.auth.take();
                 if let Some(mut a) = auth {
                     if let Some(e) = a.cancelled {

@@ -116,6 +116,11 @@ regression! {
     // +OK to STLS followed by injected bytes in the same read lost the Ok
     // event before the StlsInjection error (client.rs ok_line; fixed in 6ed074b).
     regression_stls_ok_lost_with_injection: "decoder_split", "decoder_split-stls-ok-lost-with-injection.bin";
+    // A mechanism refused a malformed challenge (the core queued "*"), and
+    // the server's -ERR arrived in the same read: the stale "*" was still
+    // sent with no AUTH in flight (client.rs: a finished AUTH drops any
+    // unsent SASL line). Found by the CI fuzz smoke run.
+    regression_sasl_cancel_after_auth_answered: "client_session", "client_session-sasl-cancel-after-auth-answered.bin";
 }
 
 // ---------------------------------------------------------------------------
