@@ -127,3 +127,8 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "SASL PLAIN",
     "IMPLEMENTATION pop3-testkit",
 ];
+
+// The crate README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
