@@ -382,55 +382,47 @@ mod tests {
             "SCRAM-SHA-256",
             "scram-sha-256-plus",
         ]);
-        let bound = Transport::Tls {
-            channel_binding: true,
-        };
-        let unbound = Transport::Tls {
-            channel_binding: false,
-        };
-        assert_eq!(
-            plan_with(Some(&all), None, bound, false),
-            Ok(LoginMethod::Sasl("SCRAM-SHA-256-PLUS".into()))
-        );
-        assert_eq!(
-            plan_with(Some(&all), None, unbound, false),
-            Ok(LoginMethod::Sasl("SCRAM-SHA-256".into()))
-        );
-        // Any -PLUS beats every non-PLUS SCRAM.
-        let c = caps(&["SCRAM-SHA-256", "SCRAM-SHA-1-PLUS"]);
-        assert_eq!(
-            plan_with(Some(&c), None, bound, false),
-            Ok(LoginMethod::Sasl("SCRAM-SHA-1-PLUS".into()))
-        );
-        // Only -PLUS offered, no binding data: never chosen.
+        let mixed = caps(&["SCRAM-SHA-256", "SCRAM-SHA-1-PLUS"]);
         let only_plus = caps(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]);
-        assert_eq!(
-            plan_with(Some(&only_plus), Some(&greeting(true)), unbound, false),
-            Ok(LoginMethod::Apop)
-        );
+        let stripped = caps(&["SCRAM-SHA-256", "CRAM-MD5"]);
+        let bound = Transport::tls(true, true);
+        let unbound = Transport::tls(true, false);
+        let clear = Transport::Cleartext;
+        let sasl = |m: &str| Ok(LoginMethod::Sasl(m.into()));
+        let apop = greeting(true);
+        let cases = [
+            (&all, None, bound, false, sasl("SCRAM-SHA-256-PLUS")),
+            (&all, None, unbound, false, sasl("SCRAM-SHA-256")),
+            // Any -PLUS beats every non-PLUS SCRAM.
+            (&mixed, None, bound, false, sasl("SCRAM-SHA-1-PLUS")),
+            (&mixed, None, unbound, false, sasl("SCRAM-SHA-256")),
+            // Only -PLUS offered, no binding data: never chosen.
+            (
+                &only_plus,
+                Some(&apop),
+                unbound,
+                false,
+                Ok(LoginMethod::Apop),
+            ),
+            (&only_plus, None, unbound, false, Ok(LoginMethod::UserPass)),
+            // Binding data but no -PLUS listed: plain SCRAM (built with the
+            // `y` flag, see below).
+            (&stripped, None, bound, false, sasl("SCRAM-SHA-256")),
+            // Cleartext: refused unless allowed, and then never -PLUS.
+            (&all, None, clear, false, Err(LoginError::CleartextRefused)),
+            (&all, None, clear, true, sasl("SCRAM-SHA-256")),
+        ];
+        for (caps, greeting, transport, allow, want) in cases {
+            let got = plan_with(Some(caps), greeting, transport, allow);
+            assert_eq!(got, want, "{:?} {transport:?}", caps.sasl);
+        }
         assert_eq!(
             plan(Some(&only_plus), None, true, false),
             Ok(LoginMethod::UserPass)
         );
-        // Binding data but the server lists no -PLUS: plain SCRAM (the
-        // mechanism then carries the `y` flag, see below).
-        let stripped = caps(&["SCRAM-SHA-256", "CRAM-MD5"]);
-        assert_eq!(
-            plan_with(Some(&stripped), None, bound, false),
-            Ok(LoginMethod::Sasl("SCRAM-SHA-256".into()))
-        );
-        // Cleartext: still refused, and with cleartext allowed never -PLUS.
-        assert_eq!(
-            plan_with(Some(&all), None, Transport::Cleartext, false),
-            Err(LoginError::CleartextRefused)
-        );
-        assert_eq!(
-            plan_with(Some(&all), None, Transport::Cleartext, true),
-            Ok(LoginMethod::Sasl("SCRAM-SHA-256".into()))
-        );
         assert_eq!(Transport::tls(false, true), Transport::Cleartext);
-        assert!(Transport::tls(true, true).has_channel_binding());
-        assert!(!Transport::tls(true, false).has_channel_binding());
+        assert!(bound.has_channel_binding() && bound.is_tls());
+        assert!(!unbound.has_channel_binding() && unbound.is_tls());
         assert!(!Transport::default().is_tls());
     }
 

@@ -95,6 +95,15 @@ fn decode_sasl(response: &str) -> Result<Vec<u8>, &'static str> {
     }
 }
 
+/// Nanoseconds since the epoch (0 if the clock is before it): uniqueness
+/// for APOP timestamps and SCRAM nonces.
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
 fn is_number(s: &str) -> bool {
     !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -205,10 +214,7 @@ impl Session<'_> {
         }
         let mut text = self.cfg.greeting.clone();
         if self.cfg.apop_timestamp {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
+            let nanos = now_nanos();
             let ts = format!(
                 "<{}.{}.{}@pop3-testkit>",
                 std::process::id(),
@@ -571,10 +577,7 @@ impl Session<'_> {
     fn server_nonce(&mut self) -> String {
         use sha2::Digest as _;
         self.nonces += 1;
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos = now_nanos();
         let seed = format!(
             "{}:{}:{}:{nanos}",
             std::process::id(),

@@ -49,6 +49,17 @@ fn connect(server: &ServerHandle, stls: bool) -> TlsClient {
     Client::connect("127.0.0.1", server.port(), &options).unwrap()
 }
 
+/// A TLS 1.3 (implicit TLS) server offering every SCRAM, and a client.
+fn tls13_all_scram() -> (ServerHandle, TlsClient) {
+    let s = server(
+        Server::builder()
+            .implicit_tls(true)
+            .sasl_mechanisms(all_scram()),
+    );
+    let c = connect(&s, false);
+    (s, c)
+}
+
 fn binding(client: &TlsClient) -> Option<ChannelBindingData> {
     pop3_tls::binding::channel_binding(client.get_ref().tls_connection()?)
 }
@@ -125,12 +136,7 @@ fn all_scram() -> [&'static str; 4] {
 
 #[test]
 fn tls13_scram_sha256_plus_with_tls_exporter() {
-    let s = server(
-        Server::builder()
-            .implicit_tls(true)
-            .sasl_mechanisms(all_scram()),
-    );
-    let mut c = connect(&s, false);
+    let (s, mut c) = tls13_all_scram();
     let b = binding(&c).expect("TLS 1.3 has exporter data");
     assert_eq!(b.kind(), ChannelBindingType::TlsExporter);
     assert_eq!(b.as_bytes().len(), 32);
@@ -193,12 +199,7 @@ fn tls12_scram_sha1_plus_with_tls_server_end_point_over_stls() {
 fn binding_mismatch_is_refused_by_the_server() {
     // What a client behind a TLS-terminating man in the middle computes:
     // binding data of another TLS session.
-    let s = server(
-        Server::builder()
-            .implicit_tls(true)
-            .sasl_mechanisms(all_scram()),
-    );
-    let mut c = connect(&s, false);
+    let (s, mut c) = tls13_all_scram();
     let mut wrong = binding(&c).unwrap().as_bytes().to_vec();
     wrong[0] ^= 1;
     let wrong = ChannelBindingData::new(ChannelBindingType::TlsExporter, wrong).unwrap();
@@ -280,12 +281,7 @@ fn y_flag_is_accepted_by_a_server_without_binding_support() {
 
 #[test]
 fn without_binding_data_plain_scram_with_n_flag() {
-    let s = server(
-        Server::builder()
-            .implicit_tls(true)
-            .sasl_mechanisms(all_scram()),
-    );
-    let mut c = connect(&s, false);
+    let (s, mut c) = tls13_all_scram();
     let m = plan_and_build(&c, None);
     assert_eq!(m.name(), "SCRAM-SHA-256");
     c.authenticate(m).unwrap();
@@ -296,12 +292,7 @@ fn without_binding_data_plain_scram_with_n_flag() {
 
 #[test]
 fn wrong_password_is_an_invalid_proof() {
-    let s = server(
-        Server::builder()
-            .implicit_tls(true)
-            .sasl_mechanisms(all_scram()),
-    );
-    let mut c = connect(&s, false);
+    let (s, mut c) = tls13_all_scram();
     let b = binding(&c).unwrap();
     let m = login::mechanism_with_binding(
         "SCRAM-SHA-256-PLUS",
@@ -334,4 +325,53 @@ fn plus_without_tls_is_not_offered_by_the_server() {
     let m = login::mechanism("SCRAM-SHA-1", USER, PASS, &[1; 18]).unwrap();
     c.authenticate(m).unwrap();
     assert_eq!(c.stat().unwrap().count, 1);
+}
+
+/// The same extraction works on tokio-rustls's inner connection, and the
+/// async adapter's `authenticate` carries the -PLUS exchange.
+#[tokio::test]
+async fn tokio_adapter_scram_plus_over_tls13_and_tls12() {
+    for tls12 in [false, true] {
+        let s = server(
+            Server::builder()
+                .implicit_tls(true)
+                .tls12_only(tls12)
+                .sasl_mechanisms(all_scram()),
+        );
+        let options = pop3_tokio::ConnectOptions::new()
+            .policy(pop3_tokio::TlsPolicy::Implicit)
+            .tls(pop3_tokio::TlsOptions::new().add_ca_pem(s.ca_cert_pem().unwrap().into_bytes()));
+        let mut c = pop3_tokio::Client::connect("127.0.0.1", s.port(), &options)
+            .await
+            .unwrap();
+        let conn = c.get_ref().tls_connection().unwrap();
+        let b = pop3_tls::binding::channel_binding(conn).unwrap();
+        let want = if tls12 {
+            ChannelBindingType::TlsServerEndPoint
+        } else {
+            ChannelBindingType::TlsExporter
+        };
+        assert_eq!(b.kind(), want);
+        let transport = Transport::Tls {
+            channel_binding: true,
+        };
+        let Ok(LoginMethod::Sasl(name)) =
+            login::plan_with(c.capabilities(), c.greeting(), transport, false)
+        else {
+            panic!("expected SASL");
+        };
+        assert_eq!(name, "SCRAM-SHA-256-PLUS");
+        let m =
+            login::mechanism_with_binding(&name, USER, PASS, &[3; 18], Some(&b), c.capabilities())
+                .unwrap();
+        c.authenticate(m).await.unwrap();
+        assert_eq!(c.stat().await.unwrap().count, 1);
+        c.quit().await.unwrap();
+        let (mechanism, sent) = client_sasl(&s);
+        assert_eq!(mechanism, "SCRAM-SHA-256-PLUS");
+        assert!(
+            sent[0].starts_with(&format!("p={},,", want.name())),
+            "{sent:?}"
+        );
+    }
 }

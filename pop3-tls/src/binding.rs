@@ -107,22 +107,10 @@ const CONTEXT_0: u8 = 0xA0;
 
 /// The hash RFC 5929 assigns to the certificate's `signatureAlgorithm`.
 fn end_point_hash(cert_der: &[u8]) -> Option<Hash> {
-    let (tag, cert, _) = tlv(cert_der)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, _tbs, rest) = tlv(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, algorithm, _) = tlv(rest)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, oid, params) = tlv(algorithm)?;
-    if tag != OID {
-        return None;
-    }
+    let (cert, _) = expect(cert_der, SEQUENCE)?;
+    let (_tbs, rest) = expect(cert, SEQUENCE)?;
+    let (algorithm, _) = expect(rest, SEQUENCE)?;
+    let (oid, params) = expect(algorithm, OID)?;
     signature_hash(oid, params)
 }
 
@@ -179,23 +167,14 @@ fn signature_hash(oid: &[u8], params: &[u8]) -> Option<Hash> {
 /// The hash of `RSASSA-PSS-params ::= SEQUENCE { hashAlgorithm [0]
 /// HashAlgorithm DEFAULT sha1, ... }` (RFC 4055 §3.1).
 fn pss_hash(params: &[u8]) -> Option<Hash> {
-    let (tag, seq, _) = tlv(params)?;
-    if tag != SEQUENCE {
-        return None;
-    }
+    let (seq, _) = expect(params, SEQUENCE)?;
     if seq.first() != Some(&CONTEXT_0) {
         // hashAlgorithm absent: SHA-1, which RFC 5929 maps to SHA-256.
         return Some(Hash::Sha256);
     }
-    let (_, explicit, _) = tlv(seq)?;
-    let (tag, hash_algorithm, _) = tlv(explicit)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, oid, _) = tlv(hash_algorithm)?;
-    if tag != OID {
-        return None;
-    }
+    let (explicit, _) = expect(seq, CONTEXT_0)?;
+    let (hash_algorithm, _) = expect(explicit, SEQUENCE)?;
+    let (oid, _) = expect(hash_algorithm, OID)?;
     if oid == SHA1 {
         return Some(Hash::Sha256);
     }
@@ -204,6 +183,14 @@ fn pss_hash(params: &[u8]) -> Option<Hash> {
         [2, 2] => Some(Hash::Sha384),
         [2, 3] => Some(Hash::Sha512),
         [2, 4] => Some(Hash::Sha224),
+        _ => None,
+    }
+}
+
+/// One DER element with this tag: `(value, rest)`.
+fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    match tlv(input)? {
+        (t, value, rest) if t == tag => Some((value, rest)),
         _ => None,
     }
 }
