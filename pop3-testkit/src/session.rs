@@ -448,16 +448,9 @@ impl Session<'_> {
         if mech != "PLAIN" {
             return Ok(self.err("unsupported SASL mechanism"));
         }
-        let decoded = match initial {
-            Some(ir) => decode_sasl(&ir),
-            None => match self.sasl_round(b"")? {
-                Ok(d) => Ok(d),
-                Err(reply) => return Ok(reply),
-            },
-        };
-        let decoded = match decoded {
+        let decoded = match self.first_response(initial)? {
             Ok(d) => d,
-            Err(text) => return Ok(self.err(text)),
+            Err(reply) => return Ok(reply),
         };
         let parts: Vec<&[u8]> = decoded.split(|&b| b == 0).collect();
         let [authzid, authcid, passwd] = parts.as_slice() else {
@@ -476,6 +469,16 @@ impl Session<'_> {
             Ok(self.login(authcid))
         } else {
             Ok(self.err("[AUTH] authentication failed"))
+        }
+    }
+
+    /// The client's first SASL message: the initial response from the AUTH
+    /// line, or the answer to an empty challenge. `Err` as in
+    /// [`sasl_round`](Self::sasl_round).
+    fn first_response(&mut self, initial: Option<String>) -> io::Result<Result<Vec<u8>, Vec<u8>>> {
+        match initial {
+            Some(ir) => Ok(decode_sasl(&ir).map_err(|text| self.err(text))),
+            None => self.sasl_round(b""),
         }
     }
 
@@ -518,15 +521,9 @@ impl Session<'_> {
         };
         let nonce = self.server_nonce();
         let mut server = ScramServer::new(mechanism, binding, self.cfg.scram_iterations, nonce);
-        let client_first = match initial {
-            Some(ir) => match decode_sasl(&ir) {
-                Ok(d) => d,
-                Err(text) => return Ok(self.err(text)),
-            },
-            None => match self.sasl_round(b"")? {
-                Ok(d) => d,
-                Err(reply) => return Ok(reply),
-            },
+        let client_first = match self.first_response(initial)? {
+            Ok(d) => d,
+            Err(reply) => return Ok(reply),
         };
         let shared = self.shared;
         let server_first =
