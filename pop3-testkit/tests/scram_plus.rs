@@ -95,8 +95,12 @@ fn client_sasl(server: &ServerHandle) -> (String, Vec<String>) {
         sent.push(String::from_utf8_lossy(&unb64(ir)).into_owned());
     }
     // Answers until the next command (an empty answer is an empty line).
+    // `*` (cancel) is kept as it is.
     for l in lines.take_while(|l| !["CAPA", "QUIT", "STAT"].contains(l)) {
-        sent.push(String::from_utf8_lossy(&unb64(l)).into_owned());
+        match l {
+            "*" => sent.push("*".to_string()),
+            l => sent.push(String::from_utf8_lossy(&unb64(l)).into_owned()),
+        }
     }
     (mechanism, sent)
 }
@@ -374,4 +378,42 @@ async fn tokio_adapter_scram_plus_over_tls13_and_tls12() {
             "{sent:?}"
         );
     }
+}
+
+#[test]
+fn hostile_iteration_count_is_refused_before_hashing() {
+    // The client's cap (1,000,000 by default) stops a server that asks for
+    // more PBKDF2 rounds; it cancels with `*` and nothing is proved.
+    let s = server(
+        Server::builder()
+            .implicit_tls(true)
+            .sasl_mechanisms(all_scram())
+            .scram_iterations(50_000_000),
+    );
+    let mut c = connect(&s, false);
+    let b = binding(&c).unwrap();
+    let m = plan_and_build(&c, Some(&b));
+    match c.authenticate(m) {
+        Err(Error::Server { response, .. }) => {
+            let detail = response.sasl_detail.unwrap_or_default();
+            assert!(detail.contains("50000000"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, sent) = client_sasl(&s);
+    assert_eq!(sent.get(1).map(String::as_str), Some("*"), "{sent:?}");
+}
+
+#[test]
+fn capa_and_auth_listing_follow_sasl_mechanisms() {
+    let s = server(Server::builder().sasl_mechanisms(["scram-sha-256", "PLAIN"]));
+    let c = Client::connect_plain("127.0.0.1", s.port(), true).unwrap();
+    assert_eq!(c.capabilities().unwrap().sasl, ["SCRAM-SHA-256", "PLAIN"]);
+    let s = server(Server::builder().sasl_mechanisms(Vec::<String>::new()));
+    let c = Client::connect_plain("127.0.0.1", s.port(), true).unwrap();
+    assert!(c.capabilities().unwrap().sasl.is_empty());
+    // The default is unchanged: PLAIN only.
+    let s = server(Server::builder());
+    let c = Client::connect_plain("127.0.0.1", s.port(), true).unwrap();
+    assert_eq!(c.capabilities().unwrap().sasl, ["PLAIN"]);
 }
