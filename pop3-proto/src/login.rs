@@ -7,8 +7,8 @@ use alloc::string::String;
 
 use crate::response::{Capabilities, Greeting};
 use crate::sasl::{
-    self, ChannelBinding, ChannelBindingData, CramMd5, Login, Mechanism, OAuthBearer, Plain,
-    SaslError, Scram, ScramHash, XOAuth2,
+    self, ChannelBinding, CramMd5, Login, Mechanism, OAuthBearer, Plain, SaslError, Scram,
+    ScramHash, XOAuth2,
 };
 
 /// How [`plan`] decided to log in.
@@ -17,8 +17,8 @@ use crate::sasl::{
 pub enum LoginMethod {
     /// SASL `AUTH` with this mechanism (SCRAM-SHA-256-PLUS,
     /// SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN or
-    /// LOGIN); build it with [`mechanism`] or, for the `-PLUS` names (only
-    /// chosen by [`plan_with`] with binding data), with
+    /// LOGIN); build it with [`mechanism`] or, with channel-binding data
+    /// (needed for the `-PLUS` names, which only [`plan_with`] picks), with
     /// [`mechanism_with_binding`].
     Sasl(String),
     /// `APOP` with the greeting's timestamp.
@@ -35,52 +35,6 @@ pub enum LoginError {
     /// in cleartext. Nothing was sent.
     #[error("refusing to send credentials over a connection without TLS (not explicitly allowed)")]
     CleartextRefused,
-}
-
-/// What protects the connection, as [`plan_with`] needs to know it.
-///
-/// Channel binding exists only under TLS, so "binding data without TLS"
-/// cannot be expressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Transport {
-    /// No TLS. The default.
-    #[default]
-    Cleartext,
-    /// TLS (implicit, or after `STLS`).
-    Tls {
-        /// The TLS driver has channel-binding data for this connection
-        /// ([`ChannelBindingData`]: `tls-exporter` for TLS 1.3,
-        /// `tls-server-end-point` for TLS 1.2), so the `-PLUS` SCRAM
-        /// mechanisms can be used.
-        channel_binding: bool,
-    },
-}
-
-impl Transport {
-    /// TLS, with or without channel-binding data; cleartext for `false`.
-    pub const fn tls(tls: bool, channel_binding: bool) -> Transport {
-        if tls {
-            Transport::Tls { channel_binding }
-        } else {
-            Transport::Cleartext
-        }
-    }
-
-    /// Whether the connection is TLS-protected.
-    pub const fn is_tls(self) -> bool {
-        matches!(self, Transport::Tls { .. })
-    }
-
-    /// Whether channel-binding data is available (implies TLS).
-    pub const fn has_channel_binding(self) -> bool {
-        matches!(
-            self,
-            Transport::Tls {
-                channel_binding: true
-            }
-        )
-    }
 }
 
 /// Picks the login method: SASL (SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 >
@@ -102,56 +56,55 @@ pub fn plan(
     tls: bool,
     allow_cleartext: bool,
 ) -> Result<LoginMethod, LoginError> {
-    plan_with(caps, greeting, Transport::tls(tls, false), allow_cleartext)
+    plan_with(caps, greeting, tls, allow_cleartext, false)
 }
 
-/// Picks the login method like [`plan`], knowing whether channel-binding
-/// data is available.
+/// [`plan`], knowing whether the TLS driver supplied channel-binding data
+/// for this connection (`channel_binding`: a [`ChannelBinding::TlsExporter`]
+/// or [`ChannelBinding::TlsServerEndPoint`] is at hand).
 ///
-/// With [`Transport::Tls`] `{ channel_binding: true }` the `-PLUS`
-/// mechanisms are candidates and rank above every other one
-/// (SCRAM-SHA-256-PLUS > SCRAM-SHA-1-PLUS > SCRAM-SHA-256 > ...; see
-/// [`sasl::preference_rank`]); build the chosen one with
-/// [`mechanism_with_binding`], which also applies the GS2 `y` flag when
-/// the server lists no `-PLUS` variant. Without binding data a `-PLUS`
-/// name is never picked.
+/// With TLS and binding data the `-PLUS` mechanisms are candidates and rank
+/// above every other one (SCRAM-SHA-256-PLUS > SCRAM-SHA-1-PLUS >
+/// SCRAM-SHA-256 > ...; see [`sasl::preference_rank`]). Without TLS or
+/// without binding data a `-PLUS` name is never picked. Build the chosen
+/// mechanism with [`mechanism_with_binding`], which uses the GS2 flag `y`
+/// for a non-`PLUS` SCRAM when binding data is at hand: `plan_with` only
+/// picks one then when the server lists no `-PLUS` at all.
 ///
 /// ```
-/// use pop3_proto::login::{plan_with, LoginMethod, Transport};
+/// use pop3_proto::login::{plan_with, LoginMethod};
 /// use pop3_proto::Capabilities;
 ///
 /// let mut caps = Capabilities::default();
 /// caps.sasl = vec!["SCRAM-SHA-256".into(), "SCRAM-SHA-1-PLUS".into()];
-/// let with_binding = Transport::Tls { channel_binding: true };
-/// let without = Transport::Tls { channel_binding: false };
 /// assert_eq!(
-///     plan_with(Some(&caps), None, with_binding, false),
+///     plan_with(Some(&caps), None, true, false, true),
 ///     Ok(LoginMethod::Sasl("SCRAM-SHA-1-PLUS".into()))
 /// );
 /// assert_eq!(
-///     plan_with(Some(&caps), None, without, false),
+///     plan_with(Some(&caps), None, true, false, false),
 ///     Ok(LoginMethod::Sasl("SCRAM-SHA-256".into()))
 /// );
 /// ```
 pub fn plan_with(
     caps: Option<&Capabilities>,
     greeting: Option<&Greeting>,
-    transport: Transport,
+    tls: bool,
     allow_cleartext: bool,
+    channel_binding: bool,
 ) -> Result<LoginMethod, LoginError> {
-    let tls = transport.is_tls();
     if !tls && !allow_cleartext {
         return Err(LoginError::CleartextRefused);
     }
     if let Some(caps) = caps {
         // -PLUS needs the TLS layer's binding data; without it those
         // names are not candidates at all.
-        let binding = transport.has_channel_binding();
+        let plus_ok = tls && channel_binding;
         let offered = caps
             .sasl
             .iter()
             .map(String::as_str)
-            .filter(|m| binding || !is_plus(m));
+            .filter(|m| plus_ok || !is_plus(m));
         if let Some(m) = sasl::choose(offered, tls, allow_cleartext) {
             return Ok(LoginMethod::Sasl(m.to_ascii_uppercase()));
         }
@@ -176,7 +129,7 @@ pub const UNSUPPORTED: &str = "unsupported SASL mechanism";
 /// [`mechanism_with_binding`] for a `-PLUS` name without channel-binding
 /// data.
 pub const NEEDS_CHANNEL_BINDING: &str =
-    "SCRAM -PLUS needs channel-binding data from the TLS connection";
+    "a -PLUS mechanism needs channel-binding data from the TLS layer";
 
 /// Builds a SASL mechanism by name for a user name and a secret: the
 /// password, or for `XOAUTH2` / `OAUTHBEARER` the OAuth 2 bearer token
@@ -195,39 +148,37 @@ pub fn mechanism(
     password: &str,
     random: &[u8],
 ) -> Result<Box<dyn Mechanism>, SaslError> {
-    mechanism_with_binding(name, user, password, random, None, None)
+    mechanism_with_binding(name, user, password, random, None)
 }
 
-/// Builds a SASL mechanism like [`mechanism`], with the TLS connection's
-/// channel-binding data (`binding`, `None` when there is none) and the
-/// server's capabilities (`caps`, `None` when CAPA was refused), which
-/// decide the SCRAM GS2 flag as RFC 5802 §6 requires:
+/// [`mechanism`], with the connection's channel binding (`binding`, from the
+/// TLS driver: [`ChannelBinding::TlsExporter`] for TLS 1.3,
+/// [`ChannelBinding::TlsServerEndPoint`] for TLS 1.2). The SCRAM GS2 flag
+/// follows RFC 5802 §6:
 ///
-/// | `binding` | mechanism asked for | server lists its `-PLUS` variant | result |
-/// | --- | --- | --- | --- |
-/// | `None` | `SCRAM-*` | any | flag `n` |
-/// | `None` | `SCRAM-*-PLUS` | any | [`NEEDS_CHANNEL_BINDING`] |
-/// | `Some` | `SCRAM-*-PLUS` | any | `p=<type>` with the data |
-/// | `Some` | `SCRAM-*` | yes | the `-PLUS` variant, `p=<type>` ("MUST use p when the server offers the PLUS-variant") |
-/// | `Some` | `SCRAM-*` | no (or CAPA refused) | flag `y`: a server that does support binding then fails the exchange, which detects a downgrade (someone stripped `-PLUS` from CAPA) |
+/// | `binding` | name | GS2 flag |
+/// | --- | --- | --- |
+/// | `None` or [`ChannelBinding::Unsupported`] | `SCRAM-*` | `n` |
+/// | `None` or [`ChannelBinding::Unsupported`] | `SCRAM-*-PLUS` | refused: [`NEEDS_CHANNEL_BINDING`] |
+/// | data | `SCRAM-*-PLUS` | `p=tls-exporter` / `p=tls-server-end-point` with the data |
+/// | data, or [`ChannelBinding::SupportedButNotOffered`] | `SCRAM-*` | `y`: "I can bind, I think you cannot"; a server that can fails the exchange, which detects a stripped `-PLUS` |
 ///
-/// Other mechanisms ignore `binding` and `caps`.
+/// The `y` row is right for a name from [`plan_with`] (with binding data it
+/// picks a non-`PLUS` SCRAM only when the server lists no `-PLUS`). For a
+/// name the caller chose itself use [`mechanism_for_server`], which
+/// switches to the `-PLUS` variant when the server lists it (RFC 5802 §6:
+/// the client "MUST" then bind). Other mechanisms ignore `binding`.
 ///
 /// ```
 /// use pop3_proto::login::mechanism_with_binding;
-/// use pop3_proto::sasl::{ChannelBindingData, ChannelBindingType};
-/// use pop3_proto::Capabilities;
+/// use pop3_proto::sasl::ChannelBinding;
 ///
-/// let binding = ChannelBindingData::new(ChannelBindingType::TlsExporter, vec![1; 32])?;
-/// let mut caps = Capabilities::default();
-/// caps.sasl = vec!["SCRAM-SHA-256".into()]; // -PLUS stripped
-/// let mut m = mechanism_with_binding("SCRAM-SHA-256", "u", "p", &[9; 18], Some(&binding), Some(&caps))?;
+/// let binding = ChannelBinding::TlsExporter(vec![1; 32]);
+/// let mut m = mechanism_with_binding("SCRAM-SHA-256", "u", "p", &[9; 18], Some(&binding))?;
 /// assert_eq!(m.name(), "SCRAM-SHA-256");
 /// assert!(m.initial_response()?.unwrap().expose().starts_with(b"y,,n=u,r="));
 ///
-/// caps.sasl.push("SCRAM-SHA-256-PLUS".into());
-/// let mut m = mechanism_with_binding("SCRAM-SHA-256", "u", "p", &[9; 18], Some(&binding), Some(&caps))?;
-/// assert_eq!(m.name(), "SCRAM-SHA-256-PLUS");
+/// let mut m = mechanism_with_binding("SCRAM-SHA-256-PLUS", "u", "p", &[9; 18], Some(&binding))?;
 /// assert!(m.initial_response()?.unwrap().expose().starts_with(b"p=tls-exporter,,n=u,r="));
 /// # Ok::<(), pop3_proto::sasl::SaslError>(())
 /// ```
@@ -236,20 +187,15 @@ pub fn mechanism_with_binding(
     user: &str,
     password: &str,
     random: &[u8],
-    binding: Option<&ChannelBindingData>,
-    caps: Option<&Capabilities>,
+    binding: Option<&ChannelBinding>,
 ) -> Result<Box<dyn Mechanism>, SaslError> {
     if let Some((hash, plus)) = ScramHash::from_mechanism_name(name) {
-        let server_offers_plus = caps.is_some_and(|c| {
-            c.sasl
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(hash.mechanism_name(true)))
-        });
         let channel_binding = match binding {
-            None if plus => return Err(SaslError::InvalidInput(NEEDS_CHANNEL_BINDING)),
-            None => ChannelBinding::Unsupported,
-            Some(data) if plus || server_offers_plus => ChannelBinding::from(data.clone()),
-            Some(_) => ChannelBinding::SupportedButNotOffered,
+            Some(b) if b.is_plus() && plus => b.clone(),
+            Some(b) if b.is_plus() => ChannelBinding::SupportedButNotOffered,
+            _ if plus => return Err(SaslError::InvalidInput(NEEDS_CHANNEL_BINDING)),
+            Some(ChannelBinding::SupportedButNotOffered) => ChannelBinding::SupportedButNotOffered,
+            _ => ChannelBinding::Unsupported,
         };
         let scram = Scram::new(hash, user, password, random)?;
         return Ok(Box::new(scram.with_channel_binding(channel_binding)));
@@ -265,10 +211,50 @@ pub fn mechanism_with_binding(
     })
 }
 
+/// [`mechanism_with_binding`] for a mechanism name the caller chose itself
+/// (not from [`plan_with`]), given the server's capabilities (`caps`,
+/// `None` when CAPA was refused): with binding data, a non-`PLUS` SCRAM
+/// whose `-PLUS` variant the server lists becomes that variant (RFC 5802
+/// §6: "Clients that support mechanism negotiation and channel binding
+/// MUST use a "p" gs2-cbind-flag when the server offers the PLUS-variant of
+/// the desired GS2 mechanism"); otherwise it keeps the flag `y`, as a
+/// downgrade check. Everything else is as in [`mechanism_with_binding`].
+///
+/// ```
+/// use pop3_proto::login::mechanism_for_server;
+/// use pop3_proto::sasl::ChannelBinding;
+/// use pop3_proto::Capabilities;
+///
+/// let binding = ChannelBinding::TlsServerEndPoint(vec![2; 32]);
+/// let mut caps = Capabilities::default();
+/// caps.sasl = vec!["SCRAM-SHA-1".into(), "SCRAM-SHA-1-PLUS".into()];
+/// let mut m = mechanism_for_server("scram-sha-1", "u", "p", &[9; 18], Some(&binding), Some(&caps))?;
+/// assert_eq!(m.name(), "SCRAM-SHA-1-PLUS");
+/// assert!(m.initial_response()?.unwrap().expose().starts_with(b"p=tls-server-end-point,,"));
+/// # Ok::<(), pop3_proto::sasl::SaslError>(())
+/// ```
+pub fn mechanism_for_server(
+    name: &str,
+    user: &str,
+    password: &str,
+    random: &[u8],
+    binding: Option<&ChannelBinding>,
+    caps: Option<&Capabilities>,
+) -> Result<Box<dyn Mechanism>, SaslError> {
+    let upgrade = match ScramHash::from_mechanism_name(name) {
+        Some((hash, false)) if binding.is_some_and(ChannelBinding::is_plus) => {
+            let plus = hash.mechanism_name(true);
+            caps.is_some_and(|c| c.sasl.iter().any(|m| m.eq_ignore_ascii_case(plus)))
+                .then_some(plus)
+        }
+        _ => None,
+    };
+    mechanism_with_binding(upgrade.unwrap_or(name), user, password, random, binding)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sasl::ChannelBindingType;
     use alloc::string::ToString;
     use alloc::vec;
 
@@ -367,12 +353,6 @@ mod tests {
         assert!(mechanism("GSSAPI", "u", "p", &r).is_err());
     }
 
-    fn binding(kind: ChannelBindingType) -> ChannelBindingData {
-        ChannelBindingData::new(kind, (0u8..32).collect()).unwrap()
-    }
-
-    const EXPORTER: ChannelBindingType = ChannelBindingType::TlsExporter;
-
     #[test]
     fn plan_prefers_plus_only_with_binding() {
         let all = caps(&[
@@ -385,9 +365,11 @@ mod tests {
         let mixed = caps(&["SCRAM-SHA-256", "SCRAM-SHA-1-PLUS"]);
         let only_plus = caps(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]);
         let stripped = caps(&["SCRAM-SHA-256", "CRAM-MD5"]);
-        let bound = Transport::tls(true, true);
-        let unbound = Transport::tls(true, false);
-        let clear = Transport::Cleartext;
+        // (tls, channel binding)
+        let bound = (true, true);
+        let unbound = (true, false);
+        let clear = (false, false);
+        let clear_with_data = (false, true);
         let sasl = |m: &str| Ok(LoginMethod::Sasl(m.into()));
         let apop = greeting(true);
         let cases = [
@@ -411,78 +393,126 @@ mod tests {
             // Cleartext: refused unless allowed, and then never -PLUS.
             (&all, None, clear, false, Err(LoginError::CleartextRefused)),
             (&all, None, clear, true, sasl("SCRAM-SHA-256")),
+            // Binding data cannot exist without TLS: ignored.
+            (&all, None, clear_with_data, true, sasl("SCRAM-SHA-256")),
+            (
+                &all,
+                None,
+                clear_with_data,
+                false,
+                Err(LoginError::CleartextRefused),
+            ),
         ];
-        for (caps, greeting, transport, allow, want) in cases {
-            let got = plan_with(Some(caps), greeting, transport, allow);
-            assert_eq!(got, want, "{:?} {transport:?}", caps.sasl);
+        for (caps, greeting, (tls, binding), allow, want) in cases {
+            let got = plan_with(Some(caps), greeting, tls, allow, binding);
+            assert_eq!(got, want, "{:?} tls={tls} binding={binding}", caps.sasl);
         }
         assert_eq!(
             plan(Some(&only_plus), None, true, false),
             Ok(LoginMethod::UserPass)
         );
-        assert_eq!(Transport::tls(false, true), Transport::Cleartext);
-        assert!(bound.has_channel_binding() && bound.is_tls());
-        assert!(!unbound.has_channel_binding() && unbound.is_tls());
-        assert!(!Transport::default().is_tls());
-    }
-
-    /// The first client message of a mechanism, as text.
-    fn first(m: &mut Box<dyn Mechanism>) -> String {
-        String::from_utf8(m.initial_response().unwrap().unwrap().expose().clone()).unwrap()
     }
 
     #[test]
     fn gs2_flag_follows_rfc5802_section_6() {
         let r = [5u8; 18];
-        let exporter = binding(EXPORTER);
-        let endpoint = binding(ChannelBindingType::TlsServerEndPoint);
-        let plain_only = caps(&["SCRAM-SHA-256", "SCRAM-SHA-1"]);
-        let with_plus = caps(&["SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1"]);
-        let build = |name: &str, b: Option<&ChannelBindingData>, c: Option<&Capabilities>| {
-            mechanism_with_binding(name, "u", "p", &r, b, c)
-        };
-
-        // No binding data: `n`, whatever the server offers.
-        let mut m = build("SCRAM-SHA-256", None, Some(&with_plus)).unwrap();
-        assert!(first(&mut m).starts_with("n,,n=u,r="));
-        for name in ["SCRAM-SHA-256-PLUS", "scram-sha-1-plus"] {
-            assert_eq!(
-                build(name, None, Some(&with_plus)).err(),
-                Some(SaslError::InvalidInput(NEEDS_CHANNEL_BINDING))
-            );
-            assert_eq!(
-                mechanism(name, "u", "p", &r).err(),
-                Some(SaslError::InvalidInput(NEEDS_CHANNEL_BINDING))
-            );
+        let exporter = ChannelBinding::TlsExporter((0..32).collect());
+        let endpoint = ChannelBinding::TlsServerEndPoint((0..32).collect());
+        let y = ChannelBinding::SupportedButNotOffered;
+        let n = ChannelBinding::Unsupported;
+        let build =
+            |name: &str, b: Option<&ChannelBinding>| mechanism_with_binding(name, "u", "p", &r, b);
+        // (name, binding, mechanism name, start of the client-first-message)
+        let cases: [(&str, Option<&ChannelBinding>, &str, &str); 9] = [
+            ("SCRAM-SHA-256", None, "SCRAM-SHA-256", "n,,n=u,r="),
+            ("SCRAM-SHA-256", Some(&n), "SCRAM-SHA-256", "n,,n=u,r="),
+            ("scram-sha-1", Some(&y), "SCRAM-SHA-1", "y,,n=u,r="),
+            ("SCRAM-SHA-1", Some(&exporter), "SCRAM-SHA-1", "y,,n=u,r="),
+            (
+                "SCRAM-SHA-256",
+                Some(&endpoint),
+                "SCRAM-SHA-256",
+                "y,,n=u,r=",
+            ),
+            (
+                "SCRAM-SHA-1-PLUS",
+                Some(&endpoint),
+                "SCRAM-SHA-1-PLUS",
+                "p=tls-server-end-point,,n=u,r=",
+            ),
+            (
+                "scram-sha-256-plus",
+                Some(&exporter),
+                "SCRAM-SHA-256-PLUS",
+                "p=tls-exporter,,n=u,r=",
+            ),
+            ("PLAIN", Some(&exporter), "PLAIN", "\0u\0p"),
+            ("CRAM-MD5", Some(&exporter), "CRAM-MD5", ""),
+        ];
+        for (name, binding, want_name, want_first) in cases {
+            let mut m = build(name, binding).unwrap();
+            assert_eq!(m.name(), want_name, "{name} {binding:?}");
+            let first = m
+                .initial_response()
+                .unwrap()
+                .map(|f| String::from_utf8(f.expose().clone()).unwrap())
+                .unwrap_or_default();
+            assert!(first.starts_with(want_first), "{name} {binding:?}: {first}");
         }
-
-        // Binding data, -PLUS asked for: `p=<type>`.
-        let mut m = build("SCRAM-SHA-1-PLUS", Some(&endpoint), Some(&plain_only)).unwrap();
-        assert_eq!(m.name(), "SCRAM-SHA-1-PLUS");
-        assert!(first(&mut m).starts_with("p=tls-server-end-point,,n=u,r="));
-        let mut m = build("SCRAM-SHA-256-PLUS", Some(&exporter), None).unwrap();
-        assert!(first(&mut m).starts_with("p=tls-exporter,,n=u,r="));
-
-        // Binding data, plain SCRAM asked for, the server lists its -PLUS
-        // variant: the client MUST use `p`, so the -PLUS mechanism is built.
-        let mut m = build("scram-sha-256", Some(&exporter), Some(&with_plus)).unwrap();
-        assert_eq!(m.name(), "SCRAM-SHA-256-PLUS");
-        assert!(first(&mut m).starts_with("p=tls-exporter,,n=u,r="));
-
-        // ... the server lists a -PLUS of another hash only, or none, or
-        // CAPA was refused: `y` (the client thinks the server cannot bind).
-        for c in [Some(&with_plus), Some(&plain_only), None] {
-            let mut m = build("SCRAM-SHA-1", Some(&exporter), c).unwrap();
-            assert_eq!(m.name(), "SCRAM-SHA-1");
-            assert!(first(&mut m).starts_with("y,,n=u,r="));
+        // -PLUS without data: refused, never a silent downgrade.
+        for b in [None, Some(&n), Some(&y)] {
+            for name in ["SCRAM-SHA-256-PLUS", "scram-sha-1-plus"] {
+                assert_eq!(
+                    build(name, b).err(),
+                    Some(SaslError::InvalidInput(NEEDS_CHANNEL_BINDING))
+                );
+            }
         }
-
-        // Other mechanisms ignore the binding.
-        let m = build("CRAM-MD5", Some(&exporter), Some(&with_plus)).unwrap();
-        assert_eq!(m.name(), "CRAM-MD5");
         assert_eq!(
-            build("GSSAPI", Some(&exporter), None).err(),
+            mechanism("SCRAM-SHA-1-PLUS", "u", "p", &r).err(),
+            Some(SaslError::InvalidInput(NEEDS_CHANNEL_BINDING))
+        );
+        assert_eq!(
+            build("GSSAPI", Some(&exporter)).err(),
             Some(SaslError::InvalidInput(UNSUPPORTED))
         );
+    }
+
+    #[test]
+    fn explicit_names_switch_to_plus_when_the_server_lists_it() {
+        let r = [5u8; 18];
+        let exporter = ChannelBinding::TlsExporter((0..32).collect());
+        let with_plus = caps(&["SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1"]);
+        let plain_only = caps(&["SCRAM-SHA-256", "SCRAM-SHA-1"]);
+        let cases = [
+            // The server lists the -PLUS variant: the client MUST bind.
+            (
+                "scram-sha-256",
+                Some(&exporter),
+                Some(&with_plus),
+                "SCRAM-SHA-256-PLUS",
+            ),
+            // Only another hash's -PLUS, none, or CAPA refused: `y`.
+            (
+                "SCRAM-SHA-1",
+                Some(&exporter),
+                Some(&with_plus),
+                "SCRAM-SHA-1",
+            ),
+            (
+                "SCRAM-SHA-256",
+                Some(&exporter),
+                Some(&plain_only),
+                "SCRAM-SHA-256",
+            ),
+            ("SCRAM-SHA-256", Some(&exporter), None, "SCRAM-SHA-256"),
+            // No binding data: never -PLUS.
+            ("SCRAM-SHA-256", None, Some(&with_plus), "SCRAM-SHA-256"),
+            ("CRAM-MD5", Some(&exporter), Some(&with_plus), "CRAM-MD5"),
+        ];
+        for (name, binding, caps, want) in cases {
+            let m = mechanism_for_server(name, "u", "p", &r, binding, caps).unwrap();
+            assert_eq!(m.name(), want, "{name} {binding:?}");
+        }
     }
 }

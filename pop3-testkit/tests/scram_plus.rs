@@ -7,8 +7,8 @@
 
 use base64::Engine as _;
 use pop3_blocking::{Client, ConnectOptions, Error, TlsOptions, TlsPolicy};
-use pop3_proto::login::{self, LoginMethod, Transport};
-use pop3_proto::sasl::{ChannelBindingData, ChannelBindingType};
+use pop3_proto::login::{self, LoginMethod};
+use pop3_proto::sasl::ChannelBinding;
 use pop3_proto::CommandKind;
 use pop3_testkit::{Mailbox, Server, ServerBuilder, ServerHandle};
 
@@ -60,25 +60,30 @@ fn tls13_all_scram() -> (ServerHandle, TlsClient) {
     (s, c)
 }
 
-fn binding(client: &TlsClient) -> Option<ChannelBindingData> {
+fn binding(client: &TlsClient) -> Option<ChannelBinding> {
     pop3_tls::binding::channel_binding(client.get_ref().tls_connection()?)
 }
 
-/// What automatic login will do once the session layer wires it: plan with
-/// the binding's availability, build with the binding data and CAPA.
+/// What automatic login does with binding data (as the session layer
+/// calls it): plan knowing the data is there, build with the data.
 fn plan_and_build(
     client: &TlsClient,
-    binding: Option<&ChannelBindingData>,
+    binding: Option<&ChannelBinding>,
 ) -> Box<dyn pop3_proto::sasl::Mechanism> {
-    let transport = Transport::Tls {
-        channel_binding: binding.is_some(),
-    };
-    let method = login::plan_with(client.capabilities(), client.greeting(), transport, false);
+    let caps = client.capabilities();
+    let method = login::plan_with(caps, client.greeting(), true, false, binding.is_some());
     let Ok(LoginMethod::Sasl(name)) = method else {
         panic!("expected SASL, got {method:?}");
     };
-    login::mechanism_with_binding(&name, USER, PASS, &[42; 18], binding, client.capabilities())
-        .unwrap()
+    login::mechanism_with_binding(&name, USER, PASS, &[42; 18], binding).unwrap()
+}
+
+/// The binding bytes (for the `-PLUS` variants).
+fn data(binding: &ChannelBinding) -> &[u8] {
+    match binding {
+        ChannelBinding::TlsExporter(d) | ChannelBinding::TlsServerEndPoint(d) => d,
+        other => panic!("no binding data: {other:?}"),
+    }
 }
 
 /// The decoded SASL lines the client sent after `AUTH <mechanism> ...`:
@@ -142,8 +147,7 @@ fn all_scram() -> [&'static str; 4] {
 fn tls13_scram_sha256_plus_with_tls_exporter() {
     let (s, mut c) = tls13_all_scram();
     let b = binding(&c).expect("TLS 1.3 has exporter data");
-    assert_eq!(b.kind(), ChannelBindingType::TlsExporter);
-    assert_eq!(b.as_bytes().len(), 32);
+    assert!(matches!(&b, ChannelBinding::TlsExporter(d) if d.len() == 32));
     let m = plan_and_build(&c, Some(&b));
     assert_eq!(m.name(), "SCRAM-SHA-256-PLUS");
     c.authenticate(m).unwrap();
@@ -159,7 +163,7 @@ fn tls13_scram_sha256_plus_with_tls_exporter() {
     // c= is base64(gs2 header || exporter bytes), computed here from the
     // extracted data, and the server (which used its own exporter) agreed.
     let mut cbind = b"p=tls-exporter,,".to_vec();
-    cbind.extend_from_slice(b.as_bytes());
+    cbind.extend_from_slice(data(&b));
     assert!(
         sent[1].starts_with(&format!("c={},r=", b64(&cbind))),
         "{sent:?}"
@@ -183,11 +187,13 @@ fn tls12_scram_sha1_plus_with_tls_server_end_point_over_stls() {
         Some(pop3_blocking::rustls::ProtocolVersion::TLSv1_2)
     );
     let b = binding(&c).expect("TLS 1.2 has the certificate hash");
-    assert_eq!(b.kind(), ChannelBindingType::TlsServerEndPoint);
     // The TestCa leaf is ECDSA-SHA256: the binding is SHA-256 of its DER.
     use sha2::Digest as _;
     let leaf = s.test_ca().unwrap().leaf_cert_der().to_vec();
-    assert_eq!(b.as_bytes(), sha2::Sha256::digest(&leaf).as_slice());
+    assert_eq!(
+        b,
+        ChannelBinding::TlsServerEndPoint(sha2::Sha256::digest(&leaf).to_vec())
+    );
 
     let m = plan_and_build(&c, Some(&b));
     assert_eq!(m.name(), "SCRAM-SHA-1-PLUS");
@@ -204,9 +210,9 @@ fn binding_mismatch_is_refused_by_the_server() {
     // What a client behind a TLS-terminating man in the middle computes:
     // binding data of another TLS session.
     let (s, mut c) = tls13_all_scram();
-    let mut wrong = binding(&c).unwrap().as_bytes().to_vec();
+    let mut wrong = data(&binding(&c).unwrap()).to_vec();
     wrong[0] ^= 1;
-    let wrong = ChannelBindingData::new(ChannelBindingType::TlsExporter, wrong).unwrap();
+    let wrong = ChannelBinding::TlsExporter(wrong);
     let m = plan_and_build(&c, Some(&wrong));
     assert_auth_refused(c.authenticate(m), "channel-bindings-dont-match");
     assert_eq!(
@@ -233,7 +239,7 @@ fn tls_exporter_on_tls12_is_refused_as_an_unsupported_type() {
     let exported = conn
         .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
         .unwrap();
-    let b = ChannelBindingData::new(ChannelBindingType::TlsExporter, exported.to_vec()).unwrap();
+    let b = ChannelBinding::TlsExporter(exported.to_vec());
     let m = plan_and_build(&c, Some(&b));
     assert_auth_refused(c.authenticate(m), "unsupported-channel-binding-type");
 }
@@ -295,6 +301,35 @@ fn without_binding_data_plain_scram_with_n_flag() {
 }
 
 #[test]
+fn explicit_plain_scram_name_binds_when_the_server_offers_plus() {
+    // A caller asking for SCRAM-SHA-256 by name, with binding data, on a
+    // server that lists SCRAM-SHA-256-PLUS: RFC 5802 §6 says it MUST bind.
+    let (s, mut c) = tls13_all_scram();
+    let b = binding(&c).unwrap();
+    let m = login::mechanism_for_server(
+        "SCRAM-SHA-256",
+        USER,
+        PASS,
+        &[1; 18],
+        Some(&b),
+        c.capabilities(),
+    )
+    .unwrap();
+    assert_eq!(m.name(), "SCRAM-SHA-256-PLUS");
+    c.authenticate(m).unwrap();
+    let (mechanism, sent) = client_sasl(&s);
+    assert_eq!(mechanism, "SCRAM-SHA-256-PLUS");
+    assert!(sent[0].starts_with("p=tls-exporter,,"), "{sent:?}");
+
+    // Without the CAPA check the same request sends `y`, which this server
+    // (able to bind) must refuse as a downgrade.
+    let (_s, mut c) = tls13_all_scram();
+    let b = binding(&c).unwrap();
+    let m = login::mechanism_with_binding("SCRAM-SHA-256", USER, PASS, &[1; 18], Some(&b)).unwrap();
+    assert_auth_refused(c.authenticate(m), "server-does-support-channel-binding");
+}
+
+#[test]
 fn wrong_password_is_an_invalid_proof() {
     let (s, mut c) = tls13_all_scram();
     let b = binding(&c).unwrap();
@@ -304,7 +339,6 @@ fn wrong_password_is_an_invalid_proof() {
         "not the password",
         &[1; 18],
         Some(&b),
-        c.capabilities(),
     )
     .unwrap();
     assert_auth_refused(c.authenticate(m), "invalid-proof");
@@ -315,10 +349,9 @@ fn wrong_password_is_an_invalid_proof() {
 fn plus_without_tls_is_not_offered_by_the_server() {
     let s = server(Server::builder().sasl_mechanisms(all_scram()));
     let mut c = Client::connect_plain("127.0.0.1", s.port(), true).unwrap();
-    let fake = ChannelBindingData::new(ChannelBindingType::TlsExporter, vec![0; 32]).unwrap();
-    let m =
-        login::mechanism_with_binding("SCRAM-SHA-1-PLUS", USER, PASS, &[1; 18], Some(&fake), None)
-            .unwrap();
+    let fake = ChannelBinding::TlsExporter(vec![0; 32]);
+    let m = login::mechanism_with_binding("SCRAM-SHA-1-PLUS", USER, PASS, &[1; 18], Some(&fake))
+        .unwrap();
     match c.authenticate(m) {
         Err(Error::Server { response, .. }) => {
             assert!(response.text.contains("unsupported"), "{}", response.text)
@@ -351,32 +384,25 @@ async fn tokio_adapter_scram_plus_over_tls13_and_tls12() {
         let conn = c.get_ref().tls_connection().unwrap();
         let b = pop3_tls::binding::channel_binding(conn).unwrap();
         let want = if tls12 {
-            ChannelBindingType::TlsServerEndPoint
+            "tls-server-end-point"
         } else {
-            ChannelBindingType::TlsExporter
+            "tls-exporter"
         };
-        assert_eq!(b.kind(), want);
-        let transport = Transport::Tls {
-            channel_binding: true,
-        };
+        let is_endpoint = matches!(b, ChannelBinding::TlsServerEndPoint(_));
+        assert_eq!(is_endpoint, tls12, "{b:?}");
         let Ok(LoginMethod::Sasl(name)) =
-            login::plan_with(c.capabilities(), c.greeting(), transport, false)
+            login::plan_with(c.capabilities(), c.greeting(), true, false, true)
         else {
             panic!("expected SASL");
         };
         assert_eq!(name, "SCRAM-SHA-256-PLUS");
-        let m =
-            login::mechanism_with_binding(&name, USER, PASS, &[3; 18], Some(&b), c.capabilities())
-                .unwrap();
+        let m = login::mechanism_with_binding(&name, USER, PASS, &[3; 18], Some(&b)).unwrap();
         c.authenticate(m).await.unwrap();
         assert_eq!(c.stat().await.unwrap().count, 1);
         c.quit().await.unwrap();
         let (mechanism, sent) = client_sasl(&s);
         assert_eq!(mechanism, "SCRAM-SHA-256-PLUS");
-        assert!(
-            sent[0].starts_with(&format!("p={},,", want.name())),
-            "{sent:?}"
-        );
+        assert!(sent[0].starts_with(&format!("p={want},,")), "{sent:?}");
     }
 }
 

@@ -1,5 +1,5 @@
 //! Channel-binding data of a rustls client connection, for the SCRAM `-PLUS`
-//! mechanisms ([`pop3_proto::sasl::ChannelBindingData`]).
+//! mechanisms ([`pop3_proto::sasl::ChannelBinding`]).
 //!
 //! * TLS 1.3: `tls-exporter` (RFC 9266 §2): 32 bytes from
 //!   `export_keying_material` with the label
@@ -15,16 +15,12 @@
 //! connection of a tokio-rustls client stream (`stream.get_ref().1`).
 //!
 //! ```no_run
-//! # fn f(conn: &rustls::ClientConnection) {
-//! use pop3_proto::sasl::ChannelBindingType;
-//! if let Some(binding) = pop3_tls::binding::channel_binding(conn) {
-//!     // Hand it to pop3_proto::login::mechanism_with_binding.
-//!     assert!(matches!(
-//!         binding.kind(),
-//!         ChannelBindingType::TlsExporter | ChannelBindingType::TlsServerEndPoint
-//!     ));
-//! }
-//! # }
+//! # fn f(conn: &rustls::ClientConnection) -> Result<(), pop3_proto::sasl::SaslError> {
+//! use pop3_proto::login;
+//! let binding = pop3_tls::binding::channel_binding(conn);
+//! let _method = login::plan_with(None, None, true, false, binding.is_some());
+//! let _m = login::mechanism_with_binding("SCRAM-SHA-256-PLUS", "u", "p", &[7; 18], binding.as_ref())?;
+//! # Ok(()) }
 //! ```
 //!
 //! The certificate parsing is a minimal DER walk (`Certificate ::=
@@ -33,7 +29,7 @@
 //! only what it needs, bounds-checks every length and never panics; the
 //! certificate itself was already verified by rustls.
 
-use pop3_proto::sasl::{ChannelBindingData, ChannelBindingType};
+use pop3_proto::sasl::ChannelBinding;
 use rustls::{ClientConnection, ProtocolVersion};
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
@@ -44,14 +40,15 @@ pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
 pub const EXPORTER_LEN: usize = 32;
 
 /// The channel-binding data of an established TLS connection:
-/// `tls-exporter` for TLS 1.3, `tls-server-end-point` for TLS 1.2 (see the
-/// [module docs](self)).
+/// [`ChannelBinding::TlsExporter`] for TLS 1.3,
+/// [`ChannelBinding::TlsServerEndPoint`] for TLS 1.2 (see the
+/// [module docs](self)); never another variant, never empty.
 ///
 /// `None` while the handshake is still running, for another protocol
 /// version, when the exporter fails, or for TLS 1.2 when the server's
 /// certificate is missing or its signature algorithm has no single hash
 /// function this module knows ([`tls_server_end_point`]).
-pub fn channel_binding(conn: &ClientConnection) -> Option<ChannelBindingData> {
+pub fn channel_binding(conn: &ClientConnection) -> Option<ChannelBinding> {
     if conn.is_handshaking() {
         return None;
     }
@@ -60,12 +57,11 @@ pub fn channel_binding(conn: &ClientConnection) -> Option<ChannelBindingData> {
             let out = conn
                 .export_keying_material([0u8; EXPORTER_LEN], EXPORTER_LABEL, None)
                 .ok()?;
-            ChannelBindingData::new(ChannelBindingType::TlsExporter, out.to_vec()).ok()
+            Some(ChannelBinding::TlsExporter(out.to_vec()))
         }
         ProtocolVersion::TLSv1_2 => {
             let leaf = conn.peer_certificates()?.first()?;
-            let hash = tls_server_end_point(leaf.as_ref())?;
-            ChannelBindingData::new(ChannelBindingType::TlsServerEndPoint, hash).ok()
+            tls_server_end_point(leaf.as_ref()).map(ChannelBinding::TlsServerEndPoint)
         }
         _ => None,
     }
@@ -411,24 +407,28 @@ mod tests {
     #[test]
     fn tls13_exporter_matches_the_server() {
         let (client, server, _) = handshake(&rustls::version::TLS13);
-        let b = channel_binding(&client).unwrap();
-        assert_eq!(b.kind(), ChannelBindingType::TlsExporter);
         let theirs = server
             .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
             .unwrap();
-        assert_eq!(b.as_bytes(), &theirs);
+        assert_eq!(
+            channel_binding(&client),
+            Some(ChannelBinding::TlsExporter(theirs.to_vec()))
+        );
         let other = server
             .export_keying_material([0u8; 32], b"EXPORTER-something-else", None)
             .unwrap();
-        assert_ne!(b.as_bytes(), &other);
+        assert_ne!(theirs, other);
     }
 
     #[test]
     fn tls12_server_end_point_is_the_certificate_hash() {
         let (client, _server, leaf) = handshake(&rustls::version::TLS12);
         assert_eq!(client.protocol_version(), Some(ProtocolVersion::TLSv1_2));
-        let b = channel_binding(&client).unwrap();
-        assert_eq!(b.kind(), ChannelBindingType::TlsServerEndPoint);
-        assert_eq!(b.as_bytes(), Sha256::digest(&leaf).as_slice());
+        assert_eq!(
+            channel_binding(&client),
+            Some(ChannelBinding::TlsServerEndPoint(
+                Sha256::digest(&leaf).to_vec()
+            ))
+        );
     }
 }

@@ -55,10 +55,7 @@ pub use cram_md5::CramMd5;
 pub use login::Login;
 pub use oauth::{OAuthBearer, XOAuth2};
 pub use plain::Plain;
-pub use scram::{
-    ChannelBinding, ChannelBindingData, ChannelBindingType, Scram, ScramHash,
-    DEFAULT_MAX_ITERATIONS,
-};
+pub use scram::{ChannelBinding, Scram, ScramHash, DEFAULT_MAX_ITERATIONS};
 
 /// Why a SASL mechanism could not continue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

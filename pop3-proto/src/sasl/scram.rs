@@ -177,88 +177,6 @@ impl fmt::Debug for ChannelBinding {
     }
 }
 
-/// The channel-binding type (RFC 5056) of [`ChannelBindingData`]: how the
-/// TLS layer computed it, and the name sent in the GS2 header (`p=<name>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ChannelBindingType {
-    /// `tls-exporter` (RFC 9266): 32 bytes from the TLS exporter with the
-    /// label `EXPORTER-Channel-Binding` and no context. The binding for
-    /// TLS 1.3.
-    TlsExporter,
-    /// `tls-server-end-point` (RFC 5929 §4): the hash of the server's
-    /// end-entity certificate. The binding used with TLS 1.2.
-    TlsServerEndPoint,
-}
-
-impl ChannelBindingType {
-    /// The registered name: `tls-exporter` or `tls-server-end-point`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ChannelBindingType::TlsExporter => "tls-exporter",
-            ChannelBindingType::TlsServerEndPoint => "tls-server-end-point",
-        }
-    }
-}
-
-/// Channel-binding data obtained from the TLS connection: a type and at
-/// least one byte of data. This is what a TLS driver hands to the login
-/// logic ([`login::mechanism_with_binding`](crate::login::mechanism_with_binding)),
-/// which turns it into the [`ChannelBinding`] of a SCRAM exchange.
-///
-/// `Debug` shows the type and the length, never the bytes.
-///
-/// ```
-/// use pop3_proto::sasl::{ChannelBinding, ChannelBindingData, ChannelBindingType};
-/// let data = ChannelBindingData::new(ChannelBindingType::TlsExporter, vec![7; 32]).unwrap();
-/// assert_eq!(data.kind().name(), "tls-exporter");
-/// assert!(ChannelBinding::from(data).is_plus());
-/// assert!(ChannelBindingData::new(ChannelBindingType::TlsExporter, Vec::new()).is_err());
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ChannelBindingData {
-    kind: ChannelBindingType,
-    data: Vec<u8>,
-}
-
-impl ChannelBindingData {
-    /// Binding data of `kind`. Errors with [`SaslError::InvalidInput`] when
-    /// `data` is empty (no TLS layer produces empty binding data).
-    pub fn new(kind: ChannelBindingType, data: Vec<u8>) -> Result<Self, SaslError> {
-        if data.is_empty() {
-            return Err(SaslError::InvalidInput(
-                "SCRAM channel binding data is empty",
-            ));
-        }
-        Ok(ChannelBindingData { kind, data })
-    }
-
-    /// The channel-binding type.
-    pub fn kind(&self) -> ChannelBindingType {
-        self.kind
-    }
-
-    /// The binding bytes (not base64).
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.data
-    }
-}
-
-impl fmt::Debug for ChannelBindingData {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}(<{} bytes>)", self.kind.name(), self.data.len())
-    }
-}
-
-impl From<ChannelBindingData> for ChannelBinding {
-    fn from(d: ChannelBindingData) -> ChannelBinding {
-        match d.kind {
-            ChannelBindingType::TlsExporter => ChannelBinding::TlsExporter(d.data),
-            ChannelBindingType::TlsServerEndPoint => ChannelBinding::TlsServerEndPoint(d.data),
-        }
-    }
-}
-
 enum State {
     Start,
     /// client-first-message sent.
@@ -937,9 +855,7 @@ mod tests {
         let sha256 = || Scram::with_nonce(ScramHash::Sha256, "user", "pencil", NONCE256).unwrap();
 
         // SCRAM-SHA-256-PLUS, tls-exporter, binding bytes 00..1f.
-        let exporter =
-            ChannelBindingData::new(ChannelBindingType::TlsExporter, (0..32).collect()).unwrap();
-        let m = sha256().with_channel_binding(exporter.into());
+        let m = sha256().with_channel_binding(ChannelBinding::TlsExporter((0..32).collect()));
         assert_eq!(m.name(), "SCRAM-SHA-256-PLUS");
         check(
             m,
@@ -951,14 +867,10 @@ mod tests {
 
         // SCRAM-SHA-1-PLUS, tls-server-end-point (SHA-256 of some bytes),
         // with an authzid in the GS2 header.
-        let endpoint = ChannelBindingData::new(
-            ChannelBindingType::TlsServerEndPoint,
-            Sha256::digest(b"not a real certificate").to_vec(),
-        )
-        .unwrap();
+        let endpoint = Sha256::digest(b"not a real certificate").to_vec();
         let m = sha1_mech().with_authzid("admin").unwrap();
         check(
-            m.with_channel_binding(endpoint.into()),
+            m.with_channel_binding(ChannelBinding::TlsServerEndPoint(endpoint)),
             b"p=tls-server-end-point,a=admin,n=user,r=fyko+d2lbbFgONRv9qkxdawL",
             SERVER_FIRST1,
             b"c=cD10bHMtc2VydmVyLWVuZC1wb2ludCxhPWFkbWluLInu5rbHVBUI11OkPiqvkmfoHxyOQwIUZ2l0LJPSkwd8,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=VUnG2khcERkrh+5FrUqpOh5pC6g=",
@@ -975,24 +887,5 @@ mod tests {
             b"c=eSws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=FoqiHTtQEDE8lz1CdaEe3tK4mS+iMDTl77SPyDS53DY=",
             b"v=dI4KpiQJwBr1+V+K6U1dA6l6I4I9DUNXWND4pcpRU3U=",
         );
-    }
-
-    #[test]
-    fn binding_data_is_never_empty_and_debug_is_redacted() {
-        for kind in [
-            ChannelBindingType::TlsExporter,
-            ChannelBindingType::TlsServerEndPoint,
-        ] {
-            assert!(matches!(
-                ChannelBindingData::new(kind, Vec::new()),
-                Err(SaslError::InvalidInput(_))
-            ));
-            let d = ChannelBindingData::new(kind, alloc::vec![0xAB; 32]).unwrap();
-            assert_eq!(d.kind(), kind);
-            assert_eq!(d.as_bytes(), &[0xAB; 32]);
-            let s = format!("{d:?}");
-            assert_eq!(s, format!("{}(<32 bytes>)", kind.name()));
-            assert!(ChannelBinding::from(d).is_plus());
-        }
     }
 }
