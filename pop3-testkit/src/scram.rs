@@ -417,4 +417,80 @@ mod tests {
             assert_eq!(got, *want, "{name} {first}");
         }
     }
+
+    /// The server side against known answers computed independently
+    /// (Python `hashlib`/`hmac` from the RFC 5802 §3 formulas, with this
+    /// server's salt for `user`), then the same exchange tampered with.
+    #[test]
+    fn known_answers_and_tampering() {
+        let bound = ServerBinding {
+            supported: true,
+            tls_exporter: Some((1..=32).collect()),
+            tls_server_end_point: None,
+        };
+        let password = |u: &str| (u == "user").then(|| "pencil".to_string());
+        let cases = [
+            (
+                "SCRAM-SHA-256-PLUS",
+                "p=tls-exporter,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+                "c=cD10bHMtZXhwb3J0ZXIsLAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g,r=rOprNGfwEbeRWgbNEkqOSRV,p=0MXuUk4N0bSFApvifypy9uHcPj6pqA1KFNJzE9QL9C8=",
+                "v=k6BjIYFa7ukBa8p4Ir9NJzlaFA9hp9/eaRA1Yjmt3CM=",
+            ),
+            (
+                "SCRAM-SHA-1",
+                "n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+                "c=biws,r=rOprNGfwEbeRWgbNEkqOSRV,p=E3BSR3WHidmd7HrNB2aBzdDZ4UA=",
+                "v=qoX3nsec2ApK8J4t/x/ZmVznKjk=",
+            ),
+        ];
+        let start = |name: &str, first: &str| {
+            let mut s = ScramServer::new(mech(name), bound.clone(), 4096, "SRV".into());
+            let server_first = s.client_first(first.as_bytes(), |u| u == "user").unwrap();
+            assert_eq!(
+                server_first,
+                b"r=rOprNGfwEbeRWgbNEkqOSRV,s=ClItnhQdzrUvn1ktdnsc1Q==,i=4096"
+            );
+            s
+        };
+        for (name, first, last, v) in cases {
+            let mut s = start(name, first);
+            let (user, server_final) = s.client_final(last.as_bytes(), password).unwrap();
+            assert_eq!(
+                (user.as_str(), server_final.as_slice()),
+                ("user", v.as_bytes())
+            );
+
+            // One changed byte of the binding, the nonce or the proof.
+            let (c, rest) = last.split_once(",r=").unwrap();
+            let (nonce, proof) = rest.split_once(",p=").unwrap();
+            let other_c = if c == "c=biws" {
+                "c=eSws"
+            } else {
+                "c=cD10bHMtZXhwb3J0ZXIsLAA="
+            };
+            let mut flipped = STANDARD.decode(proof).unwrap();
+            flipped[0] ^= 1;
+            let tampered = [
+                (
+                    format!("{other_c},r={nonce},p={proof}"),
+                    "channel-bindings-dont-match",
+                ),
+                (format!("{c},r={nonce}X,p={proof}"), "other-error"),
+                (
+                    format!("{c},r={nonce},p={}", STANDARD.encode(&flipped)),
+                    "invalid-proof",
+                ),
+                (format!("{c},r={nonce},p=AAAA"), "invalid-proof"),
+                (format!("{c},r={nonce}"), "invalid-encoding"),
+            ];
+            for (message, want) in tampered {
+                let mut s = start(name, first);
+                assert_eq!(
+                    s.client_final(message.as_bytes(), password).err(),
+                    Some(want),
+                    "{message}"
+                );
+            }
+        }
+    }
 }

@@ -431,4 +431,34 @@ mod tests {
             ))
         );
     }
+
+    proptest::proptest! {
+        /// Any bytes: no panic, and either nothing or a hash of a length
+        /// one of the four functions gives.
+        #[test]
+        fn any_bytes_are_safe(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            if let Some(h) = tls_server_end_point(&bytes) {
+                proptest::prop_assert!([28, 32, 48, 64].contains(&h.len()));
+            }
+        }
+
+        /// A real certificate with bytes overwritten: the same.
+        #[test]
+        fn damaged_certificates_are_safe(
+            edits in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..8)
+        ) {
+            let mut cert = CERT.with(|c| c.clone());
+            for (at, byte) in edits {
+                let i = at % cert.len();
+                cert[i] = byte;
+            }
+            if let Some(h) = tls_server_end_point(&cert) {
+                proptest::prop_assert!([28, 32, 48, 64].contains(&h.len()));
+            }
+        }
+    }
+
+    std::thread_local! {
+        static CERT: Vec<u8> = rcgen_cert(&rcgen::PKCS_ECDSA_P384_SHA384).0;
+    }
 }
