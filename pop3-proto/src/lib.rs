@@ -167,3 +167,8 @@ pub use secret::Secret;
 pub mod fuzzing {
     pub use crate::parse::{apop_timestamp, capa_line, list_entry, stat, status_text, uidl_entry};
 }
+
+// The crate README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

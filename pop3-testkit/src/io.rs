@@ -129,6 +129,23 @@ impl Conn {
         }
     }
 
+    /// The `tls-exporter` channel-binding data (RFC 9266) of a TLS 1.3
+    /// connection: 32 bytes exported with the label
+    /// `EXPORTER-Channel-Binding` and no context. `None` otherwise.
+    pub(crate) fn tls_exporter(&self) -> Option<Vec<u8>> {
+        #[cfg(feature = "tls")]
+        if let Some(Stream::Tls(tls)) = &self.stream {
+            if tls.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
+                return tls
+                    .conn
+                    .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+                    .ok()
+                    .map(|out| out.to_vec());
+            }
+        }
+        None
+    }
+
     fn fill(&mut self) -> Result<(), ReadError> {
         if self.pos > 0 && self.pos == self.buf.len() {
             self.buf.clear();

@@ -7,8 +7,9 @@
 //! * a **mailbox server** ([`Server::builder`]) implementing RFC 1939 (USER,
 //!   PASS, APOP, STAT, LIST, UIDL, RETR, TOP, DELE, RSET, NOOP, QUIT),
 //!   RFC 2449 (CAPA, response codes `[AUTH]`, `[IN-USE]`, `[LOGIN-DELAY]`,
-//!   `[SYS/TEMP]`), RFC 2595 (STLS), RFC 5034 (AUTH PLAIN) and RFC 6856
-//!   (UTF8, LANG), with correct state checks and RFC 1939 commit semantics
+//!   `[SYS/TEMP]`), RFC 2595 (STLS), RFC 5034 (AUTH PLAIN; SCRAM-SHA-1,
+//!   SCRAM-SHA-256 and their `-PLUS` channel-binding variants with
+//!   [`ServerBuilder::sasl_mechanisms`]) and RFC 6856 (UTF8, LANG), with correct state checks and RFC 1939 commit semantics
 //!   (DELE only marks; QUIT commits; a dropped connection commits nothing);
 //! * **TLS** (feature `tls`, on by default): implicit TLS and STLS with a
 //!   generated `TestCa` that clients can trust;
@@ -98,6 +99,7 @@ mod io;
 mod mailbox;
 mod proxy;
 mod sample;
+mod scram;
 mod script;
 mod server;
 mod session;
@@ -127,3 +129,8 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "SASL PLAIN",
     "IMPLEMENTATION pop3-testkit",
 ];
+
+// The crate README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

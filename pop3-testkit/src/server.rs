@@ -73,6 +73,11 @@ pub(crate) struct Config {
     pub(crate) stls: bool,
     pub(crate) stls_injection: Option<Vec<u8>>,
     pub(crate) script: Option<ScriptPlan>,
+    pub(crate) sasl: Vec<String>,
+    pub(crate) scram_iterations: u32,
+    pub(crate) channel_binding: bool,
+    pub(crate) strip_plus: bool,
+    pub(crate) tls12_only: bool,
 }
 
 impl Default for Config {
@@ -112,6 +117,11 @@ impl Default for Config {
             stls: false,
             stls_injection: None,
             script: None,
+            sasl: vec!["PLAIN".to_string()],
+            scram_iterations: 4096,
+            channel_binding: true,
+            strip_plus: false,
+            tls12_only: false,
         }
     }
 }
@@ -151,6 +161,10 @@ pub(crate) struct Shared {
     pub(crate) maildrop_locked: AtomicBool,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    /// The DER of the certificate the server presents (for
+    /// `tls-server-end-point`).
+    #[cfg(feature = "tls")]
+    pub(crate) leaf_der: Option<Vec<u8>>,
 }
 
 impl Shared {
@@ -246,7 +260,8 @@ impl ServerBuilder {
     }
 
     /// Adds a user. Credentials are checked by USER/PASS, APOP and
-    /// AUTH PLAIN. With no users configured nobody can log in.
+    /// the SASL mechanisms ([`sasl_mechanisms`](Self::sasl_mechanisms)).
+    /// With no users configured nobody can log in.
     pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
         self.config.users.push((name.into(), password.into()));
         self
@@ -278,6 +293,74 @@ impl ServerBuilder {
     /// `"EXPIRE NEVER"`).
     pub fn add_capability(mut self, cap: impl Into<String>) -> Self {
         self.config.capabilities.push(cap.into());
+        self
+    }
+
+    /// The SASL mechanisms the server accepts in `AUTH` (default `PLAIN`),
+    /// also advertised as the `SASL` line of CAPA (replacing the existing
+    /// one; none when the list is empty). Known: `PLAIN`, `SCRAM-SHA-1`,
+    /// `SCRAM-SHA-256`, `SCRAM-SHA-1-PLUS`, `SCRAM-SHA-256-PLUS` (case
+    /// does not matter); other names are advertised but refused.
+    ///
+    /// SCRAM (RFC 5802, 7677) verifies the client's proof and sends the
+    /// server signature. The `-PLUS` variants need TLS and verify the
+    /// channel binding against the server's own values: `tls-exporter`
+    /// (RFC 9266, TLS 1.3 only: the exporter with label
+    /// `EXPORTER-Channel-Binding`) or `tls-server-end-point` (RFC 5929,
+    /// the SHA-256 of the certificate the server presents, which
+    /// [`TestCa`](crate::TestCa) signs with ECDSA-SHA256). Over TLS, with
+    /// [`channel_binding`](Self::channel_binding) on, a client's `y` flag
+    /// (it thought the server could not bind) fails the exchange as RFC
+    /// 5802 §6 requires (`e=server-does-support-channel-binding`). Failures
+    /// are sent as `e=` in a challenge, then `-ERR [AUTH]`.
+    pub fn sasl_mechanisms<I, S>(mut self, mechanisms: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.sasl = mechanisms
+            .into_iter()
+            .map(|m| m.into().to_ascii_uppercase())
+            .collect();
+        let line = format!("SASL {}", self.config.sasl.join(" "));
+        let position = self
+            .config
+            .capabilities
+            .iter()
+            .position(|c| c.to_ascii_uppercase().starts_with("SASL"));
+        match (position, self.config.sasl.is_empty()) {
+            (Some(i), true) => {
+                self.config.capabilities.remove(i);
+            }
+            (Some(i), false) => self.config.capabilities[i] = line,
+            (None, true) => {}
+            (None, false) => self.config.capabilities.push(line),
+        }
+        self
+    }
+
+    /// The SCRAM iteration count (`i=`) the server asks for (default 4096).
+    pub fn scram_iterations(mut self, iterations: u32) -> Self {
+        self.config.scram_iterations = iterations.max(1);
+        self
+    }
+
+    /// Whether the server supports channel binding over TLS (default
+    /// `true`). With `false` it behaves like a server without -PLUS
+    /// support: `-PLUS` mechanisms are refused and a client's `y` flag is
+    /// accepted.
+    pub fn channel_binding(mut self, yes: bool) -> Self {
+        self.config.channel_binding = yes;
+        self
+    }
+
+    /// Quirk (attack simulation): CAPA lists the `SASL` mechanisms without
+    /// their `-PLUS` names, while the server still supports them, as a
+    /// man-in-the-middle downgrading channel binding would show it. A
+    /// client with binding data must then use the GS2 flag `y`, which the
+    /// server refuses (RFC 5802 §6).
+    pub fn strip_plus_from_capa(mut self, yes: bool) -> Self {
+        self.config.strip_plus = yes;
         self
     }
 
@@ -584,6 +667,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Offer only TLS 1.2 (default: TLS 1.2 and 1.3), to test what a
+    /// client does on a TLS 1.2 connection (for example channel binding
+    /// with `tls-server-end-point` instead of `tls-exporter`).
+    #[cfg(feature = "tls")]
+    pub fn tls12_only(mut self, yes: bool) -> Self {
+        self.config.tls12_only = yes;
+        self
+    }
+
     /// Quirk (attack simulation): append these bytes to `+OK` of STLS in the
     /// same write, before the handshake. A correct client must treat data
     /// received after the STLS reply and before the handshake as an error
@@ -614,11 +706,14 @@ impl ServerBuilder {
                 None => None,
             };
             let tls = match &ca {
+                Some(ca) if self.config.tls12_only => Some(ca.server_config_tls12()?),
                 Some(ca) => Some(ca.server_config()?),
                 None => None,
             };
             (ca, tls)
         };
+        #[cfg(feature = "tls")]
+        let leaf_der = ca.as_ref().map(|ca| ca.leaf_cert_der().to_vec());
 
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
@@ -634,6 +729,8 @@ impl ServerBuilder {
             maildrop_locked: AtomicBool::new(false),
             #[cfg(feature = "tls")]
             tls,
+            #[cfg(feature = "tls")]
+            leaf_der,
         });
         let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
         let accept = {

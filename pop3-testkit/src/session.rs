@@ -10,6 +10,7 @@ use md5::{Digest, Md5};
 
 use crate::io::{Conn, ReadError};
 use crate::mailbox::Message;
+use crate::scram::{ScramMechanism, ScramServer, ServerBinding};
 use crate::server::{lock, sleep_interruptible, Config, Shared};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,7 @@ struct Session<'a> {
     commands: usize,
     retrs: usize,
     holds_lock: bool,
+    nonces: u64,
 }
 
 /// Computes the APOP digest: lowercase hex MD5 of `timestamp` (with its angle
@@ -73,12 +75,33 @@ pub(crate) fn run(conn: Conn, shared: &Arc<Shared>) {
         commands: 0,
         retrs: 0,
         holds_lock: false,
+        nonces: 0,
     };
     let notify = s.serve().unwrap_or_default();
     if s.holds_lock {
         shared.maildrop_locked.store(false, Ordering::SeqCst);
     }
     s.conn.close(notify);
+}
+
+/// Decodes one SASL client response: `=` is empty, `*` cancels.
+fn decode_sasl(response: &str) -> Result<Vec<u8>, &'static str> {
+    match response {
+        "*" => Err("authentication cancelled"),
+        "=" => Ok(Vec::new()),
+        r => base64::engine::general_purpose::STANDARD
+            .decode(r.as_bytes())
+            .map_err(|_| "invalid base64 in SASL response"),
+    }
+}
+
+/// Nanoseconds since the epoch (0 if the clock is before it): uniqueness
+/// for APOP timestamps and SCRAM nonces.
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 fn is_number(s: &str) -> bool {
@@ -191,10 +214,7 @@ impl Session<'_> {
         }
         let mut text = self.cfg.greeting.clone();
         if self.cfg.apop_timestamp {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
+            let nanos = now_nanos();
             let ts = format!(
                 "<{}.{}.{}@pop3-testkit>",
                 std::process::id(),
@@ -334,6 +354,17 @@ impl Session<'_> {
             return self.err("too many arguments");
         }
         let mut caps = self.cfg.capabilities.clone();
+        if self.cfg.strip_plus {
+            for cap in caps.iter_mut() {
+                if cap.to_ascii_uppercase().starts_with("SASL ") {
+                    *cap = cap
+                        .split(' ')
+                        .filter(|w| !w.to_ascii_uppercase().ends_with("-PLUS"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                }
+            }
+        }
         if self.cfg.stls && !self.conn.is_tls() && self.state == State::Authorization {
             caps.push("STLS".to_string());
         }
@@ -400,44 +431,26 @@ impl Session<'_> {
         self.pending_user = None;
         let (mech, initial) = match args {
             [] => {
-                return Ok(self.multiline(
-                    self.ok("Supported SASL mechanisms follow"),
-                    &["PLAIN".to_string()],
-                ))
+                return Ok(
+                    self.multiline(self.ok("Supported SASL mechanisms follow"), &self.cfg.sasl)
+                )
             }
             [m] => (m.to_ascii_uppercase(), None),
             [m, ir] => (m.to_ascii_uppercase(), Some(ir.to_string())),
             _ => return Ok(self.err("too many arguments")),
         };
+        if !self.cfg.sasl.contains(&mech) {
+            return Ok(self.err("unsupported SASL mechanism"));
+        }
+        if let Some(scram) = ScramMechanism::parse(&mech) {
+            return self.scram(scram, initial);
+        }
         if mech != "PLAIN" {
             return Ok(self.err("unsupported SASL mechanism"));
         }
-        let response = match initial {
-            Some(ir) => ir,
-            None => {
-                let mut cont = b"+ ".to_vec();
-                cont.extend_from_slice(self.eol());
-                self.send(&cont)?;
-                let raw = match self.conn.read_line() {
-                    Ok(l) => l,
-                    Err(ReadError::TooLong) => return Ok(self.err("line too long")),
-                    Err(e) => return Err(io::Error::other(e.to_string())),
-                };
-                let l = raw.strip_suffix(b"\n").unwrap_or(&raw);
-                let l = l.strip_suffix(b"\r").unwrap_or(l);
-                String::from_utf8_lossy(l).into_owned()
-            }
-        };
-        if response == "*" {
-            return Ok(self.err("authentication cancelled"));
-        }
-        let decoded = if response == "=" {
-            Vec::new()
-        } else {
-            match base64::engine::general_purpose::STANDARD.decode(response.as_bytes()) {
-                Ok(d) => d,
-                Err(_) => return Ok(self.err("invalid base64 in SASL response")),
-            }
+        let decoded = match self.first_response(initial)? {
+            Ok(d) => d,
+            Err(reply) => return Ok(reply),
         };
         let parts: Vec<&[u8]> = decoded.split(|&b| b == 0).collect();
         let [authzid, authcid, passwd] = parts.as_slice() else {
@@ -457,6 +470,118 @@ impl Session<'_> {
         } else {
             Ok(self.err("[AUTH] authentication failed"))
         }
+    }
+
+    /// The client's first SASL message: the initial response from the AUTH
+    /// line, or the answer to an empty challenge. `Err` as in
+    /// [`sasl_round`](Self::sasl_round).
+    fn first_response(&mut self, initial: Option<String>) -> io::Result<Result<Vec<u8>, Vec<u8>>> {
+        match initial {
+            Some(ir) => Ok(decode_sasl(&ir).map_err(|text| self.err(text))),
+            None => self.sasl_round(b""),
+        }
+    }
+
+    /// Sends one SASL challenge (`+ ` and base64 of `challenge`) and reads
+    /// the client's answer, decoded. `Err` is the reply that ends the
+    /// exchange (cancelled with `*`, bad base64, line too long).
+    fn sasl_round(&mut self, challenge: &[u8]) -> io::Result<Result<Vec<u8>, Vec<u8>>> {
+        let mut cont = b"+ ".to_vec();
+        cont.extend_from_slice(
+            base64::engine::general_purpose::STANDARD
+                .encode(challenge)
+                .as_bytes(),
+        );
+        cont.extend_from_slice(self.eol());
+        self.send(&cont)?;
+        let raw = match self.conn.read_line() {
+            Ok(l) => l,
+            Err(ReadError::TooLong) => return Ok(Err(self.err("line too long"))),
+            Err(e) => return Err(io::Error::other(e.to_string())),
+        };
+        let l = raw.strip_suffix(b"\n").unwrap_or(&raw);
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        Ok(decode_sasl(&String::from_utf8_lossy(l)).map_err(|text| self.err(text)))
+    }
+
+    /// A SCRAM exchange (RFC 5802 over RFC 5034): client-first (initial
+    /// response or answer to an empty challenge), server-first,
+    /// client-final, server-final (`v=`), the client's empty answer, then
+    /// the login. A failure is sent as `e=` in a challenge; whatever the
+    /// client answers (normally `*`), `-ERR [AUTH]` follows.
+    fn scram(&mut self, mechanism: ScramMechanism, initial: Option<String>) -> io::Result<Vec<u8>> {
+        let tls = self.conn.is_tls();
+        if mechanism.is_plus() && !(tls && self.cfg.channel_binding) {
+            return Ok(self.err("unsupported SASL mechanism"));
+        }
+        let binding = ServerBinding {
+            supported: tls && self.cfg.channel_binding,
+            tls_exporter: self.conn.tls_exporter(),
+            tls_server_end_point: self.tls_server_end_point(),
+        };
+        let nonce = self.server_nonce();
+        let mut server = ScramServer::new(mechanism, binding, self.cfg.scram_iterations, nonce);
+        let client_first = match self.first_response(initial)? {
+            Ok(d) => d,
+            Err(reply) => return Ok(reply),
+        };
+        let shared = self.shared;
+        let server_first =
+            match server.client_first(&client_first, |u| shared.password_of(u).is_some()) {
+                Ok(m) => m,
+                Err(e) => return self.scram_failed(e),
+            };
+        let client_final = match self.sasl_round(&server_first)? {
+            Ok(d) => d,
+            Err(reply) => return Ok(reply),
+        };
+        let (user, server_final) = match server
+            .client_final(&client_final, |u| shared.password_of(u).map(str::to_string))
+        {
+            Ok(r) => r,
+            Err(e) => return self.scram_failed(e),
+        };
+        match self.sasl_round(&server_final)? {
+            Ok(empty) if empty.is_empty() => Ok(self.login(&user)),
+            Ok(_) => Ok(self.err("[AUTH] unexpected data after the server signature")),
+            Err(reply) => Ok(reply),
+        }
+    }
+
+    fn scram_failed(&mut self, error: &str) -> io::Result<Vec<u8>> {
+        // The client's answer to `e=` (normally `*`) does not matter.
+        let _ = self.sasl_round(format!("e={error}").as_bytes())?;
+        Ok(self.err(&format!("[AUTH] SCRAM failed: {error}")))
+    }
+
+    /// `tls-server-end-point` (RFC 5929): SHA-256 of the presented
+    /// certificate (`TestCa` signs with ECDSA-SHA256), over TLS only.
+    fn tls_server_end_point(&self) -> Option<Vec<u8>> {
+        if !self.conn.is_tls() {
+            return None;
+        }
+        #[cfg(feature = "tls")]
+        {
+            use sha2::Digest as _;
+            let leaf = self.shared.leaf_der.as_ref()?;
+            Some(sha2::Sha256::digest(leaf).to_vec())
+        }
+        #[cfg(not(feature = "tls"))]
+        None
+    }
+
+    /// A fresh server nonce: printable, no `,`, unique per exchange.
+    fn server_nonce(&mut self) -> String {
+        use sha2::Digest as _;
+        self.nonces += 1;
+        let nanos = now_nanos();
+        let seed = format!(
+            "{}:{}:{}:{nanos}",
+            std::process::id(),
+            self.conn.id,
+            self.nonces
+        );
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&sha2::Sha256::digest(seed)[..18])
     }
 
     /// Credentials were right: apply response-code options and the lock,

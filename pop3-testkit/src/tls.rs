@@ -142,9 +142,21 @@ impl TestCa {
     /// The rustls server configuration presenting the leaf certificate
     /// (ring provider, TLS 1.2 and 1.3), as used by the test server.
     pub fn server_config(&self) -> io::Result<Arc<rustls::ServerConfig>> {
+        self.server_config_for(rustls::DEFAULT_VERSIONS)
+    }
+
+    /// [`server_config`](Self::server_config) with TLS 1.2 only.
+    pub(crate) fn server_config_tls12(&self) -> io::Result<Arc<rustls::ServerConfig>> {
+        self.server_config_for(&[&rustls::version::TLS12])
+    }
+
+    fn server_config_for(
+        &self,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> io::Result<Arc<rustls::ServerConfig>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let cfg = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .map_err(io::Error::other)?
             .with_no_client_auth()
             .with_single_cert(

@@ -19,6 +19,7 @@
 //! | [`Batch`], [`RetrBatch`], [`CommandBatch`] | the batches' sans-IO state machines, driven by both adapters |
 //! | [`TlsPolicy::stls_after_capa`], [`TlsPolicy::stls_refused`], [`TlsSetup`] | the connect sequence's decisions (CAPA, STLS or not, refusals before any credential) |
 //! | [`log`] | what the adapters log (redacted), emitted under each adapter's `tracing` target |
+//! | [`binding`] | SASL channel-binding data of a rustls client connection (`tls-exporter` for TLS 1.3, `tls-server-end-point` for TLS 1.2), for SCRAM `-PLUS` |
 //!
 //! # Example
 //!
@@ -54,6 +55,7 @@ use std::time::Duration;
 use pop3_proto::{Capabilities, ErrResponse, ProtocolError, RespCode, UsageError};
 
 mod batch;
+pub mod binding;
 mod error;
 pub mod log;
 pub use batch::{

@@ -834,4 +834,58 @@ mod tests {
         );
         assert!(s.contains("SCRAM-SHA-1-PLUS") && s.contains("user"), "{s}");
     }
+
+    /// Known answers computed independently (Python `hashlib.pbkdf2_hmac`
+    /// and `hmac`, from the RFC 5802 §3 formulas; the same script
+    /// reproduces the RFC 7677 vector above): the GS2 header and the
+    /// `c=` attribute are `base64(gs2-header || cbind-data)` (RFC 5802
+    /// §7, RFC 5929 §4, RFC 9266 §3), the proof covers them.
+    #[test]
+    fn known_answers_with_channel_binding() {
+        /// Runs the whole exchange and compares every client message.
+        fn check(mut m: Scram, first: &[u8], server_first: &[u8], last: &[u8], v: &[u8]) {
+            let sent = m.initial_response().unwrap().unwrap();
+            assert_eq!(sent.expose().as_slice(), first);
+            assert_eq!(m.step(server_first).unwrap().expose().as_slice(), last);
+            assert!(m.step(v).unwrap().expose().is_empty());
+            m.finish().unwrap();
+        }
+        const NONCE256: &str = "rOprNGfwEbeRWgbNEkqO";
+        const SERVER_FIRST256: &[u8] = b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        let sha256 = || Scram::with_nonce(ScramHash::Sha256, "user", "pencil", NONCE256).unwrap();
+
+        // SCRAM-SHA-256-PLUS, tls-exporter, binding bytes 00..1f.
+        let m = sha256().with_channel_binding(ChannelBinding::TlsExporter((0..32).collect()));
+        assert_eq!(m.name(), "SCRAM-SHA-256-PLUS");
+        check(
+            m,
+            b"p=tls-exporter,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+            SERVER_FIRST256,
+            b"c=cD10bHMtZXhwb3J0ZXIsLAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=QC6CS20quADQRb3mT99YUH+n3VJxUvzuK0K0E1Vrs2M=",
+            b"v=2GiAgapEppLVlUXbxUDksL3VgYHzuqiK5tR4mhJGgvs=",
+        );
+
+        // SCRAM-SHA-1-PLUS, tls-server-end-point (SHA-256 of some bytes),
+        // with an authzid in the GS2 header.
+        let endpoint = Sha256::digest(b"not a real certificate").to_vec();
+        let m = sha1_mech().with_authzid("admin").unwrap();
+        check(
+            m.with_channel_binding(ChannelBinding::TlsServerEndPoint(endpoint)),
+            b"p=tls-server-end-point,a=admin,n=user,r=fyko+d2lbbFgONRv9qkxdawL",
+            SERVER_FIRST1,
+            b"c=cD10bHMtc2VydmVyLWVuZC1wb2ludCxhPWFkbWluLInu5rbHVBUI11OkPiqvkmfoHxyOQwIUZ2l0LJPSkwd8,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=VUnG2khcERkrh+5FrUqpOh5pC6g=",
+            b"v=/vJgeQ4S71IdGZdTwg5G3Ws3Kek=",
+        );
+
+        // SCRAM-SHA-256 with the `y` flag: `c=eSws` is base64("y,,").
+        let m = sha256().with_channel_binding(ChannelBinding::SupportedButNotOffered);
+        assert_eq!(m.name(), "SCRAM-SHA-256");
+        check(
+            m,
+            b"y,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+            SERVER_FIRST256,
+            b"c=eSws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=FoqiHTtQEDE8lz1CdaEe3tK4mS+iMDTl77SPyDS53DY=",
+            b"v=dI4KpiQJwBr1+V+K6U1dA6l6I4I9DUNXWND4pcpRU3U=",
+        );
+    }
 }
