@@ -148,6 +148,7 @@ mod command;
 mod error;
 mod framing;
 pub mod login;
+mod owned_event;
 mod parse;
 mod response;
 pub mod sasl;
@@ -156,6 +157,7 @@ mod secret;
 pub use client::{Client, Config, Event, Handle, Pipelining, Transmit, MAX_CAPABILITY_LINES};
 pub use command::{Arg, Command, MechanismName, MsgNum, MAX_COMMAND_LINE};
 pub use error::{CommandError, ProtocolError, UsageError};
+pub use owned_event::OwnedEvent;
 pub use response::{
     Capabilities, CommandKind, ErrResponse, Expire, Greeting, Language, ListEntry, RespCode,
     Response, SessionState, Stat, Status, Uid, UidlEntry,
