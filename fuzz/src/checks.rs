@@ -22,8 +22,8 @@ use pop3_proto::sasl::{
     XOAuth2,
 };
 use pop3_proto::{
-    Capabilities, Client, Command, CommandError, CommandKind, Config, ErrResponse, Event, Expire,
-    MechanismName, MsgNum, Pipelining, ProtocolError, RespCode, Response, Secret, SessionState,
+    Capabilities, Client, Command, CommandError, CommandKind, Config, Event, Expire, MechanismName,
+    MsgNum, OwnedEvent, Pipelining, ProtocolError, RespCode, Response, Secret, SessionState,
     UsageError, MAX_COMMAND_LINE,
 };
 
@@ -578,63 +578,20 @@ impl Mechanism for DynMech {
 // Owned events and the drain loop
 // ===========================================================================
 
-/// An owned [`Event`]; consecutive body chunks of one handle are merged, so
-/// two runs compare equal whatever the chunking.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ev {
-    Greeting(pop3_proto::Greeting),
-    GreetingRefused(ErrResponse),
-    Ok(u64, CommandKind, Response),
-    Err(u64, CommandKind, ErrResponse),
-    Continuation(u64, Vec<u8>),
-    AuthCancelled(u64, SaslError, ErrResponse),
-    Body(u64, Vec<u8>),
-    BodyEnd(u64, u64),
-    Rejected(u64, CommandKind, UsageError),
-    State(SessionState, SessionState),
-    Closed,
-    Unknown(String),
-    Error(ProtocolError),
-}
-
-impl Ev {
-    pub fn from_event(ev: Event<'_>) -> Ev {
-        match ev {
-            Event::Greeting(g) => Ev::Greeting(g),
-            Event::GreetingRefused(r) => Ev::GreetingRefused(r),
-            Event::Ok {
-                handle,
-                command,
-                response,
-            } => Ev::Ok(handle.id(), command, response),
-            Event::Err {
-                handle,
-                command,
-                response,
-            } => Ev::Err(handle.id(), command, response),
-            Event::Continuation { handle, challenge } => Ev::Continuation(handle.id(), challenge),
-            Event::AuthCancelled {
-                handle,
-                error,
-                response,
-            } => Ev::AuthCancelled(handle.id(), error, response),
-            Event::BodyChunk { handle, data } => Ev::Body(handle.id(), data.to_vec()),
-            Event::BodyEnd { handle, octets } => Ev::BodyEnd(handle.id(), octets),
-            Event::Rejected {
-                handle,
-                command,
-                error,
-            } => Ev::Rejected(handle.id(), command, error),
-            Event::StateChanged { from, to } => Ev::State(from, to),
-            Event::Closed => Ev::Closed,
-            other => Ev::Unknown(format!("{other:?}")),
-        }
-    }
-}
+/// One step of a run: an owned event (the core's [`OwnedEvent`]) or the
+/// sticky protocol error that ended the run.
+pub type Ev = Result<OwnedEvent, ProtocolError>;
 
 /// Appends `ev`, merging it into a preceding body chunk of the same handle.
 pub fn push_merged(events: &mut Vec<Ev>, ev: Ev) {
-    if let (Ev::Body(h, data), Some(Ev::Body(last_h, last))) = (&ev, events.last_mut()) {
+    if let (
+        Ok(OwnedEvent::BodyChunk { handle: h, data }),
+        Some(Ok(OwnedEvent::BodyChunk {
+            handle: last_h,
+            data: last,
+        })),
+    ) = (&ev, events.last_mut())
+    {
         if h == last_h {
             last.extend_from_slice(data);
             return;
@@ -749,19 +706,19 @@ pub fn run_chunked(
                 assert!(spent < budget, "drain loop does not terminate (events)");
                 match client.poll_event() {
                     Ok(Some(ev)) => {
-                        let ev = Ev::from_event(ev);
-                        if let Ev::Body(_, d) = &ev {
+                        let ev = ev.into_owned();
+                        if let OwnedEvent::BodyChunk { data: d, .. } = &ev {
                             body_out += d.len();
                             assert!(
                                 body_out <= fed,
                                 "more body bytes out ({body_out}) than in ({fed})"
                             );
                         }
-                        push_merged(&mut run.events, ev);
+                        push_merged(&mut run.events, Ok(ev));
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        run.events.push(Ev::Error(e));
+                        run.events.push(Err(e));
                         return false;
                     }
                 }
@@ -838,9 +795,9 @@ fn normalized(run: &Run) -> Run {
         .events
         .iter()
         .map(|e| match e {
-            Ev::Error(ProtocolError::StlsInjection { len }) => {
+            Err(ProtocolError::StlsInjection { len }) => {
                 assert!(*len > 0, "StlsInjection with no bytes");
-                Ev::Error(ProtocolError::StlsInjection { len: 1 })
+                Err(ProtocolError::StlsInjection { len: 1 })
             }
             e => e.clone(),
         })
@@ -856,7 +813,7 @@ fn normalized(run: &Run) -> Run {
 /// pipeline window, so one run's bytes need only be a prefix of the other's.
 fn assert_same_run(a: &Run, b: &Run, what: &str) {
     let (a, b) = (&normalized(a), &normalized(b));
-    let failed = matches!(a.events.last(), Some(Ev::Error(_)));
+    let failed = matches!(a.events.last(), Some(Err(_)));
     let sent_ok = if failed {
         a.sent.starts_with(&b.sent) || b.sent.starts_with(&a.sent)
     } else {
@@ -1356,7 +1313,7 @@ impl Session {
         true
     }
 
-    fn event(&mut self, ev: Ev) {
+    fn event(&mut self, ev: OwnedEvent) {
         assert!(!self.closed, "event after Closed: {ev:?}");
         let front = self.in_flight.front().copied();
         let expect_front = |handle: u64, what: &str| {
@@ -1370,12 +1327,15 @@ impl Session {
         };
         if self.body.is_some() {
             assert!(
-                matches!(ev, Ev::Body(..) | Ev::BodyEnd(..)),
+                matches!(
+                    ev,
+                    OwnedEvent::BodyChunk { .. } | OwnedEvent::BodyEnd { .. }
+                ),
                 "{ev:?} in the middle of a body"
             );
         }
         match ev {
-            Ev::Greeting(g) => {
+            OwnedEvent::Greeting(g) => {
                 assert!(!self.greeted, "second greeting");
                 assert_eq!(self.state, SessionState::Greeting);
                 self.greeted = true;
@@ -1388,12 +1348,17 @@ impl Session {
                     "greeting() differs from the event"
                 );
             }
-            Ev::GreetingRefused(_) => {
+            OwnedEvent::GreetingRefused(_) => {
                 assert!(!self.greeted, "greeting refused after a greeting");
                 assert_eq!(self.state, SessionState::Greeting);
                 self.greeted = true;
             }
-            Ev::Ok(h, kind, resp) => {
+            OwnedEvent::Ok {
+                handle,
+                command: kind,
+                response: resp,
+            } => {
+                let h = handle.id();
                 let k = expect_front(h, "Ok");
                 assert_eq!(k, kind, "Ok carries the wrong command kind");
                 check_response_shape(kind, &resp);
@@ -1412,21 +1377,29 @@ impl Session {
                     }
                 }
             }
-            Ev::Err(h, kind, _) => {
+            OwnedEvent::Err {
+                handle,
+                command: kind,
+                ..
+            } => {
+                let h = handle.id();
                 let k = expect_front(h, "Err");
                 assert_eq!(k, kind, "Err carries the wrong command kind");
                 self.in_flight.pop_front();
             }
-            Ev::Continuation(h, _) => {
+            OwnedEvent::Continuation { handle, .. } => {
+                let h = handle.id();
                 let k = expect_front(h, "Continuation");
                 assert_eq!(k, CommandKind::Auth, "continuation for {k}");
             }
-            Ev::AuthCancelled(h, _, _) => {
+            OwnedEvent::AuthCancelled { handle, .. } => {
+                let h = handle.id();
                 let k = expect_front(h, "AuthCancelled");
                 assert_eq!(k, CommandKind::Auth, "AuthCancelled for {k}");
                 self.in_flight.pop_front();
             }
-            Ev::Body(h, data) => {
+            OwnedEvent::BodyChunk { handle, data } => {
+                let h = handle.id();
                 let Some((bh, n)) = &mut self.body else {
                     panic!("body chunk for {h} outside a body");
                 };
@@ -1441,7 +1414,8 @@ impl Session {
                     self.fed
                 );
             }
-            Ev::BodyEnd(h, octets) => {
+            OwnedEvent::BodyEnd { handle, octets } => {
+                let h = handle.id();
                 let Some((bh, n)) = self.body.take() else {
                     panic!("BodyEnd for {h} outside a body");
                 };
@@ -1450,7 +1424,12 @@ impl Session {
                 expect_front(h, "BodyEnd");
                 self.in_flight.pop_front();
             }
-            Ev::Rejected(h, kind, _) => {
+            OwnedEvent::Rejected {
+                handle,
+                command: kind,
+                ..
+            } => {
+                let h = handle.id();
                 if let Some(i) = self.skipped.iter().position(|s| *s == h) {
                     self.skipped.remove(i);
                 } else if let Some(i) = self.pending.iter().position(|p| p.handle == h) {
@@ -1460,7 +1439,7 @@ impl Session {
                     panic!("Rejected for handle {h}, which is not waiting to be sent");
                 }
             }
-            Ev::State(from, to) => {
+            OwnedEvent::StateChanged { from, to } => {
                 assert_eq!(
                     from, self.state,
                     "StateChanged from {from}, but the state was {}",
@@ -1472,7 +1451,7 @@ impl Session {
                 );
                 self.state = to;
             }
-            Ev::Closed => {
+            OwnedEvent::Closed => {
                 assert_eq!(
                     self.state,
                     SessionState::Closed,
@@ -1490,8 +1469,7 @@ impl Session {
                 );
                 self.closed = true;
             }
-            Ev::Unknown(s) => panic!("event the harness does not know: {s}"),
-            Ev::Error(_) => unreachable!("errors are not events"),
+            other => panic!("event the harness does not know: {other:?}"),
         }
     }
 
@@ -1514,7 +1492,7 @@ impl Session {
                 }
                 match self.client.poll_event() {
                     Ok(Some(ev)) => {
-                        let ev = Ev::from_event(ev);
+                        let ev = ev.into_owned();
                         self.event(ev);
                     }
                     Ok(None) => break,
@@ -1691,34 +1669,46 @@ pub fn body_roundtrip(input: &BodyInput) {
     if input.pipelined {
         config.pipelining = Pipelining::Always;
     }
-    let want = [
-        Ev::State(SessionState::Greeting, SessionState::Authorization),
-        Ev::State(SessionState::Authorization, SessionState::Transaction),
-        Ev::Body(2, expected.clone()),
-        Ev::BodyEnd(2, expected.len() as u64),
-    ];
     let check = |run: &Run, how: &str| {
-        let got: Vec<Ev> = run
-            .events
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e,
-                    Ev::State(..) | Ev::Body(..) | Ev::BodyEnd(..) | Ev::Error(_)
-                )
-            })
-            .filter(|e| !matches!(e, Ev::Body(_, b) if b.is_empty()))
-            .cloned()
-            .collect();
-        // An empty body has no chunk at all.
-        let want: Vec<Ev> = want
-            .iter()
-            .filter(|e| !matches!(e, Ev::Body(_, b) if b.is_empty()))
-            .cloned()
-            .collect();
-        assert_eq!(got, want, "{how}: body did not round-trip");
+        let mut states = Vec::new();
+        let mut body = Vec::new();
+        let mut end = None;
+        for e in &run.events {
+            match e {
+                Ok(OwnedEvent::StateChanged { from, to }) => states.push((*from, *to)),
+                Ok(OwnedEvent::BodyChunk { handle, data }) => {
+                    assert_eq!(handle.id(), 2, "{how}: body chunk for the wrong command");
+                    assert_eq!(states.len(), 2, "{how}: body before TRANSACTION");
+                    assert!(end.is_none(), "{how}: body chunk after BodyEnd");
+                    body.extend_from_slice(data);
+                }
+                Ok(OwnedEvent::BodyEnd { handle, octets }) => {
+                    assert_eq!(handle.id(), 2, "{how}: BodyEnd for the wrong command");
+                    assert!(end.replace(*octets).is_none(), "{how}: two BodyEnds");
+                }
+                Err(e) => panic!("{how}: protocol error {e:?}"),
+                Ok(_) => {}
+            }
+        }
+        assert_eq!(
+            states,
+            [
+                (SessionState::Greeting, SessionState::Authorization),
+                (SessionState::Authorization, SessionState::Transaction),
+            ],
+            "{how}: states"
+        );
+        assert_eq!(body, expected, "{how}: body did not round-trip");
+        assert_eq!(end, Some(expected.len() as u64), "{how}: BodyEnd octets");
         assert!(
-            matches!(run.events.last(), Some(Ev::Ok(3, CommandKind::Noop, _))),
+            matches!(
+                run.events.last(),
+                Some(Ok(OwnedEvent::Ok {
+                    handle,
+                    command: CommandKind::Noop,
+                    ..
+                })) if handle.id() == 3
+            ),
             "{how}: the reply after the body was not parsed as NOOP's: {:?}",
             run.events.last()
         );
@@ -2015,14 +2005,14 @@ fn session_over(
     config: &Config,
     commands: &[Command],
     server: &[u8],
-) -> Result<Vec<Ev>, ProtocolError> {
+) -> Result<Vec<OwnedEvent>, ProtocolError> {
     let run = run_chunked(config, commands, server, &[], false);
     let mut events = run.events;
-    if let Some(Ev::Error(e)) = events.last() {
+    if let Some(Err(e)) = events.last() {
         return Err(e.clone());
     }
-    events.retain(|e| !matches!(e, Ev::State(..)));
-    Ok(events)
+    events.retain(|e| !matches!(e, Ok(OwnedEvent::StateChanged { .. })));
+    Ok(events.into_iter().flatten().collect())
 }
 
 /// `line_parsers`: the STAT, LIST, UIDL, CAPA, LANG, status-text and
@@ -2096,7 +2086,7 @@ pub fn line_parsers(input: &LinesInput) {
             return;
         }
     };
-    let Some(Ev::Greeting(g)) = events.first() else {
+    let Some(OwnedEvent::Greeting(g)) = events.first() else {
         panic!("no greeting event: {events:?}");
     };
     check_status(&g.status.code, &g.status.text, greeting_text);
@@ -2113,7 +2103,13 @@ pub fn line_parsers(input: &LinesInput) {
     let blank = |l: &&[u8]| l.iter().all(|b| *b == b' ' || *b == b'\t');
     let entries: Vec<&[u8]> = listing.iter().copied().filter(|l| !blank(l)).collect();
     match (input.which, last) {
-        (0, Ev::Ok(_, _, Response::Stat(s))) => {
+        (
+            0,
+            OwnedEvent::Ok {
+                response: Response::Stat(s),
+                ..
+            },
+        ) => {
             assert_eq!(
                 r::stat(arg),
                 Some((s.count, s.octets)),
@@ -2121,7 +2117,13 @@ pub fn line_parsers(input: &LinesInput) {
                 String::from_utf8_lossy(arg)
             );
         }
-        (1, Ev::Ok(_, _, Response::ListOne(e))) => {
+        (
+            1,
+            OwnedEvent::Ok {
+                response: Response::ListOne(e),
+                ..
+            },
+        ) => {
             assert_eq!(
                 r::list_entry(arg),
                 Some((e.number, e.octets)),
@@ -2129,7 +2131,13 @@ pub fn line_parsers(input: &LinesInput) {
                 String::from_utf8_lossy(arg)
             );
         }
-        (2, Ev::Ok(_, _, Response::UidlOne(e))) => {
+        (
+            2,
+            OwnedEvent::Ok {
+                response: Response::UidlOne(e),
+                ..
+            },
+        ) => {
             assert_eq!(
                 r::uidl_entry(arg, lenient),
                 Some((e.number, e.uid.as_bytes().to_vec())),
@@ -2137,12 +2145,24 @@ pub fn line_parsers(input: &LinesInput) {
                 String::from_utf8_lossy(arg)
             );
         }
-        (3, Ev::Ok(_, _, Response::List(v))) => {
+        (
+            3,
+            OwnedEvent::Ok {
+                response: Response::List(v),
+                ..
+            },
+        ) => {
             let want: Vec<_> = entries.iter().map(|l| r::list_entry(l)).collect();
             let got: Vec<_> = v.iter().map(|e| Some((e.number, e.octets))).collect();
             assert_eq!(got, want, "LIST listing");
         }
-        (4, Ev::Ok(_, _, Response::Uidl(v))) => {
+        (
+            4,
+            OwnedEvent::Ok {
+                response: Response::Uidl(v),
+                ..
+            },
+        ) => {
             let want: Vec<_> = entries.iter().map(|l| r::uidl_entry(l, lenient)).collect();
             let got: Vec<_> = v
                 .iter()
@@ -2150,7 +2170,13 @@ pub fn line_parsers(input: &LinesInput) {
                 .collect();
             assert_eq!(got, want, "UIDL listing");
         }
-        (5, Ev::Ok(_, _, Response::Capa(c))) => {
+        (
+            5,
+            OwnedEvent::Ok {
+                response: Response::Capa(c),
+                ..
+            },
+        ) => {
             let mut want = r::Caps::default();
             for l in &entries {
                 r::capa_line(&mut want, l).unwrap_or_else(|e| {
@@ -2162,7 +2188,13 @@ pub fn line_parsers(input: &LinesInput) {
             }
             assert_eq!(ref_caps(c), want, "CAPA");
         }
-        (6, Ev::Ok(_, _, Response::Languages(v))) => {
+        (
+            6,
+            OwnedEvent::Ok {
+                response: Response::Languages(v),
+                ..
+            },
+        ) => {
             assert_eq!(v.len(), entries.len(), "LANG listing length");
             for (lang, l) in v.iter().zip(&entries) {
                 let w = r::words(l);
@@ -2184,7 +2216,7 @@ pub fn line_parsers(input: &LinesInput) {
                 );
             }
         }
-        (7, Ev::Err(_, _, e)) => check_status(&e.code, &e.text, arg),
+        (7, OwnedEvent::Err { response: e, .. }) => check_status(&e.code, &e.text, arg),
         (w, ev) => panic!("reply kind {w}: unexpected last event {ev:?}"),
     }
 }
