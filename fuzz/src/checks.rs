@@ -1794,9 +1794,10 @@ fn same_command(cmd: &Command, parsed: &r::ServerCmd) -> bool {
         (Command::User(a), S::User(b)) | (Command::Rpop(a), S::Rpop(b)) => {
             a.as_str().as_bytes() == b.as_slice()
         }
-        (Command::Pass(a), S::Pass(b)) => a.expose().as_str().as_bytes() == b.as_slice(),
-        (Command::Apop { user, digest }, S::Apop { user: u, digest: d }) => {
-            user.as_str().as_bytes() == u.as_slice() && digest.expose().as_bytes() == d.as_slice()
+        (Command::Pass(a), S::Pass(b)) => a.expose().as_bytes() == b.as_slice(),
+        (Command::Apop(a), S::Apop { user: u, digest: d }) => {
+            a.user().as_str().as_bytes() == u.as_slice()
+                && a.digest().expose().as_bytes() == d.as_slice()
         }
         (
             Command::Auth {
@@ -1884,9 +1885,10 @@ pub fn command_roundtrip(input: &CommandInput) {
         CmdSpec::Apop {
             timestamp, secret, ..
         },
-        Command::Apop { digest, .. },
+        Command::Apop(apop),
     ) = (spec, &cmd)
     {
+        let digest = apop.digest();
         let mut data = timestamp.as_bytes().to_vec();
         data.extend_from_slice(secret.as_bytes());
         assert_eq!(
@@ -2766,11 +2768,200 @@ fn scram_through_client(
     assert_eq!(cancelled, !should_verify, "cancel sent = {cancelled}");
 }
 
+// ===========================================================================
+// command_build
+// ===========================================================================
+
+/// `command_build` input: three texts, an initial-response blob (or none)
+/// and two numbers, fed to every public way of building a command.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuildInput {
+    pub texts: [String; 3],
+    pub initial: Option<Vec<u8>>,
+    pub nums: [u32; 2],
+}
+
+impl BuildInput {
+    pub fn decode(data: &[u8]) -> Self {
+        let mut r = Reader::new(data);
+        let texts = [r.text(), r.text(), r.text()];
+        let initial = r.bool().then(|| r.blob().to_vec());
+        let nums = [r.num(), r.num()];
+        BuildInput {
+            texts,
+            initial,
+            nums,
+        }
+    }
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        for t in &self.texts {
+            w.blob(t.as_bytes());
+        }
+        match &self.initial {
+            Some(ir) => w.bool(true).blob(ir),
+            None => w.bool(false),
+        };
+        w.num(self.nums[0]).num(self.nums[1]);
+        w.0
+    }
+}
+
+/// Asserts that `cmd` encodes to exactly one CRLF-terminated line of at
+/// most [`MAX_COMMAND_LINE`] octets, with no other CR, LF or NUL, starting
+/// with its keyword.
+pub fn assert_one_line(cmd: &Command) {
+    let mut line = Vec::new();
+    cmd.encode(&mut line);
+    let shown = String::from_utf8_lossy(&line);
+    assert!(
+        line.len() <= MAX_COMMAND_LINE,
+        "{cmd:?}: {} octets: {shown:?}",
+        line.len()
+    );
+    assert!(line.ends_with(b"\r\n"), "{cmd:?}: no CRLF: {shown:?}");
+    let body = &line[..line.len() - 2];
+    assert!(
+        !body.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)),
+        "{cmd:?}: CR, LF or NUL inside the line: {shown:?}"
+    );
+    assert!(
+        line.starts_with(cmd.kind().keyword().as_bytes()),
+        "{cmd:?}: keyword differs from kind()"
+    );
+}
+
+/// The same verdict and value from `new`, `TryFrom<&str>` and
+/// `TryFrom<String>`.
+fn validated<T>(
+    s: &str,
+    new: fn(&str) -> Result<T, CommandError>,
+    from_str: fn(&str) -> Result<T, CommandError>,
+    from_string: fn(String) -> Result<T, CommandError>,
+) -> Option<T>
+where
+    T: PartialEq + core::fmt::Debug,
+{
+    let a = new(s);
+    assert_eq!(a, from_str(s), "new and TryFrom<&str> differ on {s:?}");
+    assert_eq!(
+        a,
+        from_string(s.to_owned()),
+        "new and TryFrom<String> differ on {s:?}"
+    );
+    a.ok()
+}
+
+/// `command_build`: every public way of building a [`Command`] (the
+/// constructors, and each variant from its validated payload types built
+/// with `new` / `TryFrom`) from arbitrary texts, bytes and numbers. Every
+/// command that can be built encodes to one line of at most 255 octets,
+/// and the constructor and the payload-type route agree.
+pub fn command_build(input: &BuildInput) {
+    use pop3_proto::{Apop, ApopDigest, LangTag, Password, UserName};
+    let [a, b, c] = &input.texts;
+    let ir = input.initial.clone().map(Secret::new);
+    let mut built: Vec<Command> = Vec::new();
+    for t in [a, b, c] {
+        let user = validated(t, UserName::new, |s| s.try_into(), |s| s.try_into());
+        assert_eq!(
+            user.clone().map(Command::User),
+            Command::user(t).ok(),
+            "USER: constructor and UserName differ on {t:?}"
+        );
+        assert_eq!(
+            user.clone().map(Command::Rpop),
+            Command::rpop(t).ok(),
+            "RPOP: constructor and UserName differ on {t:?}"
+        );
+        let pass = validated(t, Password::new, |s| s.try_into(), |s| s.try_into());
+        assert_eq!(
+            pass.clone().map(Command::Pass),
+            Command::pass(t).ok(),
+            "PASS: constructor and Password differ"
+        );
+        let tag = validated(t, LangTag::new, |s| s.try_into(), |s| s.try_into());
+        assert_eq!(
+            tag.clone().map(|t| Command::Lang(Some(t))),
+            Command::lang(Some(t)).ok(),
+            "LANG: constructor and LangTag differ on {t:?}"
+        );
+        let mech = validated(t, MechanismName::new, |s| s.try_into(), |s| s.try_into());
+        let auth = mech.map(|m| Command::Auth {
+            mechanism: m,
+            initial_response: ir.clone(),
+        });
+        assert_eq!(
+            auth,
+            Command::auth(t, ir.clone()).ok(),
+            "AUTH: constructor and MechanismName differ on {t:?}"
+        );
+        if let Some(digest) = validated(t, ApopDigest::new, |s| s.try_into(), |s| s.try_into()) {
+            assert_eq!(digest.expose(), t.as_str());
+            if let Some(u) = &user {
+                built.extend(Apop::new(u.clone(), digest).ok().map(Command::Apop));
+            }
+        }
+        built.extend(user.clone().map(Command::User));
+        built.extend(user.map(Command::Rpop));
+        built.extend(pass.map(Command::Pass));
+        built.extend(tag.map(|t| Command::Lang(Some(t))));
+        built.extend(auth);
+    }
+    // APOP: the constructor, and Apop::new with a computed digest.
+    let computed = ApopDigest::compute(b, c);
+    assert!(
+        ApopDigest::new(computed.expose()).as_ref() == Ok(&computed),
+        "a computed digest is not a valid digest"
+    );
+    let via_parts = UserName::new(a)
+        .ok()
+        .and_then(|u| Apop::new(u, computed).ok())
+        .map(Command::Apop);
+    assert_eq!(
+        via_parts,
+        Command::apop(a, b, c).ok(),
+        "APOP: constructor and Apop::new differ"
+    );
+    built.extend(via_parts);
+    // Message numbers and the commands without arguments.
+    let [n, lines] = input.nums;
+    let num = MsgNum::new(n);
+    assert_eq!(num, MsgNum::try_from(n).ok(), "MsgNum::new vs TryFrom");
+    if let Some(m) = num {
+        assert_eq!(m.get(), n);
+        built.extend([
+            Command::List(Some(m)),
+            Command::Uidl(Some(m)),
+            Command::Retr(m),
+            Command::Dele(m),
+            Command::Top(m, lines),
+        ]);
+    }
+    built.extend([
+        Command::Stat,
+        Command::List(None),
+        Command::Uidl(None),
+        Command::Rset,
+        Command::Noop,
+        Command::Quit,
+        Command::Capa,
+        Command::Stls,
+        Command::Utf8,
+        Command::Lang(None),
+    ]);
+    built.extend(Command::lang(None).ok());
+    for cmd in &built {
+        assert_one_line(cmd);
+        assert_one_line(&cmd.clone());
+    }
+}
+
 /// A target's check over raw input bytes.
 pub type Check = fn(&[u8]);
 
 /// Every target by name, with its check (for replay tools and tests).
-pub const TARGETS: [(&str, Check); 6] = [
+pub const TARGETS: [(&str, Check); 7] = [
     ("decoder_split", |d| decoder_split(&DecoderInput::decode(d))),
     ("client_session", |d| {
         client_session(&SessionInput::decode(d));
@@ -2779,6 +2970,7 @@ pub const TARGETS: [(&str, Check); 6] = [
     ("command_roundtrip", |d| {
         command_roundtrip(&CommandInput::decode(d))
     }),
+    ("command_build", |d| command_build(&BuildInput::decode(d))),
     ("line_parsers", |d| line_parsers(&LinesInput::decode(d))),
     ("sasl_challenges", |d| {
         sasl_challenges(&SaslInput::decode(d))

@@ -155,7 +155,9 @@ pub mod sasl;
 mod secret;
 
 pub use client::{Client, Config, Event, Handle, Pipelining, Transmit, MAX_CAPABILITY_LINES};
-pub use command::{Arg, Command, MechanismName, MsgNum, MAX_COMMAND_LINE};
+pub use command::{
+    Apop, ApopDigest, Command, LangTag, MechanismName, MsgNum, Password, UserName, MAX_COMMAND_LINE,
+};
 pub use error::{CommandError, ProtocolError, UsageError};
 pub use owned_event::OwnedEvent;
 pub use response::{

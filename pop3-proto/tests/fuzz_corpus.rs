@@ -72,6 +72,11 @@ fn corpus_command_roundtrip() {
 }
 
 #[test]
+fn corpus_command_build() {
+    corpus("command_build");
+}
+
+#[test]
 fn corpus_line_parsers() {
     corpus("line_parsers");
 }
@@ -867,6 +872,68 @@ fn sasl_seeds() -> Seeds {
     ]
 }
 
+/// `command_build` seeds: ordinary arguments, injections, and lengths at
+/// the limits (248 octets for USER/PASS/LANG, 215 for the APOP name).
+fn build_seeds() -> Seeds {
+    let b = |t: [&str; 3], initial: Option<&[u8]>, nums: [u32; 2]| {
+        BuildInput {
+            texts: t.map(String::from),
+            initial: initial.map(<[u8]>::to_vec),
+            nums,
+        }
+        .encode()
+    };
+    let x248 = "x".repeat(248);
+    let x249 = "x".repeat(249);
+    let x215 = "u".repeat(215);
+    let x216 = "u".repeat(216);
+    vec![
+        (
+            "rfc1939",
+            b(["mrose", RFC1939_TIMESTAMP, "tanstaaf"], None, [1, 10]),
+        ),
+        (
+            "crlf-injection",
+            b(
+                ["a\r\nDELE 1", "x\r\nDELE 1", "PLAIN\r\n"],
+                Some(b"\r\n"),
+                [0, 0],
+            ),
+        ),
+        ("spaces", b(["a b c", "secret pass", "de CH"], None, [7, 0])),
+        (
+            "lengths-248-249",
+            b([&x248, &x249, "*"], None, [u32::MAX, u32::MAX]),
+        ),
+        ("apop-user-215", b([&x215, "<1.2@h>", "s"], None, [1, 1])),
+        ("apop-user-216", b([&x216, "<1.2@h>", "s"], None, [1, 1])),
+        (
+            "digest-text",
+            b(
+                [
+                    "c4c9334bac560ecc979e58001b3e22fb",
+                    "C4C9334BAC560ECC979E58001B3E22FB",
+                    "c4c9334bac560ecc979e58001b3e22f",
+                ],
+                None,
+                [2, 3],
+            ),
+        ),
+        (
+            "auth-long-initial-response",
+            b(
+                ["XOAUTH2", "A23456789012345678901", "scram-sha-256"],
+                Some(&[b'a'; 250]),
+                [3, 4],
+            ),
+        ),
+        (
+            "nul-and-utf8",
+            b(["a\0b", "pässwörd", "dé"], Some(b""), [5, 0]),
+        ),
+    ]
+}
+
 /// Named seed inputs of one target.
 type Seeds = Vec<(&'static str, Vec<u8>)>;
 
@@ -876,6 +943,7 @@ fn all_seeds() -> Vec<(&'static str, Seeds)> {
         ("client_session", session_seeds()),
         ("body_roundtrip", body_seeds()),
         ("command_roundtrip", command_seeds()),
+        ("command_build", build_seeds()),
         ("line_parsers", lines_seeds()),
         ("sasl_challenges", sasl_seeds()),
     ]
