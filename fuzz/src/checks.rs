@@ -672,10 +672,51 @@ pub struct Run {
     pub events: Vec<Ev>,
 }
 
+/// The stream offsets at which the client sends a command when `server`
+/// arrives causally: one line at a time, everything drained after each.
+/// A server cannot answer a command before it was sent, and the core calls
+/// bytes that arrived before the command unsolicited, so a canned
+/// transcript must never be fed across these points in one piece.
+pub fn send_points(config: &Config, commands: &[Command], server: &[u8]) -> Vec<usize> {
+    let mut client = Client::new(config.clone());
+    for c in commands {
+        let _ = client.enqueue(c.clone());
+    }
+    let mut sink = Vec::new();
+    let mut points = Vec::new();
+    let mut fed = 0;
+    let mut budget = 4 * (server.len() + commands.len()) + 64;
+    for line in server.split_inclusive(|b| *b == b'\n') {
+        client.handle_input(line);
+        fed += line.len();
+        let mut sent = false;
+        loop {
+            while client.poll_transmit(&mut sink).is_some() {
+                sent = true;
+            }
+            while let Ok(Some(_)) = client.poll_event() {
+                budget = budget.saturating_sub(1);
+            }
+            budget = budget.saturating_sub(1);
+            if client.error().is_some() || budget == 0 || !client.wants_write() {
+                break;
+            }
+        }
+        if sent {
+            points.push(fed);
+        }
+        if client.error().is_some() || budget == 0 {
+            break;
+        }
+    }
+    points
+}
+
 /// Runs `commands` against `server` fed in the chunks `cuts` delimits
-/// (sorted offsets), draining after every call. Checks on the way: body
-/// bytes out ≤ bytes in, the receive buffer stays bounded, the drain loop
-/// terminates.
+/// (sorted offsets), draining after every call. Chunks are also cut at the
+/// [`send_points`], so no reply is fed before its command was sent.
+/// Checks on the way: body bytes out ≤ bytes in, the receive buffer stays
+/// bounded, the drain loop terminates.
 pub fn run_chunked(
     config: &Config,
     commands: &[Command],
@@ -683,6 +724,9 @@ pub fn run_chunked(
     cuts: &[usize],
     eof: bool,
 ) -> Run {
+    let mut cuts = cuts.to_vec();
+    cuts.extend(send_points(config, commands, server));
+    cuts.sort_unstable();
     let mut client = Client::new(config.clone());
     let mut run = Run {
         sent: Vec::new(),
@@ -739,7 +783,7 @@ pub fn run_chunked(
     }
     let mut last = 0;
     for &cut in cuts.iter().chain(std::iter::once(&server.len())) {
-        if cut < last || cut > server.len() {
+        if cut <= last && cut != server.len() || cut > server.len() {
             continue;
         }
         client.handle_input(&server[last..cut]);

@@ -230,6 +230,9 @@ struct InFlight {
     handle: Handle,
     kind: CommandKind,
     expect: Expect,
+    /// How many bytes had been received when the command was sent: its
+    /// reply cannot start before that offset of the input stream.
+    sent_at: u64,
 }
 
 /// How to read the reply to a command.
@@ -337,6 +340,9 @@ pub struct Client {
     config: Config,
     state: SessionState,
     recv: RecvBuf,
+    /// Total bytes accepted by `handle_input` (the stream offset just past
+    /// the last byte received).
+    received: u64,
     eof: bool,
     mode: Mode,
     pending: VecDeque<Queued>,
@@ -444,6 +450,7 @@ impl Client {
             config,
             state: SessionState::Greeting,
             recv: RecvBuf::new(),
+            received: 0,
             eof: false,
             mode: Mode::Status,
             pending: VecDeque::new(),
@@ -560,6 +567,7 @@ impl Client {
         if self.error.is_some() || matches!(self.mode, Mode::Closed) || bytes.is_empty() {
             return;
         }
+        self.received += bytes.len() as u64;
         if self.ready_chunk.is_some() {
             self.recv.append(bytes);
         } else {
@@ -748,7 +756,10 @@ impl Client {
             return false;
         };
         if self.in_flight.is_empty() {
-            return true;
+            // Bytes buffered while nothing is in flight answer no command
+            // (the next one has not been sent): they are unsolicited, and
+            // `poll_event` reports it. Nothing more is sent meanwhile.
+            return self.recv.is_empty();
         }
         if is_barrier(front.cmd.kind())
             || self.in_flight.iter().any(|f| is_barrier(f.kind))
@@ -843,6 +854,7 @@ impl Client {
                 handle: q.handle,
                 kind,
                 expect: Expect::of(&q.cmd),
+                sent_at: self.received,
             });
             if is_barrier(kind) {
                 break;
@@ -1101,17 +1113,8 @@ impl Client {
     }
 
     fn status_step(&mut self) -> Result<Step, ProtocolError> {
-        if self.state != SessionState::Greeting
-            && self.in_flight.is_empty()
-            && self.auth.is_none()
-            && self.next_sendable()
-            && !self.recv.is_empty()
-        {
-            // A reply is buffered but its command has not been sent yet
-            // (the caller fed input before draining poll_transmit): wait
-            // for the transmit instead of calling the reply unsolicited.
-            return Ok(Step::Idle);
-        }
+        // Stream offset of the line about to be read.
+        let line_start = self.received - self.recv.len() as u64;
         let Some(range) = self.next_line()? else {
             if self.eof && self.recv.is_empty() && !matches!(self.mode, Mode::Closed) {
                 // Clean end with nothing outstanding: the server closed the
@@ -1146,7 +1149,15 @@ impl Client {
                 }),
             };
         }
-        let Some(front) = self.in_flight.front().cloned() else {
+        // A reply cannot arrive before its command was sent: bytes received
+        // after the last reply and before the next command went out are
+        // unsolicited, never the reply to a later command.
+        let Some(front) = self
+            .in_flight
+            .front()
+            .filter(|f| line_start >= f.sent_at)
+            .cloned()
+        else {
             return Err(ProtocolError::UnsolicitedResponse {
                 line: parse::excerpt(&line),
             });

@@ -73,7 +73,9 @@ pub enum ProtocolError {
         /// The configured limit.
         limit: usize,
     },
-    /// The server sent bytes while no command was waiting for a reply.
+    /// The server sent bytes while no command was waiting for a reply:
+    /// after the reply to the last command in flight and before the next
+    /// command was sent (see the crate docs, "Unsolicited bytes").
     #[error("unsolicited data from server: {line:?}")]
     UnsolicitedResponse {
         /// The start of the unexpected data (lossy UTF-8, truncated).

@@ -60,21 +60,27 @@
 //! let mut replies = replies.iter();
 //! let mut closed = false;
 //! while !closed {
-//!     // 1. Write whatever the client wants to send.
-//!     while let Some(t) = client.poll_transmit(&mut to_server) {
-//!         assert!(t.len > 0); // a real adapter writes these bytes now
-//!     }
-//!     // 2. Drain events.
-//!     while let Some(event) = client.poll_event()? {
-//!         match event {
-//!             Event::Ok { handle, response: Response::Stat(s), .. } if handle == stat => {
-//!                 assert_eq!(s.count, 1);
+//!     loop {
+//!         // 1. Write whatever the client wants to send.
+//!         while let Some(t) = client.poll_transmit(&mut to_server) {
+//!             assert!(t.len > 0); // a real adapter writes these bytes now
+//!         }
+//!         // 2. Drain events.
+//!         while let Some(event) = client.poll_event()? {
+//!             match event {
+//!                 Event::Ok { handle, response: Response::Stat(s), .. } if handle == stat => {
+//!                     assert_eq!(s.count, 1);
+//!                 }
+//!                 Event::BodyChunk { handle, data } if handle == retr => {
+//!                     message.extend_from_slice(data);
+//!                 }
+//!                 Event::Closed => closed = true,
+//!                 _ => {}
 //!             }
-//!             Event::BodyChunk { handle, data } if handle == retr => {
-//!                 message.extend_from_slice(data);
-//!             }
-//!             Event::Closed => closed = true,
-//!             _ => {}
+//!         }
+//!         // A reply may have made the next command sendable.
+//!         if !client.wants_write() {
+//!             break;
 //!         }
 //!     }
 //!     // 3. Read from the transport (here: the next canned reply).
@@ -119,6 +125,21 @@
 //! including a truncated body) are a [`ProtocolError`], and those are
 //! sticky: the client is poisoned and returns the same error forever.
 //! Caller mistakes are [`UsageError`]s and leave the client unchanged.
+//!
+//! # Unsolicited bytes
+//!
+//! A reply cannot arrive before its command was sent. Bytes received after
+//! the reply to the last command in flight and before the next command
+//! went out answer nothing: they are a sticky
+//! [`ProtocolError::UnsolicitedResponse`], never the reply to a later
+//! command (a server, or a man in the middle, could otherwise make a
+//! queued `STAT` or `QUIT` "succeed"). While such bytes are buffered,
+//! nothing more is sent. With pipelining, replies to commands already sent
+//! are of course fine, in any number per read. The core knows the stream
+//! offset at which each command was sent, so this holds however reads are
+//! split; a caller that feeds a canned transcript must therefore feed each
+//! reply after draining [`Client::poll_transmit`], as a real transport
+//! does.
 //!
 //! # STLS
 //!

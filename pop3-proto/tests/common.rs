@@ -2,6 +2,11 @@
 //! and record events in an owned, comparable form.
 #![allow(dead_code)]
 
+#[path = "../../fuzz/src/checks.rs"]
+pub mod checks;
+#[path = "../../fuzz/src/reference.rs"]
+pub mod reference;
+
 use pop3_proto::{
     Client, Command, CommandKind, Config, Event, Handle, OwnedEvent, ProtocolError, Response,
     SessionState,
@@ -88,7 +93,9 @@ pub fn drain(client: &mut Client, sent: &mut Vec<u8>, events: &mut Vec<Ev>) -> b
 
 /// Enqueues `commands`, then feeds `server` in chunks given by `splits`
 /// (sorted cut positions), draining after every call. Returns the bytes the
-/// client sent and the events.
+/// client sent and the events. The chunks are also cut where the client
+/// sends a command (`checks::send_points`), as no server answers a command
+/// before it was sent; this is the fuzz targets' `run_chunked`.
 pub fn run_split(
     config: Config,
     commands: &[Command],
@@ -96,31 +103,8 @@ pub fn run_split(
     splits: &[usize],
     eof: bool,
 ) -> (Vec<u8>, Vec<Ev>) {
-    let mut client = Client::new(config);
-    let mut sent = Vec::new();
-    let mut events = Vec::new();
-    for c in commands {
-        client.enqueue(c.clone()).expect("enqueue");
-    }
-    drain(&mut client, &mut sent, &mut events);
-    let mut last = 0;
-    let mut ok = true;
-    for &cut in splits.iter().chain(std::iter::once(&server.len())) {
-        if cut < last || cut > server.len() {
-            continue;
-        }
-        client.handle_input(&server[last..cut]);
-        last = cut;
-        ok = drain(&mut client, &mut sent, &mut events);
-        if !ok {
-            break;
-        }
-    }
-    if ok && eof {
-        client.handle_eof();
-        drain(&mut client, &mut sent, &mut events);
-    }
-    (sent, events)
+    let run = checks::run_chunked(&config, commands, server, splits, eof);
+    (run.sent, run.events)
 }
 
 pub fn run_whole(config: Config, commands: &[Command], server: &[u8]) -> (Vec<u8>, Vec<Ev>) {

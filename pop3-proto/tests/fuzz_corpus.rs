@@ -424,7 +424,26 @@ fn session_seeds() -> Seeds {
                 A::Enqueue(CmdSpec::Uidl(None)),
                 A::Enqueue(CmdSpec::Retr(1)),
                 A::Enqueue(CmdSpec::Quit),
-                feed(b"+OK\r\n1 000000015a6b2c1d\r\n.\r\n+OK\r\nbody\r\n.\r\n+OK Logging out.\r\n"),
+                feed(b"+OK\r\n1 000000015a6b2c1d\r\n.\r\n+OK\r\nbody\r\n.\r\n"),
+                // QUIT is a barrier: it goes out only now, so its reply
+                // comes in a later read (in the same one it would be
+                // unsolicited, as in "unsolicited-after-pass").
+                feed(b"+OK Logging out.\r\n"),
+            ]),
+        ),
+        (
+            // Issue 11 item 3: PASS answered "+OK\r\n+OK 7 7777\r\n" in one
+            // read; the second line answers nothing and must never become
+            // STAT's reply.
+            "unsolicited-after-pass",
+            s([0, 0], vec![
+                feed(b"+OK ready\r\n"),
+                A::Enqueue(CmdSpec::User("u".into())),
+                feed(b"+OK\r\n"),
+                A::Enqueue(CmdSpec::Pass("p".into())),
+                feed(b"+OK\r\n+OK 7 7777\r\n"),
+                A::Enqueue(CmdSpec::Stat),
+                A::Canned(3),
             ]),
         ),
         (
@@ -980,6 +999,10 @@ fn session_seeds_reach_their_states() {
             }
             "manual-auth-continuations" => got.state == S::Closed && got.error.is_none(),
             "eof-mid-body" => matches!(got.error, Some(P::TruncatedBody { .. })),
+            "unsolicited-after-pass" => {
+                matches!(got.error, Some(P::UnsolicitedResponse { .. }))
+                    && got.state == S::Transaction
+            }
             _ => panic!("no expectation for seed {name}"),
         };
         assert!(ok, "seed {name} ended as {got:?}");
