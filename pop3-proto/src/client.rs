@@ -1107,7 +1107,7 @@ impl Client {
             Listing::List(v) => v.push(parse::list_entry(line).map_err(malformed)?),
             Listing::Uidl(v) => v.push(parse::uidl_entry(line, lenient).map_err(malformed)?),
             Listing::Languages(v) => v.push(parse::language(line).map_err(malformed)?),
-            Listing::Capa(c) => parse::capa_line(c, line).map_err(malformed)?,
+            Listing::Capa(c) => parse::capa_line(c, line),
         }
         Ok(Step::Progress)
     }

@@ -126,6 +126,43 @@
 //! sticky: the client is poisoned and returns the same error forever.
 //! Caller mistakes are [`UsageError`]s and leave the client unchanged.
 //!
+//! # Quirks policy
+//!
+//! Real servers deviate from the RFCs. The core tolerates a deviation when
+//! its meaning is unambiguous and nothing the user relies on can be
+//! misread; it is an error when guessing could lose, skip, truncate or
+//! delete mail, or let a third party speak for the server. Both lists are
+//! tested (`tests/quirks.rs`, `tests/unsolicited.rs`, `tests/traces.rs`).
+//!
+//! Tolerated:
+//!
+//! | Deviation | Treatment | Why |
+//! |---|---|---|
+//! | `+ok`, `-Err` (any case) | a status line | unambiguous, common |
+//! | `+OKtext`, `-ERRtext` (no space) | `+OK` / `-ERR` with text `text` | the indicator is unambiguous |
+//! | tab instead of space after the indicator; extra blanks | one space or tab is removed, the rest is text | text is informational |
+//! | bare LF line endings, anywhere | accepted; body line endings are delivered exactly as sent | common behind proxies and on Unix servers |
+//! | blank (spaces/tabs only) lines in LIST, UIDL, CAPA, LANG listings | skipped | they carry nothing |
+//! | `[` without a well-formed `]` code | left in the status text | RFC 2449 §8: codes are optional |
+//! | unknown capability | kept verbatim in [`Capabilities::other`] | RFC 2449 extensibility |
+//! | known capability with arguments that break its grammar: `EXPIRE soon`, `EXPIRE 99999999999`, `LOGIN-DELAY 10 USER extra` | the line is kept verbatim in [`Capabilities::other`]; the typed field stays unset (never guessed) | advisory data; it must not end the session before login |
+//! | a capability without arguments given some (`PIPELINING yes`, `STLS now`), `UTF8` with an argument other than `USER` (`UTF8 ACCEPT`) | the capability counts (`UTF8` without the `USER` claim); the line is also kept in [`Capabilities::other`] | the base capability is clearly claimed; the deviation stays visible |
+//! | a misspelt capability (`EXPIRENEVER`) | an unknown capability | |
+//! | `SASL` with any number of mechanisms | all kept | bounded by [`Config::max_line_len`] |
+//! | unique-ids outside RFC 1939's 1–70 printable characters | only with [`Config::lenient_uids`] | opt-in: UIDs decide what is fetched again or deleted |
+//!
+//! Errors (sticky [`ProtocolError`]s):
+//!
+//! | Input | Error | Why |
+//! |---|---|---|
+//! | a status line that is not `+OK` / `-ERR` (`+O`, `OK`, `* OK`), or `+ text` outside AUTH | [`ProtocolError::MalformedStatus`] / [`ProtocolError::BadGreeting`] | success cannot be told from failure |
+//! | STAT, LIST or UIDL numbers that do not parse, overflow, or are 0 (message numbers); a strict UID that is malformed | [`ProtocolError::MalformedLine`] | a wrong size or number could truncate, skip or delete the wrong message |
+//! | a line over [`Config::max_line_len`], listings over [`Config::max_entries`] or [`Config::max_listing_bytes`] | [`ProtocolError::LineTooLong`], [`ProtocolError::TooManyEntries`], [`ProtocolError::ListingTooLarge`] | bounded memory |
+//! | bytes answering no command | [`ProtocolError::UnsolicitedResponse`] | see below |
+//! | bytes after `+OK` to STLS, before TLS | [`ProtocolError::StlsInjection`] | CVE-2021-22947 |
+//! | end of stream inside a body or where a reply was due | [`ProtocolError::TruncatedBody`], [`ProtocolError::UnexpectedEof`] | a truncated message must never be stored |
+//! | `+OK` to AUTH before the mechanism verified the server | [`ProtocolError::Sasl`] | the server did not prove it knows the password |
+//!
 //! # Unsolicited bytes
 //!
 //! A reply cannot arrive before its command was sent. Bytes received after

@@ -726,6 +726,24 @@ fn lines_seeds() -> Seeds {
             ),
         ),
         (
+            // The quirks policy: kept raw, never an error.
+            "capa-quirks",
+            l(
+                5,
+                false,
+                &[
+                    b"+OKready",
+                    b"EXPIRE soon",
+                    b"LOGIN-DELAY 10 USER extra",
+                    b"UTF8 ACCEPT",
+                    b"EXPIRENEVER",
+                    b"PIPELINING yes",
+                    b"EXPIRE 99999999999",
+                    b"SASL A B C D E F G H I J K L M N O P Q R S T U V W X Y Z 0 1 2 3 4 5 6 7 8 9 AA BB CC DD EE FF GG HH II JJ KK LL MM NN OO PP QQ RR SS TT UU VV WW XX YY ZZ 00 11 22 33 44 55 66 77 88 99",
+                ],
+            ),
+        ),
+        (
             "lang-rfc6856",
             l(
                 6,
