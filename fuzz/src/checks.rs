@@ -1208,7 +1208,18 @@ impl Session {
                     .and_then(|g| g.apop_timestamp.clone());
                 let res = self.client.apop(user, secret);
                 if ts.is_none() {
-                    assert!(res.is_err(), "APOP accepted without a timestamp");
+                    // Impossible, and said so (unless the session cannot
+                    // take APOP at all right now).
+                    assert!(
+                        matches!(
+                            res,
+                            Err(UsageError::ApopUnavailable
+                                | UsageError::WrongState { .. }
+                                | UsageError::Closed
+                                | UsageError::Poisoned(_))
+                        ),
+                        "APOP without a timestamp: {res:?}"
+                    );
                 }
                 let expected = ts
                     .and_then(|ts| Command::apop(user, &ts, secret).ok())
@@ -1217,8 +1228,8 @@ impl Session {
                         c.encode(&mut line);
                         (CommandKind::Apop, line, true)
                     });
-                // APOP looks for the timestamp and builds the command first.
-                self.enqueued(res, expected, false);
+                // APOP checks the session first, like enqueue.
+                self.enqueued(res, expected, true);
             }
         }
     }

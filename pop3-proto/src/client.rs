@@ -597,6 +597,10 @@ impl Client {
     }
 
     fn check_enqueue(&self, cmd: &Command) -> Result<(), UsageError> {
+        self.check_enqueue_kind(cmd.kind())
+    }
+
+    fn check_enqueue_kind(&self, kind: CommandKind) -> Result<(), UsageError> {
         if let Some(e) = &self.error {
             return Err(UsageError::Poisoned(e.clone()));
         }
@@ -607,7 +611,6 @@ impl Client {
         if state == SessionState::Closed || state == SessionState::Update {
             return Err(UsageError::Closed);
         }
-        let kind = cmd.kind();
         if !allowed(kind, state) {
             return Err(UsageError::WrongState {
                 state,
@@ -649,12 +652,26 @@ impl Client {
 
     /// Queues `APOP user digest`, with the digest computed from the
     /// greeting's timestamp and `secret`.
+    ///
+    /// When the greeting carried no valid `<timestamp>` (none at all, or a
+    /// `<` without its `>`), or it was forgotten after STLS, nothing is
+    /// queued and the error is [`UsageError::ApopUnavailable`]: APOP
+    /// authentication is impossible with this server, whatever the
+    /// arguments. Before the greeting arrived, it is
+    /// [`UsageError::WrongState`].
     pub fn apop(&mut self, user: &str, secret: &str) -> Result<Handle, UsageError> {
+        self.check_enqueue_kind(CommandKind::Apop)?;
+        if self.state == SessionState::Greeting {
+            return Err(UsageError::WrongState {
+                state: SessionState::Greeting,
+                command: CommandKind::Apop,
+            });
+        }
         let ts = self
             .greeting
             .as_ref()
             .and_then(|g| g.apop_timestamp.clone())
-            .ok_or(UsageError::NoApopTimestamp)?;
+            .ok_or(UsageError::ApopUnavailable)?;
         let cmd = Command::apop(user, &ts, secret)?;
         self.enqueue(cmd)
     }

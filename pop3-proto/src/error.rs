@@ -129,10 +129,13 @@ pub enum UsageError {
     /// The client is poisoned by an earlier protocol error.
     #[error("the session failed earlier: {0}")]
     Poisoned(ProtocolError),
-    /// APOP needs the timestamp from the server greeting, and there is none
-    /// (or it was forgotten after STLS, as RFC 2595 requires).
-    #[error("the server greeting carried no APOP timestamp")]
-    NoApopTimestamp,
+    /// APOP authentication is impossible with this server: it needs the
+    /// `<timestamp>` of the server greeting, and there is none (or only a
+    /// `<` without its `>`), or it was forgotten after STLS, as RFC 2595
+    /// requires. Nothing was sent. This is an authentication failure, not
+    /// a mistake in the arguments: use another login method.
+    #[error("APOP authentication is impossible: the server greeting carried no APOP timestamp")]
+    ApopUnavailable,
     /// STLS was asked for on a connection that is already TLS.
     #[error("TLS is already active on this connection")]
     AlreadyTls,

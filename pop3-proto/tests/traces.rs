@@ -592,7 +592,7 @@ fn stls_forgets_capabilities_and_greeting() {
     assert!(client.capabilities().is_none());
     assert!(client.greeting().is_none());
     assert!(client.is_tls());
-    assert_eq!(client.apop("u", "p"), Err(UsageError::NoApopTimestamp));
+    assert_eq!(client.apop("u", "p"), Err(UsageError::ApopUnavailable));
     assert_eq!(client.enqueue(Command::Stls), Err(UsageError::AlreadyTls));
     // The session goes on over the new transport.
     client.enqueue(Command::Capa).unwrap();
