@@ -186,6 +186,19 @@
 //! (CVE-2021-22947), and capabilities and the greeting learned in cleartext
 //! are forgotten.
 //!
+//! # Features
+//!
+//! * `std` (default): `std::error::Error` for the error types, nothing
+//!   else.
+//! * `scram` (default): the SCRAM-SHA-1/-256 mechanisms
+//!   ([`sasl::Scram`]) and their hash dependencies (sha1, sha2, pbkdf2).
+//!   Without it, [`login::plan`] and [`sasl::choose`] never pick SCRAM and
+//!   [`login::mechanism`] refuses its names.
+//!
+//! With `--no-default-features` the core enables no `std` feature of any
+//! dependency (CI checks it with `cargo tree`; the MSRV of 1.81 matters,
+//! as thiserror turns `std` on for older compilers).
+//!
 //! # Secrets
 //!
 //! Passwords, APOP digests and SASL data are held in [`Secret`], whose

@@ -6,9 +6,9 @@ use alloc::boxed::Box;
 use alloc::string::String;
 
 use crate::response::{Capabilities, Greeting};
-use crate::sasl::{
-    self, CramMd5, Login, Mechanism, OAuthBearer, Plain, SaslError, Scram, ScramHash, XOAuth2,
-};
+use crate::sasl::{self, CramMd5, Login, Mechanism, OAuthBearer, Plain, SaslError, XOAuth2};
+#[cfg(feature = "scram")]
+use crate::sasl::{Scram, ScramHash};
 
 /// How [`plan`] decided to log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,9 +87,13 @@ pub fn mechanism(
     password: &str,
     random: &[u8],
 ) -> Result<Box<dyn Mechanism>, SaslError> {
+    #[cfg(not(feature = "scram"))]
+    let _ = random; // only SCRAM needs a nonce
     let upper = name.to_ascii_uppercase();
     Ok(match upper.as_str() {
+        #[cfg(feature = "scram")]
         "SCRAM-SHA-256" => Box::new(Scram::new(ScramHash::Sha256, user, password, random)?),
+        #[cfg(feature = "scram")]
         "SCRAM-SHA-1" => Box::new(Scram::new(ScramHash::Sha1, user, password, random)?),
         "CRAM-MD5" => Box::new(CramMd5::new(user, password)),
         "PLAIN" => Box::new(Plain::new(user, password)),
@@ -104,6 +108,7 @@ pub fn mechanism(
 mod tests {
     use super::*;
     use alloc::string::ToString;
+    #[cfg(feature = "scram")]
     use alloc::vec;
 
     fn caps(sasl: &[&str]) -> Capabilities {
@@ -134,6 +139,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "scram")]
     fn strongest_first() {
         let c = caps(&[
             "PLAIN",
@@ -184,6 +190,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "scram")]
     fn builds_mechanisms() {
         let r = vec![7u8; 24];
         for name in [
