@@ -16,20 +16,27 @@ fn n(x: u32) -> MsgNum {
     MsgNum::new(x).unwrap()
 }
 
-/// A client logged in with USER/PASS (each reply in its own read).
-fn logged_in(config: Config) -> (Client, Vec<u8>, Vec<Ev>) {
+/// A client that sent USER (answered) and PASS (not yet answered), each
+/// reply in its own read.
+fn awaiting_pass(config: Config) -> (Client, Vec<u8>, Vec<Ev>) {
     let mut c = Client::new(config);
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     c.handle_input(b"+OK ready\r\n");
-    assert!(drain(&mut c, &mut sent, &mut ev));
     c.enqueue(Command::user("u").unwrap()).unwrap();
     assert!(drain(&mut c, &mut sent, &mut ev));
     c.handle_input(b"+OK\r\n");
     c.enqueue(Command::pass("p").unwrap()).unwrap();
     assert!(drain(&mut c, &mut sent, &mut ev));
+    assert_eq!(sent, b"USER u\r\nPASS p\r\n");
+    (c, sent, ev)
+}
+
+/// A client logged in with USER/PASS.
+fn logged_in(config: Config) -> (Client, Vec<u8>, Vec<Ev>) {
+    let (mut c, mut sent, mut ev) = awaiting_pass(config);
     c.handle_input(b"+OK\r\n");
     assert!(drain(&mut c, &mut sent, &mut ev));
-    assert_eq!(sent, b"USER u\r\nPASS p\r\n");
+    assert!(ok_for(&ev, CommandKind::Pass));
     (c, Vec::new(), Vec::new())
 }
 
@@ -38,6 +45,12 @@ fn is_unsolicited(ev: &[Ev]) -> bool {
         ev.last(),
         Some(Err(ProtocolError::UnsolicitedResponse { .. }))
     )
+}
+
+/// Whether a `+OK` event for `kind` was recorded.
+fn ok_for(ev: &[Ev], kind: CommandKind) -> bool {
+    ev.iter()
+        .any(|e| matches!(e, Ok(OwnedEvent::Ok { command, .. }) if *command == kind))
 }
 
 fn no_stat_reply(ev: &[Ev]) -> bool {
@@ -56,14 +69,7 @@ fn no_stat_reply(ev: &[Ev]) -> bool {
 /// then STAT: a protocol error, not `Stat 7`, and STAT is never sent.
 #[test]
 fn double_reply_to_pass_is_not_the_stat_reply() {
-    let mut c = Client::new(Config::default());
-    let (mut sent, mut ev) = (Vec::new(), Vec::new());
-    c.handle_input(b"+OK ready\r\n");
-    c.enqueue(Command::user("u").unwrap()).unwrap();
-    assert!(drain(&mut c, &mut sent, &mut ev));
-    c.handle_input(b"+OK\r\n");
-    c.enqueue(Command::pass("p").unwrap()).unwrap();
-    assert!(drain(&mut c, &mut sent, &mut ev));
+    let (mut c, mut sent, mut ev) = awaiting_pass(Config::default());
     // An adapter waiting for PASS's reply stops at its Ok event...
     c.handle_input(b"+OK\r\n+OK 7 7777\r\n");
     loop {
@@ -108,24 +114,11 @@ fn double_reply_to_pass_is_not_the_stat_reply() {
 /// the error comes before STAT is even enqueued.
 #[test]
 fn double_reply_to_pass_fully_drained() {
-    let mut c = Client::new(Config::default());
-    let (mut sent, mut ev) = (Vec::new(), Vec::new());
-    c.handle_input(b"+OK ready\r\n");
-    c.enqueue(Command::user("u").unwrap()).unwrap();
-    assert!(drain(&mut c, &mut sent, &mut ev));
-    c.handle_input(b"+OK\r\n");
-    c.enqueue(Command::pass("p").unwrap()).unwrap();
-    assert!(drain(&mut c, &mut sent, &mut ev));
+    let (mut c, mut sent, mut ev) = awaiting_pass(Config::default());
     c.handle_input(b"+OK\r\n+OK 7 7777\r\n");
     assert!(!drain(&mut c, &mut sent, &mut ev));
     assert!(is_unsolicited(&ev), "{ev:?}");
-    assert!(ev.iter().any(|e| matches!(
-        e,
-        Ok(OwnedEvent::Ok {
-            command: CommandKind::Pass,
-            ..
-        })
-    )));
+    assert!(ok_for(&ev, CommandKind::Pass));
     assert!(c.enqueue(Command::Stat).is_err());
 }
 
@@ -155,13 +148,7 @@ fn extra_line_after_a_body() {
         ev.contains(&body(2, b"hi\r\n")),
         "the message itself is fine"
     );
-    assert!(!ev.iter().any(|e| matches!(
-        e,
-        Ok(OwnedEvent::Ok {
-            command: CommandKind::Dele,
-            ..
-        })
-    )));
+    assert!(!ok_for(&ev, CommandKind::Dele));
     assert_eq!(sent, b"RETR 1\r\n", "DELE never sent");
 }
 
@@ -238,13 +225,7 @@ fn pipelined_command_sent_after_the_extra_bytes_arrived() {
     assert!(c.poll_transmit(&mut sent).is_some(), "window has room");
     assert_eq!(sent, b"NOOP\r\nSTAT\r\n");
     assert!(!drain(&mut c, &mut sent, &mut ev));
-    assert!(ev.iter().any(|e| matches!(
-        e,
-        Ok(OwnedEvent::Ok {
-            command: CommandKind::Noop,
-            ..
-        })
-    )));
+    assert!(ok_for(&ev, CommandKind::Noop));
     assert!(is_unsolicited(&ev), "{ev:?}");
     assert!(no_stat_reply(&ev));
 }
@@ -264,13 +245,7 @@ fn extra_ok_is_never_the_quit_confirmation() {
     c.handle_input(b"+OK\r\n+OK\r\n+OK bye\r\n");
     assert!(!drain(&mut c, &mut sent, &mut ev));
     assert!(is_unsolicited(&ev), "{ev:?}");
-    assert!(!ev.iter().any(|e| matches!(
-        e,
-        Ok(OwnedEvent::Ok {
-            command: CommandKind::Quit,
-            ..
-        })
-    )));
+    assert!(!ok_for(&ev, CommandKind::Quit));
     assert_eq!(sent, b"DELE 1\r\nDELE 2\r\n", "QUIT never sent");
 }
 
