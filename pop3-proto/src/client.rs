@@ -298,6 +298,9 @@ struct AuthState {
     awaiting_caller: bool,
     /// The core sent `*` because the mechanism failed.
     cancelled: Option<SaslError>,
+    /// Stream offset when our last SASL line (response or `*`) was sent:
+    /// a challenge or `+OK` that arrived before it answers nothing.
+    sasl_sent_at: u64,
 }
 
 /// A SASL line waiting to be sent.
@@ -796,6 +799,9 @@ impl Client {
             return None;
         }
         if let Some(s) = self.sasl_out.take() {
+            if let Some(a) = &mut self.auth {
+                a.sasl_sent_at = self.received;
+            }
             let start = out.len();
             match s {
                 SaslOut::Response(r) => encode_sasl_response(r.expose(), out),
@@ -865,6 +871,7 @@ impl Client {
                     deferred,
                     awaiting_caller: false,
                     cancelled: None,
+                    sasl_sent_at: 0,
                 });
             }
             self.in_flight.push_back(InFlight {
@@ -1130,6 +1137,11 @@ impl Client {
     }
 
     fn status_step(&mut self) -> Result<Step, ProtocolError> {
+        if self.sasl_out.is_some() && !self.eof {
+            // Our SASL line is not sent yet: nothing the server sent can
+            // answer it, so read on only after the transmit.
+            return Ok(Step::Idle);
+        }
         // Stream offset of the line about to be read.
         let line_start = self.received - self.recv.len() as u64;
         let Some(range) = self.next_line()? else {
@@ -1179,7 +1191,23 @@ impl Client {
                 line: parse::excerpt(&line),
             });
         };
-        match parse::status_line(&line) {
+        let status = parse::status_line(&line);
+        if front.kind == CommandKind::Auth
+            && !matches!(status, Some(StatusLine::Err(_)))
+            && self
+                .auth
+                .as_ref()
+                .is_some_and(|a| a.awaiting_caller || line_start < a.sasl_sent_at)
+        {
+            // A challenge or `+OK` before our answer to the previous
+            // challenge was sent (or while the caller still owes it): the
+            // server cannot have seen our credentials. (`-ERR` may end the
+            // exchange at any time.)
+            return Err(ProtocolError::UnsolicitedResponse {
+                line: parse::excerpt(&line),
+            });
+        }
+        match status {
             Some(StatusLine::Continue(data)) if front.kind == CommandKind::Auth => {
                 self.continuation(front.handle, data)
             }

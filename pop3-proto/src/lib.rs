@@ -172,7 +172,11 @@
 //! command (a server, or a man in the middle, could otherwise make a
 //! queued `STAT` or `QUIT` "succeed"). While such bytes are buffered,
 //! nothing more is sent. With pipelining, replies to commands already sent
-//! are of course fine, in any number per read. The core knows the stream
+//! are of course fine, in any number per read. SASL is lockstep too: a
+//! challenge or `+OK` that arrived before our answer to the previous
+//! challenge was sent is unsolicited (so no server, nor anyone between,
+//! can claim a login the credentials never reached); an early `-ERR` is
+//! still taken as the failure it reports. The core knows the stream
 //! offset at which each command was sent, so this holds however reads are
 //! split; a caller that feeds a canned transcript must therefore feed each
 //! reply after draining [`Client::poll_transmit`], as a real transport

@@ -262,3 +262,91 @@ fn causal_transcript_at_every_split() {
         assert_eq!(e, whole, "cut at {cut}");
     }
 }
+
+/// A client in AUTHORIZATION with `AUTH LOGIN` (no initial response) sent.
+fn auth_login_sent() -> (Client, Vec<u8>, Vec<Ev>) {
+    let mut c = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    c.handle_input(b"+OK ready\r\n");
+    assert!(drain(&mut c, &mut sent, &mut ev));
+    c.authenticate(Box::new(pop3_proto::sasl::Login::new("u", "p")))
+        .unwrap();
+    assert!(drain(&mut c, &mut sent, &mut ev));
+    assert_eq!(sent, b"AUTH LOGIN\r\n");
+    (c, Vec::new(), Vec::new())
+}
+
+/// SASL is lockstep too: a `+OK` that arrived with the challenge, before
+/// our answer went out, cannot mean the server accepted our credentials.
+#[test]
+fn auth_ok_before_our_sasl_response_is_unsolicited() {
+    let (mut c, mut sent, mut ev) = auth_login_sent();
+    c.handle_input(b"+ VXNlcm5hbWU6\r\n+OK logged in\r\n");
+    assert!(!drain(&mut c, &mut sent, &mut ev));
+    assert_eq!(sent, b"dQ==\r\n", "the user name answer went out first");
+    assert!(is_unsolicited(&ev), "{ev:?}");
+    assert!(!ok_for(&ev, CommandKind::Auth));
+    assert_ne!(c.session_state(), pop3_proto::SessionState::Transaction);
+}
+
+#[test]
+fn auth_challenge_before_our_sasl_response_is_unsolicited() {
+    let (mut c, mut sent, mut ev) = auth_login_sent();
+    c.handle_input(b"+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n");
+    assert!(!drain(&mut c, &mut sent, &mut ev));
+    assert_eq!(sent, b"dQ==\r\n", "the password is never sent");
+    assert!(is_unsolicited(&ev), "{ev:?}");
+}
+
+/// The same exchange, each server line after our answer: logged in.
+#[test]
+fn auth_lockstep_exchange_succeeds() {
+    let (mut c, mut sent, mut ev) = auth_login_sent();
+    for line in [
+        &b"+ VXNlcm5hbWU6\r\n"[..],
+        b"+ UGFzc3dvcmQ6\r\n",
+        b"+OK logged in\r\n",
+    ] {
+        c.handle_input(line);
+        assert!(drain(&mut c, &mut sent, &mut ev), "{ev:?}");
+    }
+    assert_eq!(sent, b"dQ==\r\ncA==\r\n");
+    assert!(ok_for(&ev, CommandKind::Auth));
+    assert_eq!(c.session_state(), pop3_proto::SessionState::Transaction);
+}
+
+/// `-ERR` may end an exchange at any time: an early one is the failure.
+#[test]
+fn auth_err_before_our_sasl_response_is_the_failure() {
+    let (mut c, mut sent, mut ev) = auth_login_sent();
+    c.handle_input(b"+ VXNlcm5hbWU6\r\n-ERR [AUTH] go away\r\n");
+    assert!(drain(&mut c, &mut sent, &mut ev), "{ev:?}");
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Ok(OwnedEvent::Err {
+            command: CommandKind::Auth,
+            ..
+        })
+    )));
+    assert_eq!(c.session_state(), pop3_proto::SessionState::Authorization);
+}
+
+/// A manual exchange: `+OK` while the caller still owes the answer to a
+/// continuation is unsolicited.
+#[test]
+fn auth_ok_while_the_caller_owes_the_answer() {
+    let mut c = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    c.handle_input(b"+OK ready\r\n");
+    c.enqueue(Command::auth("PLAIN", None).unwrap()).unwrap();
+    assert!(drain(&mut c, &mut sent, &mut ev));
+    c.handle_input(b"+ \r\n+OK\r\n");
+    assert!(!drain(&mut c, &mut sent, &mut ev));
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Ok(OwnedEvent::Continuation { .. }))),
+        "{ev:?}"
+    );
+    assert!(is_unsolicited(&ev), "{ev:?}");
+    assert!(!ok_for(&ev, CommandKind::Auth));
+}
