@@ -764,7 +764,32 @@ impl Client {
         }
     }
 
-    /// Whether the front pending command may be sent now.
+    /// Why a pending command of `kind` cannot run when it reaches the wire,
+    /// if it cannot: re-checked against the state it now runs in, as an
+    /// earlier state-changing command may have failed.
+    fn rejection(&self, kind: CommandKind) -> Option<UsageError> {
+        let mut s = self.state;
+        for f in &self.in_flight {
+            s = state_after(f.kind, s);
+        }
+        if !allowed(kind, s) {
+            Some(if s == SessionState::Closed {
+                UsageError::Closed
+            } else {
+                UsageError::WrongState {
+                    state: s,
+                    command: kind,
+                }
+            })
+        } else if kind == CommandKind::Stls && self.tls {
+            Some(UsageError::AlreadyTls)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the front pending command may be sent now (or must be
+    /// rejected now: `poll_transmit` does that too).
     fn next_sendable(&self) -> bool {
         if self.state == SessionState::Greeting
             || !matches!(self.mode, Mode::Status | Mode::Listing(..) | Mode::Body(_))
@@ -778,8 +803,10 @@ impl Client {
         if self.in_flight.is_empty() {
             // Bytes buffered while nothing is in flight answer no command
             // (the next one has not been sent): they are unsolicited, and
-            // `poll_event` reports it. Nothing more is sent meanwhile.
-            return self.recv.is_empty();
+            // `poll_event` reports it. Nothing more is sent meanwhile; a
+            // command that cannot run is still rejected first, so the
+            // events do not depend on how the input was split.
+            return self.recv.is_empty() || self.rejection(front.cmd.kind()).is_some();
         }
         if is_barrier(front.cmd.kind())
             || self.in_flight.iter().any(|f| is_barrier(f.kind))
@@ -820,33 +847,11 @@ impl Client {
                 break;
             };
             let kind = q.cmd.kind();
-            // Re-check against the state the command now runs in: an
-            // earlier state-changing command may have failed.
-            let mut s = self.state;
-            for f in &self.in_flight {
-                s = state_after(f.kind, s);
-            }
-            if !allowed(kind, s) {
-                let error = if s == SessionState::Closed {
-                    UsageError::Closed
-                } else {
-                    UsageError::WrongState {
-                        state: s,
-                        command: kind,
-                    }
-                };
+            if let Some(error) = self.rejection(kind) {
                 self.events.push_back(Event::Rejected {
                     handle: q.handle,
                     command: kind,
                     error,
-                });
-                continue;
-            }
-            if kind == CommandKind::Stls && self.tls {
-                self.events.push_back(Event::Rejected {
-                    handle: q.handle,
-                    command: kind,
-                    error: UsageError::AlreadyTls,
                 });
                 continue;
             }
@@ -1140,6 +1145,17 @@ impl Client {
         if self.sasl_out.is_some() && !self.eof {
             // Our SASL line is not sent yet: nothing the server sent can
             // answer it, so read on only after the transmit.
+            return Ok(Step::Idle);
+        }
+        if self.in_flight.is_empty()
+            && self.state != SessionState::Greeting
+            && !self.recv.is_empty()
+            && self.next_sendable()
+        {
+            // Bytes are buffered with nothing in flight, and
+            // `poll_transmit` must first reject a queued command that
+            // cannot run: the bytes are judged after it, so the events do
+            // not depend on how the input was split.
             return Ok(Step::Idle);
         }
         // Stream offset of the line about to be read.

@@ -126,6 +126,12 @@ regression! {
     // sent with no AUTH in flight (client.rs: a finished AUTH drops any
     // unsent SASL line). Found by the CI fuzz smoke run.
     regression_sasl_cancel_after_auth_answered: "client_session", "client_session-sasl-cancel-after-auth-answered.bin";
+    // PASS answered -ERR with garbage behind it in the same read, STAT and
+    // more queued: whole, the garbage was called unsolicited before the
+    // queued commands were Rejected; byte by byte, after. Queued commands
+    // that cannot run are now rejected first (client.rs status_step /
+    // next_sendable). Found by the fuzz smoke run.
+    regression_unsolicited_after_rejected_commands: "decoder_split", "decoder_split-unsolicited-after-rejected-commands.bin";
 }
 
 // ---------------------------------------------------------------------------
