@@ -16,7 +16,9 @@ pub mod reference;
 pub use libfuzzer_sys;
 use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 
-use checks::{BodyInput, CommandInput, DecoderInput, LinesInput, SaslInput, SessionInput};
+use checks::{
+    BodyInput, BuildInput, CommandInput, DecoderInput, LinesInput, SaslInput, SessionInput,
+};
 
 /// `Arbitrary` through the shared byte decoder: every input consumes all
 /// the bytes it is given, exactly as the replay test decodes a corpus file.
@@ -39,6 +41,7 @@ arbitrary_via_decode!(
     SessionInput,
     BodyInput,
     CommandInput,
+    BuildInput,
     LinesInput,
     SaslInput
 );

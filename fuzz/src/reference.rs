@@ -437,24 +437,31 @@ pub struct Caps {
     pub other: Vec<String>,
 }
 
-/// Adds one CAPA line; `Err` for a line the grammar rejects.
-pub fn capa_line(caps: &mut Caps, line: &[u8]) -> Result<(), &'static str> {
+/// Adds one CAPA line; never refuses one (the core's quirks policy): a
+/// known capability whose arguments break its grammar is kept raw in
+/// `other` without its typed value; a flag capability (or UTF8) with
+/// unexpected arguments still counts, and is kept raw as well.
+pub fn capa_line(caps: &mut Caps, line: &[u8]) {
     let w = words(line);
     let Some((name, args)) = w.split_first() else {
-        return Err("empty");
+        return;
     };
-    if args.len() > 64 {
-        return Err("too many arguments");
-    }
     let name = String::from_utf8_lossy(name).to_ascii_uppercase();
     let user_flag = |a: &[&[u8]]| match a {
-        [] => Ok(false),
-        [u] if u.eq_ignore_ascii_case(b"USER") => Ok(true),
-        _ => Err("unexpected argument"),
+        [] => Some(false),
+        [u] if u.eq_ignore_ascii_case(b"USER") => Some(true),
+        _ => None,
+    };
+    let keep_raw = |caps: &mut Caps| caps.other.push(String::from_utf8_lossy(line).into_owned());
+    let flag = |caps: &mut Caps, f: fn(&mut Caps) -> &mut bool| {
+        *f(caps) = true;
+        if !args.is_empty() {
+            caps.other.push(String::from_utf8_lossy(line).into_owned());
+        }
     };
     match name.as_str() {
-        "TOP" => caps.top = true,
-        "USER" => caps.user = true,
+        "TOP" => flag(caps, |c| &mut c.top),
+        "USER" => flag(caps, |c| &mut c.user),
         "SASL" => {
             for m in args {
                 let m = String::from_utf8_lossy(m).to_ascii_uppercase();
@@ -463,25 +470,38 @@ pub fn capa_line(caps: &mut Caps, line: &[u8]) -> Result<(), &'static str> {
                 }
             }
         }
-        "RESP-CODES" => caps.resp_codes = true,
-        "AUTH-RESP-CODE" => caps.auth_resp_code = true,
-        "PIPELINING" => caps.pipelining = true,
-        "UIDL" => caps.uidl = true,
-        "STLS" => caps.stls = true,
-        "UTF8" => caps.utf8 = Some(user_flag(args)?),
-        "LANG" => caps.lang = true,
+        "RESP-CODES" => flag(caps, |c| &mut c.resp_codes),
+        "AUTH-RESP-CODE" => flag(caps, |c| &mut c.auth_resp_code),
+        "PIPELINING" => flag(caps, |c| &mut c.pipelining),
+        "UIDL" => flag(caps, |c| &mut c.uidl),
+        "STLS" => flag(caps, |c| &mut c.stls),
+        "LANG" => flag(caps, |c| &mut c.lang),
+        "UTF8" => {
+            let user = user_flag(args);
+            caps.utf8 = Some(caps.utf8 == Some(true) || user == Some(true));
+            if user.is_none() {
+                keep_raw(caps);
+            }
+        }
         "EXPIRE" => {
-            let (v, rest) = args.split_first().ok_or("no value")?;
-            let v = if v.eq_ignore_ascii_case(b"NEVER") {
-                None
-            } else {
-                Some(digits_u32(v).ok_or("bad value")?)
-            };
-            caps.expire = Some((v, user_flag(rest)?));
+            let value = args.first().and_then(|v| {
+                if v.eq_ignore_ascii_case(b"NEVER") {
+                    Some(None)
+                } else {
+                    digits_u32(v).map(Some)
+                }
+            });
+            match (value, user_flag(args.get(1..).unwrap_or(&[]))) {
+                (Some(v), Some(u)) if !args.is_empty() => caps.expire = Some((v, u)),
+                _ => keep_raw(caps),
+            }
         }
         "LOGIN-DELAY" => {
-            let (v, rest) = args.split_first().ok_or("no value")?;
-            caps.login_delay = Some((digits_u32(v).ok_or("bad value")?, user_flag(rest)?));
+            let value = args.first().and_then(|v| digits_u32(v));
+            match (value, user_flag(args.get(1..).unwrap_or(&[]))) {
+                (Some(v), Some(u)) => caps.login_delay = Some((v, u)),
+                _ => keep_raw(caps),
+            }
         }
         "IMPLEMENTATION" => {
             // The text after the name, leading blanks removed, kept as is.
@@ -495,9 +515,8 @@ pub fn capa_line(caps: &mut Caps, line: &[u8]) -> Result<(), &'static str> {
             }
             caps.implementation = Some(String::from_utf8_lossy(text).into_owned());
         }
-        _ => caps.other.push(String::from_utf8_lossy(line).into_owned()),
+        _ => keep_raw(caps),
     }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------

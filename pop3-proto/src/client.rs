@@ -230,6 +230,9 @@ struct InFlight {
     handle: Handle,
     kind: CommandKind,
     expect: Expect,
+    /// How many bytes had been received when the command was sent: its
+    /// reply cannot start before that offset of the input stream.
+    sent_at: u64,
 }
 
 /// How to read the reply to a command.
@@ -295,6 +298,9 @@ struct AuthState {
     awaiting_caller: bool,
     /// The core sent `*` because the mechanism failed.
     cancelled: Option<SaslError>,
+    /// Stream offset when our last SASL line (response or `*`) was sent:
+    /// a challenge or `+OK` that arrived before it answers nothing.
+    sasl_sent_at: u64,
 }
 
 /// A SASL line waiting to be sent.
@@ -337,6 +343,9 @@ pub struct Client {
     config: Config,
     state: SessionState,
     recv: RecvBuf,
+    /// Total bytes accepted by `handle_input` (the stream offset just past
+    /// the last byte received).
+    received: u64,
     eof: bool,
     mode: Mode,
     pending: VecDeque<Queued>,
@@ -444,6 +453,7 @@ impl Client {
             config,
             state: SessionState::Greeting,
             recv: RecvBuf::new(),
+            received: 0,
             eof: false,
             mode: Mode::Status,
             pending: VecDeque::new(),
@@ -560,6 +570,7 @@ impl Client {
         if self.error.is_some() || matches!(self.mode, Mode::Closed) || bytes.is_empty() {
             return;
         }
+        self.received += bytes.len() as u64;
         if self.ready_chunk.is_some() {
             self.recv.append(bytes);
         } else {
@@ -589,6 +600,10 @@ impl Client {
     }
 
     fn check_enqueue(&self, cmd: &Command) -> Result<(), UsageError> {
+        self.check_enqueue_kind(cmd.kind())
+    }
+
+    fn check_enqueue_kind(&self, kind: CommandKind) -> Result<(), UsageError> {
         if let Some(e) = &self.error {
             return Err(UsageError::Poisoned(e.clone()));
         }
@@ -599,7 +614,6 @@ impl Client {
         if state == SessionState::Closed || state == SessionState::Update {
             return Err(UsageError::Closed);
         }
-        let kind = cmd.kind();
         if !allowed(kind, state) {
             return Err(UsageError::WrongState {
                 state,
@@ -641,12 +655,26 @@ impl Client {
 
     /// Queues `APOP user digest`, with the digest computed from the
     /// greeting's timestamp and `secret`.
+    ///
+    /// When the greeting carried no valid `<timestamp>` (none at all, or a
+    /// `<` without its `>`), or it was forgotten after STLS, nothing is
+    /// queued and the error is [`UsageError::ApopUnavailable`]: APOP
+    /// authentication is impossible with this server, whatever the
+    /// arguments. Before the greeting arrived, it is
+    /// [`UsageError::WrongState`].
     pub fn apop(&mut self, user: &str, secret: &str) -> Result<Handle, UsageError> {
+        self.check_enqueue_kind(CommandKind::Apop)?;
+        if self.state == SessionState::Greeting {
+            return Err(UsageError::WrongState {
+                state: SessionState::Greeting,
+                command: CommandKind::Apop,
+            });
+        }
         let ts = self
             .greeting
             .as_ref()
             .and_then(|g| g.apop_timestamp.clone())
-            .ok_or(UsageError::NoApopTimestamp)?;
+            .ok_or(UsageError::ApopUnavailable)?;
         let cmd = Command::apop(user, &ts, secret)?;
         self.enqueue(cmd)
     }
@@ -736,7 +764,32 @@ impl Client {
         }
     }
 
-    /// Whether the front pending command may be sent now.
+    /// Why a pending command of `kind` cannot run when it reaches the wire,
+    /// if it cannot: re-checked against the state it now runs in, as an
+    /// earlier state-changing command may have failed.
+    fn rejection(&self, kind: CommandKind) -> Option<UsageError> {
+        let mut s = self.state;
+        for f in &self.in_flight {
+            s = state_after(f.kind, s);
+        }
+        if !allowed(kind, s) {
+            Some(if s == SessionState::Closed {
+                UsageError::Closed
+            } else {
+                UsageError::WrongState {
+                    state: s,
+                    command: kind,
+                }
+            })
+        } else if kind == CommandKind::Stls && self.tls {
+            Some(UsageError::AlreadyTls)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the front pending command may be sent now (or must be
+    /// rejected now: `poll_transmit` does that too).
     fn next_sendable(&self) -> bool {
         if self.state == SessionState::Greeting
             || !matches!(self.mode, Mode::Status | Mode::Listing(..) | Mode::Body(_))
@@ -748,7 +801,12 @@ impl Client {
             return false;
         };
         if self.in_flight.is_empty() {
-            return true;
+            // Bytes buffered while nothing is in flight answer no command
+            // (the next one has not been sent): they are unsolicited, and
+            // `poll_event` reports it. Nothing more is sent meanwhile; a
+            // command that cannot run is still rejected first, so the
+            // events do not depend on how the input was split.
+            return self.recv.is_empty() || self.rejection(front.cmd.kind()).is_some();
         }
         if is_barrier(front.cmd.kind())
             || self.in_flight.iter().any(|f| is_barrier(f.kind))
@@ -768,6 +826,9 @@ impl Client {
             return None;
         }
         if let Some(s) = self.sasl_out.take() {
+            if let Some(a) = &mut self.auth {
+                a.sasl_sent_at = self.received;
+            }
             let start = out.len();
             match s {
                 SaslOut::Response(r) => encode_sasl_response(r.expose(), out),
@@ -786,33 +847,11 @@ impl Client {
                 break;
             };
             let kind = q.cmd.kind();
-            // Re-check against the state the command now runs in: an
-            // earlier state-changing command may have failed.
-            let mut s = self.state;
-            for f in &self.in_flight {
-                s = state_after(f.kind, s);
-            }
-            if !allowed(kind, s) {
-                let error = if s == SessionState::Closed {
-                    UsageError::Closed
-                } else {
-                    UsageError::WrongState {
-                        state: s,
-                        command: kind,
-                    }
-                };
+            if let Some(error) = self.rejection(kind) {
                 self.events.push_back(Event::Rejected {
                     handle: q.handle,
                     command: kind,
                     error,
-                });
-                continue;
-            }
-            if kind == CommandKind::Stls && self.tls {
-                self.events.push_back(Event::Rejected {
-                    handle: q.handle,
-                    command: kind,
-                    error: UsageError::AlreadyTls,
                 });
                 continue;
             }
@@ -837,12 +876,14 @@ impl Client {
                     deferred,
                     awaiting_caller: false,
                     cancelled: None,
+                    sasl_sent_at: 0,
                 });
             }
             self.in_flight.push_back(InFlight {
                 handle: q.handle,
                 kind,
                 expect: Expect::of(&q.cmd),
+                sent_at: self.received,
             });
             if is_barrier(kind) {
                 break;
@@ -1095,23 +1136,30 @@ impl Client {
             Listing::List(v) => v.push(parse::list_entry(line).map_err(malformed)?),
             Listing::Uidl(v) => v.push(parse::uidl_entry(line, lenient).map_err(malformed)?),
             Listing::Languages(v) => v.push(parse::language(line).map_err(malformed)?),
-            Listing::Capa(c) => parse::capa_line(c, line).map_err(malformed)?,
+            Listing::Capa(c) => parse::capa_line(c, line),
         }
         Ok(Step::Progress)
     }
 
     fn status_step(&mut self) -> Result<Step, ProtocolError> {
-        if self.state != SessionState::Greeting
-            && self.in_flight.is_empty()
-            && self.auth.is_none()
-            && self.next_sendable()
-            && !self.recv.is_empty()
-        {
-            // A reply is buffered but its command has not been sent yet
-            // (the caller fed input before draining poll_transmit): wait
-            // for the transmit instead of calling the reply unsolicited.
+        if self.sasl_out.is_some() && !self.eof {
+            // Our SASL line is not sent yet: nothing the server sent can
+            // answer it, so read on only after the transmit.
             return Ok(Step::Idle);
         }
+        if self.in_flight.is_empty()
+            && self.state != SessionState::Greeting
+            && !self.recv.is_empty()
+            && self.next_sendable()
+        {
+            // Bytes are buffered with nothing in flight, and
+            // `poll_transmit` must first reject a queued command that
+            // cannot run: the bytes are judged after it, so the events do
+            // not depend on how the input was split.
+            return Ok(Step::Idle);
+        }
+        // Stream offset of the line about to be read.
+        let line_start = self.received - self.recv.len() as u64;
         let Some(range) = self.next_line()? else {
             if self.eof && self.recv.is_empty() && !matches!(self.mode, Mode::Closed) {
                 // Clean end with nothing outstanding: the server closed the
@@ -1146,12 +1194,36 @@ impl Client {
                 }),
             };
         }
-        let Some(front) = self.in_flight.front().cloned() else {
+        // A reply cannot arrive before its command was sent: bytes received
+        // after the last reply and before the next command went out are
+        // unsolicited, never the reply to a later command.
+        let Some(front) = self
+            .in_flight
+            .front()
+            .filter(|f| line_start >= f.sent_at)
+            .cloned()
+        else {
             return Err(ProtocolError::UnsolicitedResponse {
                 line: parse::excerpt(&line),
             });
         };
-        match parse::status_line(&line) {
+        let status = parse::status_line(&line);
+        if front.kind == CommandKind::Auth
+            && !matches!(status, Some(StatusLine::Err(_)))
+            && self
+                .auth
+                .as_ref()
+                .is_some_and(|a| a.awaiting_caller || line_start < a.sasl_sent_at)
+        {
+            // A challenge or `+OK` before our answer to the previous
+            // challenge was sent (or while the caller still owes it): the
+            // server cannot have seen our credentials. (`-ERR` may end the
+            // exchange at any time.)
+            return Err(ProtocolError::UnsolicitedResponse {
+                line: parse::excerpt(&line),
+            });
+        }
+        match status {
             Some(StatusLine::Continue(data)) if front.kind == CommandKind::Auth => {
                 self.continuation(front.handle, data)
             }

@@ -49,26 +49,201 @@ impl fmt::Display for MsgNum {
     }
 }
 
-/// A validated command argument: non-empty, no CR, LF or NUL (and, where the
-/// command takes one word, no space).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Arg(String);
+/// Checks one command argument: non-empty, no CR, LF or NUL, no space or
+/// tab unless `allow_space`, and at most `max` octets.
+fn check_arg(s: &str, allow_space: bool, max: usize) -> Result<(), CommandError> {
+    if s.is_empty() {
+        return Err(CommandError::Empty);
+    }
+    if s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(CommandError::ForbiddenByte);
+    }
+    if !allow_space && s.bytes().any(|b| b == b' ' || b == b'\t') {
+        return Err(CommandError::Space);
+    }
+    if s.len() > max {
+        // Report the length of the shortest command line it would be in.
+        return Err(CommandError::TooLong {
+            len: MAX_COMMAND_LINE - max + s.len(),
+        });
+    }
+    Ok(())
+}
 
-impl Arg {
-    fn check(s: &str, allow_space: bool) -> Result<Arg, CommandError> {
-        if s.is_empty() {
-            return Err(CommandError::Empty);
+/// The longest argument of a one-argument command with a four-letter
+/// keyword: `"USER " + arg + CRLF` = 255 octets.
+const MAX_ONE_ARG: usize = MAX_COMMAND_LINE - 7;
+
+/// Implements `TryFrom<&str>` and `TryFrom<String>` through `new`.
+macro_rules! try_from_str {
+    ($($t:ty),*) => {$(
+        impl TryFrom<&str> for $t {
+            type Error = CommandError;
+            fn try_from(s: &str) -> Result<$t, CommandError> {
+                <$t>::new(s)
+            }
         }
-        if s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-            return Err(CommandError::ForbiddenByte);
+        impl TryFrom<String> for $t {
+            type Error = CommandError;
+            fn try_from(s: String) -> Result<$t, CommandError> {
+                <$t>::new(&s)
+            }
         }
-        if !allow_space && s.bytes().any(|b| b == b' ' || b == b'\t') {
-            return Err(CommandError::Space);
-        }
-        Ok(Arg(String::from(s)))
+    )*};
+}
+
+/// A mailbox name for `USER` and `RPOP`: one word (no space or tab), not
+/// empty, no CR, LF or NUL, at most 248 octets (so `USER name` fits in 255
+/// octets with CRLF). UTF-8 is allowed (RFC 6856, after `UTF8`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserName(String);
+
+impl UserName {
+    /// The longest name accepted, in octets.
+    pub const MAX_LEN: usize = MAX_ONE_ARG;
+
+    /// Validates a mailbox name.
+    pub fn new(name: &str) -> Result<UserName, CommandError> {
+        check_arg(name, false, Self::MAX_LEN)?;
+        Ok(UserName(String::from(name)))
     }
 
-    /// The argument text.
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password for `PASS`: not empty, no CR, LF or NUL; spaces are allowed
+/// (RFC 1939 §7); at most 248 octets, so `PASS password` fits in the 255
+/// octets RFC 2449 §4 allows a command line (RFC 1939 sets no limit of its
+/// own; the same limit applies to every command). `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(Secret<String>);
+
+impl Password {
+    /// The longest password accepted, in octets.
+    pub const MAX_LEN: usize = MAX_ONE_ARG;
+
+    /// Validates a password.
+    pub fn new(password: &str) -> Result<Password, CommandError> {
+        check_arg(password, true, Self::MAX_LEN)?;
+        Ok(Password(Secret::new(String::from(password))))
+    }
+
+    /// The password. Call this only where it must be used.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// An APOP digest: exactly 32 lowercase hex digits (the MD5 of the
+/// greeting's timestamp and the shared secret, RFC 1939 §7). `Debug` is
+/// redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApopDigest(Secret<String>);
+
+impl ApopDigest {
+    /// Validates a digest given as text: 32 of `0-9 a-f`.
+    pub fn new(hex: &str) -> Result<ApopDigest, CommandError> {
+        if hex.is_empty() {
+            return Err(CommandError::Empty);
+        }
+        if hex.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(CommandError::InvalidByte);
+        }
+        Ok(ApopDigest(Secret::new(String::from(hex))))
+    }
+
+    /// Computes MD5(timestamp ‖ secret) as RFC 1939 §7 asks; `timestamp`
+    /// is the greeting's `<...>`, angle brackets included.
+    pub fn compute(timestamp: &str, secret: &str) -> ApopDigest {
+        let mut h = Md5::new();
+        h.update(timestamp.as_bytes());
+        h.update(secret.as_bytes());
+        let digest = h.finalize();
+        let mut hex = String::with_capacity(32);
+        for b in digest {
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+        }
+        ApopDigest(Secret::new(hex))
+    }
+
+    /// The digest. Call this only where it must be used.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl fmt::Debug for ApopDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApopDigest(<redacted>)")
+    }
+}
+
+/// The arguments of `APOP name digest`, checked together: the name is a
+/// [`UserName`] short enough that the whole line fits in 255 octets (at most
+/// 215 octets, as the digest takes 32).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Apop {
+    user: UserName,
+    digest: ApopDigest,
+}
+
+impl Apop {
+    /// The longest mailbox name APOP can carry: `"APOP " + name + " " +
+    /// 32 + CRLF` = 255 octets.
+    pub const MAX_USER_LEN: usize = MAX_COMMAND_LINE - 5 - 1 - 32 - 2;
+
+    /// Combines a name and a digest; refuses a name longer than
+    /// [`Apop::MAX_USER_LEN`].
+    pub fn new(user: UserName, digest: ApopDigest) -> Result<Apop, CommandError> {
+        if user.as_str().len() > Self::MAX_USER_LEN {
+            return Err(CommandError::TooLong {
+                len: MAX_COMMAND_LINE - Self::MAX_USER_LEN + user.as_str().len(),
+            });
+        }
+        Ok(Apop { user, digest })
+    }
+
+    /// The mailbox name.
+    pub fn user(&self) -> &UserName {
+        &self.user
+    }
+
+    /// The digest.
+    pub fn digest(&self) -> &ApopDigest {
+        &self.digest
+    }
+}
+
+/// A language tag for `LANG tag` (RFC 6856 §3): printable US-ASCII
+/// without spaces (a tag such as `en` or `de-CH`, or `*`), at most 248
+/// octets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LangTag(String);
+
+impl LangTag {
+    /// The longest tag accepted, in octets.
+    pub const MAX_LEN: usize = MAX_ONE_ARG;
+
+    /// Validates a language tag.
+    pub fn new(tag: &str) -> Result<LangTag, CommandError> {
+        check_arg(tag, false, Self::MAX_LEN)?;
+        if !tag.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(CommandError::InvalidByte);
+        }
+        Ok(LangTag(String::from(tag)))
+    }
+
+    /// The tag.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -103,30 +278,45 @@ impl MechanismName {
     }
 }
 
+try_from_str!(UserName, Password, ApopDigest, LangTag, MechanismName);
+
 /// A client command of RFC 1939, 2449, 2595, 5034 or 6856.
 ///
-/// Build commands with the constructors (`Command::user("alice")?`,
-/// `Command::Retr(MsgNum::new(1).unwrap())`); every argument is validated
-/// there. `Debug` never shows passwords, digests or SASL data.
+/// Every payload is a type that can only be built validated ([`UserName`],
+/// [`Password`], [`Apop`], [`MechanismName`], [`LangTag`], [`MsgNum`]), so
+/// **any `Command` value encodes to exactly one CRLF-terminated line of at
+/// most 255 octets** (RFC 2449 §4), whichever way it was built. The
+/// constructors (`Command::user("alice")?`, `Command::pass(..)?`,
+/// `Command::apop(..)?`, ...) validate and build in one step; the
+/// variants can also be built from the validated types directly:
+///
+/// ```
+/// use pop3_proto::{Command, CommandError, Password, UserName};
+///
+/// let user = Command::User(UserName::new("alice")?);
+/// assert_eq!(user, Command::user("alice")?);
+/// // An argument that would inject a second command line cannot be built.
+/// assert_eq!(Password::new("x\r\nDELE 1"), Err(CommandError::ForbiddenByte));
+/// assert_eq!(UserName::try_from("a b c"), Err(CommandError::Space));
+/// # Ok::<(), CommandError>(())
+/// ```
+///
+/// `Debug` never shows passwords, digests or SASL data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Command {
     /// `USER name`
-    User(Arg),
+    User(UserName),
     /// `PASS secret` (the password may contain spaces, RFC 1939 §7).
-    Pass(Secret<Arg>),
+    Pass(Password),
     /// `APOP name digest`
-    Apop {
-        /// The mailbox name.
-        user: Arg,
-        /// The lowercase hex MD5 digest of timestamp + password.
-        digest: Secret<String>,
-    },
+    Apop(Apop),
     /// `RPOP user` (RFC 1081; obsolete, trusted-host authentication).
-    Rpop(Arg),
+    Rpop(UserName),
     /// `AUTH mechanism [initial-response]` (RFC 5034). The initial response
     /// is sent on the command line when the line fits in 255 octets, and
-    /// after the server's first empty challenge otherwise.
+    /// after the server's first empty challenge otherwise, so any value
+    /// fits.
     Auth {
         /// The mechanism name.
         mechanism: MechanismName,
@@ -159,47 +349,37 @@ pub enum Command {
     /// `UTF8`
     Utf8,
     /// `LANG [tag]`: without a tag, lists the languages.
-    Lang(Option<Arg>),
+    Lang(Option<LangTag>),
 }
 
 impl Command {
-    /// `USER name`; the name must be one word.
+    /// `USER name`; see [`UserName`].
     pub fn user(name: &str) -> Result<Command, CommandError> {
-        let c = Command::User(Arg::check(name, false)?);
-        c.check_len()
+        Ok(Command::User(UserName::new(name)?))
     }
 
-    /// `PASS password`; spaces are allowed, CR, LF and NUL are not.
+    /// `PASS password`; see [`Password`].
     pub fn pass(password: &str) -> Result<Command, CommandError> {
-        let c = Command::Pass(Secret::new(Arg::check(password, true)?));
-        c.check_len()
+        Ok(Command::Pass(Password::new(password)?))
     }
 
     /// `APOP name digest`, computing the digest from the greeting's
-    /// timestamp (angle brackets included) and the shared secret.
+    /// timestamp (angle brackets included) and the shared secret; see
+    /// [`Apop`].
     pub fn apop(user: &str, timestamp: &str, secret: &str) -> Result<Command, CommandError> {
-        let mut h = Md5::new();
-        h.update(timestamp.as_bytes());
-        h.update(secret.as_bytes());
-        let digest = h.finalize();
-        let mut hex = String::with_capacity(32);
-        for b in digest {
-            hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-            hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-        }
-        let c = Command::Apop {
-            user: Arg::check(user, false)?,
-            digest: Secret::new(hex),
-        };
-        c.check_len()
+        let user = UserName::new(user)?;
+        Ok(Command::Apop(Apop::new(
+            user,
+            ApopDigest::compute(timestamp, secret),
+        )?))
     }
 
-    /// `RPOP user`.
+    /// `RPOP user`; see [`UserName`].
     pub fn rpop(user: &str) -> Result<Command, CommandError> {
-        Command::Rpop(Arg::check(user, false)?).check_len()
+        Ok(Command::Rpop(UserName::new(user)?))
     }
 
-    /// `AUTH mechanism [initial-response]`.
+    /// `AUTH mechanism [initial-response]`; see [`MechanismName`].
     pub fn auth(
         mechanism: &str,
         initial_response: Option<Secret<Vec<u8>>>,
@@ -210,34 +390,10 @@ impl Command {
         })
     }
 
-    /// `LANG tag` (a language tag, or `*` for the client's default).
+    /// `LANG [tag]` (a language tag, or `*` for the client's default);
+    /// see [`LangTag`].
     pub fn lang(tag: Option<&str>) -> Result<Command, CommandError> {
-        let tag = match tag {
-            None => None,
-            Some(t) => {
-                let a = Arg::check(t, false)?;
-                if !t.bytes().all(|b| b.is_ascii_graphic()) {
-                    return Err(CommandError::InvalidByte);
-                }
-                Some(a)
-            }
-        };
-        Command::Lang(tag).check_len()
-    }
-
-    fn check_len(self) -> Result<Command, CommandError> {
-        let len = self.encoded_len();
-        if len > MAX_COMMAND_LINE {
-            Err(CommandError::TooLong { len })
-        } else {
-            Ok(self)
-        }
-    }
-
-    fn encoded_len(&self) -> usize {
-        let mut v = Vec::new();
-        self.encode(&mut v);
-        v.len()
+        Ok(Command::Lang(tag.map(LangTag::new).transpose()?))
     }
 
     /// The command keyword.
@@ -245,7 +401,7 @@ impl Command {
         match self {
             Command::User(_) => CommandKind::User,
             Command::Pass(_) => CommandKind::Pass,
-            Command::Apop { .. } => CommandKind::Apop,
+            Command::Apop(_) => CommandKind::Apop,
             Command::Rpop(_) => CommandKind::Rpop,
             Command::Auth { .. } => CommandKind::Auth,
             Command::Stat => CommandKind::Stat,
@@ -268,7 +424,7 @@ impl Command {
     /// response): such lines must never be logged.
     pub fn is_sensitive(&self) -> bool {
         match self {
-            Command::Pass(_) | Command::Apop { .. } => true,
+            Command::Pass(_) | Command::Apop(_) => true,
             Command::Auth {
                 initial_response, ..
             } => initial_response.is_some(),
@@ -322,10 +478,10 @@ impl Command {
         let mut num_buf = [0u8; 10];
         match self {
             Command::User(a) | Command::Rpop(a) => arg(a.0.as_bytes()),
-            Command::Pass(a) => arg(a.expose().0.as_bytes()),
-            Command::Apop { user, digest } => {
-                arg(user.0.as_bytes());
-                arg(digest.expose().as_bytes());
+            Command::Pass(a) => arg(a.expose().as_bytes()),
+            Command::Apop(a) => {
+                arg(a.user.0.as_bytes());
+                arg(a.digest.expose().as_bytes());
             }
             Command::Auth { mechanism, .. } => {
                 arg(mechanism.0.as_bytes());
@@ -505,11 +661,10 @@ mod tests {
         let d = alloc::format!("{c:?}");
         assert!(!d.contains("hunter2"), "{d}");
         let c = Command::apop("u", "<a@b>", "hunter2").unwrap();
-        let Command::Apop { digest, .. } = &c else {
-            unreachable!()
-        };
+        let Command::Apop(a) = &c else { unreachable!() };
+        let digest = a.digest();
         let d = alloc::format!("{c:?}");
-        assert!(!d.contains(digest.expose().as_str()), "{d}");
+        assert!(!d.contains(digest.expose()), "{d}");
         let c = Command::auth("PLAIN", Some(Secret::new(b"\0u\0hunter2".to_vec()))).unwrap();
         assert!(!alloc::format!("{c:?}").contains("hunter2"));
         assert!(c.is_sensitive());

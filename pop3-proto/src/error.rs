@@ -73,7 +73,9 @@ pub enum ProtocolError {
         /// The configured limit.
         limit: usize,
     },
-    /// The server sent bytes while no command was waiting for a reply.
+    /// The server sent bytes while no command was waiting for a reply:
+    /// after the reply to the last command in flight and before the next
+    /// command was sent (see the crate docs, "Unsolicited bytes").
     #[error("unsolicited data from server: {line:?}")]
     UnsolicitedResponse {
         /// The start of the unexpected data (lossy UTF-8, truncated).
@@ -127,10 +129,13 @@ pub enum UsageError {
     /// The client is poisoned by an earlier protocol error.
     #[error("the session failed earlier: {0}")]
     Poisoned(ProtocolError),
-    /// APOP needs the timestamp from the server greeting, and there is none
-    /// (or it was forgotten after STLS, as RFC 2595 requires).
-    #[error("the server greeting carried no APOP timestamp")]
-    NoApopTimestamp,
+    /// APOP authentication is impossible with this server: it needs the
+    /// `<timestamp>` of the server greeting, and there is none (or only a
+    /// `<` without its `>`), or it was forgotten after STLS, as RFC 2595
+    /// requires. Nothing was sent. This is an authentication failure, not
+    /// a mistake in the arguments: use another login method.
+    #[error("APOP authentication is impossible: the server greeting carried no APOP timestamp")]
+    ApopUnavailable,
     /// STLS was asked for on a connection that is already TLS.
     #[error("TLS is already active on this connection")]
     AlreadyTls,

@@ -60,21 +60,27 @@
 //! let mut replies = replies.iter();
 //! let mut closed = false;
 //! while !closed {
-//!     // 1. Write whatever the client wants to send.
-//!     while let Some(t) = client.poll_transmit(&mut to_server) {
-//!         assert!(t.len > 0); // a real adapter writes these bytes now
-//!     }
-//!     // 2. Drain events.
-//!     while let Some(event) = client.poll_event()? {
-//!         match event {
-//!             Event::Ok { handle, response: Response::Stat(s), .. } if handle == stat => {
-//!                 assert_eq!(s.count, 1);
+//!     loop {
+//!         // 1. Write whatever the client wants to send.
+//!         while let Some(t) = client.poll_transmit(&mut to_server) {
+//!             assert!(t.len > 0); // a real adapter writes these bytes now
+//!         }
+//!         // 2. Drain events.
+//!         while let Some(event) = client.poll_event()? {
+//!             match event {
+//!                 Event::Ok { handle, response: Response::Stat(s), .. } if handle == stat => {
+//!                     assert_eq!(s.count, 1);
+//!                 }
+//!                 Event::BodyChunk { handle, data } if handle == retr => {
+//!                     message.extend_from_slice(data);
+//!                 }
+//!                 Event::Closed => closed = true,
+//!                 _ => {}
 //!             }
-//!             Event::BodyChunk { handle, data } if handle == retr => {
-//!                 message.extend_from_slice(data);
-//!             }
-//!             Event::Closed => closed = true,
-//!             _ => {}
+//!         }
+//!         // A reply may have made the next command sendable.
+//!         if !client.wants_write() {
+//!             break;
 //!         }
 //!     }
 //!     // 3. Read from the transport (here: the next canned reply).
@@ -120,6 +126,62 @@
 //! sticky: the client is poisoned and returns the same error forever.
 //! Caller mistakes are [`UsageError`]s and leave the client unchanged.
 //!
+//! # Quirks policy
+//!
+//! Real servers deviate from the RFCs. The core tolerates a deviation when
+//! its meaning is unambiguous and nothing the user relies on can be
+//! misread; it is an error when guessing could lose, skip, truncate or
+//! delete mail, or let a third party speak for the server. Both lists are
+//! tested (`tests/quirks.rs`, `tests/unsolicited.rs`, `tests/traces.rs`).
+//!
+//! Tolerated:
+//!
+//! | Deviation | Treatment | Why |
+//! |---|---|---|
+//! | `+ok`, `-Err` (any case) | a status line | unambiguous, common |
+//! | `+OKtext`, `-ERRtext` (no space) | `+OK` / `-ERR` with text `text` | the indicator is unambiguous |
+//! | tab instead of space after the indicator; extra blanks | one space or tab is removed, the rest is text | text is informational |
+//! | bare LF line endings, anywhere | accepted; body line endings are delivered exactly as sent | common behind proxies and on Unix servers |
+//! | blank (spaces/tabs only) lines in LIST, UIDL, CAPA, LANG listings | skipped | they carry nothing |
+//! | `[` without a well-formed `]` code | left in the status text | RFC 2449 §8: codes are optional |
+//! | unknown capability | kept verbatim in [`Capabilities::other`] | RFC 2449 extensibility |
+//! | known capability with arguments that break its grammar: `EXPIRE soon`, `EXPIRE 99999999999`, `LOGIN-DELAY 10 USER extra` | the line is kept verbatim in [`Capabilities::other`]; the typed field stays unset (never guessed) | advisory data; it must not end the session before login |
+//! | a capability without arguments given some (`PIPELINING yes`, `STLS now`), `UTF8` with an argument other than `USER` (`UTF8 ACCEPT`) | the capability counts (`UTF8` without the `USER` claim); the line is also kept in [`Capabilities::other`] | the base capability is clearly claimed; the deviation stays visible |
+//! | a misspelt capability (`EXPIRENEVER`) | an unknown capability | |
+//! | `SASL` with any number of mechanisms | all kept | bounded by [`Config::max_line_len`] |
+//! | unique-ids outside RFC 1939's 1–70 printable characters | only with [`Config::lenient_uids`] | opt-in: UIDs decide what is fetched again or deleted |
+//!
+//! Errors (sticky [`ProtocolError`]s):
+//!
+//! | Input | Error | Why |
+//! |---|---|---|
+//! | a status line that is not `+OK` / `-ERR` (`+O`, `OK`, `* OK`), or `+ text` outside AUTH | [`ProtocolError::MalformedStatus`] / [`ProtocolError::BadGreeting`] | success cannot be told from failure |
+//! | STAT, LIST or UIDL numbers that do not parse, overflow, or are 0 (message numbers); a strict UID that is malformed | [`ProtocolError::MalformedLine`] | a wrong size or number could truncate, skip or delete the wrong message |
+//! | a line over [`Config::max_line_len`], listings over [`Config::max_entries`] or [`Config::max_listing_bytes`] | [`ProtocolError::LineTooLong`], [`ProtocolError::TooManyEntries`], [`ProtocolError::ListingTooLarge`] | bounded memory |
+//! | bytes answering no command | [`ProtocolError::UnsolicitedResponse`] | see below |
+//! | bytes after `+OK` to STLS, before TLS | [`ProtocolError::StlsInjection`] | CVE-2021-22947 |
+//! | end of stream inside a body or where a reply was due | [`ProtocolError::TruncatedBody`], [`ProtocolError::UnexpectedEof`] | a truncated message must never be stored |
+//! | `+OK` to AUTH before the mechanism verified the server | [`ProtocolError::Sasl`] | the server did not prove it knows the password |
+//!
+//! # Unsolicited bytes
+//!
+//! A reply cannot arrive before its command was sent. Bytes received after
+//! the reply to the last command in flight and before the next command
+//! went out answer nothing: they are a sticky
+//! [`ProtocolError::UnsolicitedResponse`], never the reply to a later
+//! command (a server, or a man in the middle, could otherwise make a
+//! queued `STAT` or `QUIT` "succeed"). While such bytes are buffered,
+//! nothing more is sent. With pipelining, replies to commands already sent
+//! are of course fine, in any number per read. SASL is lockstep too: a
+//! challenge or `+OK` that arrived before our answer to the previous
+//! challenge was sent is unsolicited (so no server, nor anyone between,
+//! can claim a login the credentials never reached); an early `-ERR` is
+//! still taken as the failure it reports. The core knows the stream
+//! offset at which each command was sent, so this holds however reads are
+//! split; a caller that feeds a canned transcript must therefore feed each
+//! reply after draining [`Client::poll_transmit`], as a real transport
+//! does.
+//!
 //! # STLS
 //!
 //! After `+OK` to STLS the core stops: the caller upgrades the transport
@@ -127,6 +189,19 @@
 //! `+OK` line and before that call is a [`ProtocolError::StlsInjection`]
 //! (CVE-2021-22947), and capabilities and the greeting learned in cleartext
 //! are forgotten.
+//!
+//! # Features
+//!
+//! * `std` (default): `std::error::Error` for the error types, nothing
+//!   else.
+//! * `scram` (default): the SCRAM-SHA-1/-256 mechanisms
+//!   ([`sasl::Scram`]) and their hash dependencies (sha1, sha2, pbkdf2).
+//!   Without it, [`login::plan`] and [`sasl::choose`] never pick SCRAM and
+//!   [`login::mechanism`] refuses its names.
+//!
+//! With `--no-default-features` the core enables no `std` feature of any
+//! dependency (CI checks it with `cargo tree`; the MSRV of 1.81 matters,
+//! as thiserror turns `std` on for older compilers).
 //!
 //! # Secrets
 //!
@@ -148,14 +223,18 @@ mod command;
 mod error;
 mod framing;
 pub mod login;
+mod owned_event;
 mod parse;
 mod response;
 pub mod sasl;
 mod secret;
 
 pub use client::{Client, Config, Event, Handle, Pipelining, Transmit, MAX_CAPABILITY_LINES};
-pub use command::{Arg, Command, MechanismName, MsgNum, MAX_COMMAND_LINE};
+pub use command::{
+    Apop, ApopDigest, Command, LangTag, MechanismName, MsgNum, Password, UserName, MAX_COMMAND_LINE,
+};
 pub use error::{CommandError, ProtocolError, UsageError};
+pub use owned_event::OwnedEvent;
 pub use response::{
     Capabilities, CommandKind, ErrResponse, Expire, Greeting, Language, ListEntry, RespCode,
     Response, SessionState, Stat, Status, Uid, UidlEntry,

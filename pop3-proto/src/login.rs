@@ -7,9 +7,10 @@ use alloc::string::String;
 
 use crate::response::{Capabilities, Greeting};
 use crate::sasl::{
-    self, ChannelBinding, CramMd5, Login, Mechanism, OAuthBearer, Plain, SaslError, Scram,
-    ScramHash, XOAuth2,
+    self, ChannelBinding, CramMd5, Login, Mechanism, OAuthBearer, Plain, SaslError, XOAuth2,
 };
+#[cfg(feature = "scram")]
+use crate::sasl::{Scram, ScramHash};
 
 /// How [`plan`] decided to log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +190,9 @@ pub fn mechanism_with_binding(
     random: &[u8],
     binding: Option<&ChannelBinding>,
 ) -> Result<Box<dyn Mechanism>, SaslError> {
+    #[cfg(not(feature = "scram"))]
+    let _ = (random, binding); // only SCRAM needs a nonce or binding data
+    #[cfg(feature = "scram")]
     if let Some((hash, plus)) = ScramHash::from_mechanism_name(name) {
         let channel_binding = match binding {
             Some(b) if b.is_plus() && plus => b.clone(),
@@ -241,6 +245,7 @@ pub fn mechanism_for_server(
     binding: Option<&ChannelBinding>,
     caps: Option<&Capabilities>,
 ) -> Result<Box<dyn Mechanism>, SaslError> {
+    #[cfg(feature = "scram")]
     let upgrade = match ScramHash::from_mechanism_name(name) {
         Some((hash, false)) if binding.is_some_and(ChannelBinding::is_plus) => {
             let plus = hash.mechanism_name(true);
@@ -249,6 +254,11 @@ pub fn mechanism_for_server(
         }
         _ => None,
     };
+    #[cfg(not(feature = "scram"))]
+    let upgrade: Option<&str> = {
+        let _ = caps;
+        None
+    };
     mechanism_with_binding(upgrade.unwrap_or(name), user, password, random, binding)
 }
 
@@ -256,6 +266,7 @@ pub fn mechanism_for_server(
 mod tests {
     use super::*;
     use alloc::string::ToString;
+    #[cfg(feature = "scram")]
     use alloc::vec;
 
     fn caps(sasl: &[&str]) -> Capabilities {
@@ -286,6 +297,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "scram")]
     fn strongest_first() {
         let c = caps(&[
             "PLAIN",
@@ -336,6 +348,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "scram")]
     fn builds_mechanisms() {
         let r = vec![7u8; 24];
         for name in [
@@ -354,6 +367,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "scram")]
     fn plan_prefers_plus_only_with_binding() {
         let all = caps(&[
             "PLAIN",
@@ -414,6 +428,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "scram")]
     fn gs2_flag_follows_rfc5802_section_6() {
         let r = [5u8; 18];
         let exporter = ChannelBinding::TlsExporter((0..32).collect());
@@ -479,6 +494,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "scram")]
     fn explicit_names_switch_to_plus_when_the_server_lists_it() {
         let r = [5u8; 18];
         let exporter = ChannelBinding::TlsExporter((0..32).collect());

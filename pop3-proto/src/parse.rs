@@ -21,25 +21,29 @@ pub(crate) enum StatusLine<'a> {
 }
 
 /// Splits a status line. Status indicators are matched case-insensitively
-/// (some servers send `+ok`). Returns `None` for anything else.
+/// (some servers send `+ok`), and the space after them is optional (some
+/// send `+OKfine` or `-ERRno`): the text is whatever follows, one space or
+/// tab removed. A `+` that is not `+OK` is a SASL continuation only when a
+/// space, a tab or the end of the line follows. Returns `None` for
+/// anything else.
 pub(crate) fn status_line(line: &[u8]) -> Option<StatusLine<'_>> {
-    fn rest(line: &[u8], n: usize) -> Option<&[u8]> {
-        match line.get(n) {
-            None => Some(&[]),
-            Some(b' ') | Some(b'\t') => Some(&line[n + 1..]),
-            Some(_) => None,
+    fn text(rest: &[u8]) -> &[u8] {
+        match rest {
+            [b' ' | b'\t', tail @ ..] => tail,
+            _ => rest,
         }
     }
     if line.len() >= 3 && line[..3].eq_ignore_ascii_case(b"+OK") {
-        return rest(line, 3).map(StatusLine::Ok);
+        return Some(StatusLine::Ok(text(&line[3..])));
     }
     if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"-ERR") {
-        return rest(line, 4).map(StatusLine::Err);
+        return Some(StatusLine::Err(text(&line[4..])));
     }
-    if line.first() == Some(&b'+') {
-        return rest(line, 1).map(StatusLine::Continue);
+    match line {
+        [b'+'] => Some(StatusLine::Continue(&[])),
+        [b'+', b' ' | b'\t', tail @ ..] => Some(StatusLine::Continue(tail)),
+        _ => None,
     }
-    None
 }
 
 /// Lossy UTF-8 conversion.
@@ -214,9 +218,14 @@ fn skip_blanks(input: &[u8]) -> &[u8] {
     &input[start..]
 }
 
-/// Adds one CAPA line to `caps`.
-pub fn capa_line(caps: &mut Capabilities, line: &[u8]) -> Result<(), &'static str> {
+/// Adds one CAPA line to `caps`. Never fails (the crate docs' quirks
+/// policy): a known capability whose arguments do not follow its grammar
+/// is kept verbatim in [`Capabilities::other`]; a capability that takes no
+/// arguments (or only `USER`) still counts when it has extra ones, and the
+/// line is kept verbatim too, so the deviation stays visible.
+pub fn capa_line(caps: &mut Capabilities, line: &[u8]) {
     let (name, rest) = word(line);
+    // Bounded by the line length (the caller enforces `max_line_len`).
     let mut args: Vec<&[u8]> = Vec::new();
     let mut r = rest;
     loop {
@@ -224,27 +233,21 @@ pub fn capa_line(caps: &mut Capabilities, line: &[u8]) -> Result<(), &'static st
         if w.is_empty() {
             break;
         }
-        // CAPA lines are short; a bounded number of arguments is plenty.
-        if args.len() == 64 {
-            return Err("too many capability arguments");
-        }
         args.push(w);
         r = tail;
     }
     let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
-    let user_flag = |args: &[&[u8]]| -> Result<bool, &'static str> {
+    // `[]` or `[USER]`: the optional per-user marker of RFC 2449 / 6856.
+    let user_flag = |args: &[&[u8]]| -> Option<bool> {
         match args {
-            [] => Ok(false),
-            [u] if u.eq_ignore_ascii_case(b"USER") => Ok(true),
-            _ => Err("unexpected argument"),
+            [] => Some(false),
+            [u] if u.eq_ignore_ascii_case(b"USER") => Some(true),
+            _ => None,
         }
     };
+    let mut raw = false;
     if name.is_empty() {
-        return Err("empty capability line");
-    } else if is("TOP") {
-        caps.top = true;
-    } else if is("USER") {
-        caps.user = true;
+        return;
     } else if is("SASL") {
         for m in args {
             let m = lossy(m).to_ascii_uppercase();
@@ -252,39 +255,57 @@ pub fn capa_line(caps: &mut Capabilities, line: &[u8]) -> Result<(), &'static st
                 caps.sasl.push(m);
             }
         }
-    } else if is("RESP-CODES") {
-        caps.resp_codes = true;
-    } else if is("AUTH-RESP-CODE") {
-        caps.auth_resp_code = true;
-    } else if is("PIPELINING") {
-        caps.pipelining = true;
-    } else if is("UIDL") {
-        caps.uidl = true;
-    } else if is("STLS") {
-        caps.stls = true;
     } else if is("UTF8") {
-        caps.utf8 = Some(user_flag(&args)?);
-    } else if is("LANG") {
-        caps.lang = true;
+        let user = user_flag(&args);
+        raw = user.is_none();
+        caps.utf8 = Some(user.unwrap_or(false) || caps.utf8 == Some(true));
     } else if is("EXPIRE") {
-        let (policy, rest) = args.split_first().ok_or("EXPIRE without a value")?;
-        let policy = if policy.eq_ignore_ascii_case(b"NEVER") {
-            Expire::Never
-        } else {
-            Expire::Days(number(policy).ok_or("EXPIRE value is not a number or NEVER")?)
-        };
-        caps.expire = Some((policy, user_flag(rest)?));
+        let policy = args.first().and_then(|p| {
+            if p.eq_ignore_ascii_case(b"NEVER") {
+                Some(Expire::Never)
+            } else {
+                number(p).map(Expire::Days)
+            }
+        });
+        match (policy, args.get(1..).and_then(user_flag)) {
+            (Some(p), Some(user)) => caps.expire = Some((p, user)),
+            _ => raw = true,
+        }
     } else if is("LOGIN-DELAY") {
-        let (secs, rest) = args.split_first().ok_or("LOGIN-DELAY without a value")?;
-        let secs = number(secs).ok_or("LOGIN-DELAY value is not a number")?;
-        caps.login_delay = Some((secs, user_flag(rest)?));
+        let secs = args.first().and_then(|s| number(s));
+        match (secs, args.get(1..).and_then(user_flag)) {
+            (Some(s), Some(user)) => caps.login_delay = Some((s, user)),
+            _ => raw = true,
+        }
     } else if is("IMPLEMENTATION") {
-        let text = skip_blanks(rest);
-        caps.implementation = Some(lossy(text));
+        caps.implementation = Some(lossy(skip_blanks(rest)));
     } else {
+        let flag = if is("TOP") {
+            &mut caps.top
+        } else if is("USER") {
+            &mut caps.user
+        } else if is("RESP-CODES") {
+            &mut caps.resp_codes
+        } else if is("AUTH-RESP-CODE") {
+            &mut caps.auth_resp_code
+        } else if is("PIPELINING") {
+            &mut caps.pipelining
+        } else if is("UIDL") {
+            &mut caps.uidl
+        } else if is("STLS") {
+            &mut caps.stls
+        } else if is("LANG") {
+            &mut caps.lang
+        } else {
+            caps.other.push(lossy(line));
+            return;
+        };
+        *flag = true;
+        raw = !args.is_empty();
+    }
+    if raw {
         caps.other.push(lossy(line));
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -313,8 +334,16 @@ mod tests {
                     b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+",
                 )),
             ),
-            (b"+OKAY", None),
-            (b"-ERROR", None),
+            (b"+OKfine", Some(StatusLine::Ok(b"fine"))),
+            (b"+okAY", Some(StatusLine::Ok(b"AY"))),
+            (b"+OK\tTAB", Some(StatusLine::Ok(b"TAB"))),
+            (b"+OK  two", Some(StatusLine::Ok(b" two"))),
+            (b"-ERRno", Some(StatusLine::Err(b"no"))),
+            (b"-errOR", Some(StatusLine::Err(b"OR"))),
+            (b"-ERR[IN-USE] x", Some(StatusLine::Err(b"[IN-USE] x"))),
+            (b"+O", None),
+            (b"-ER", None),
+            (b"-", None),
             (b"", None),
             (b"OK", None),
             (b"* OK imap", None),
@@ -512,7 +541,7 @@ mod tests {
             b"IMPLEMENTATION Shlemazle Plotz-v302",
             b"X-FOO bar",
         ] {
-            capa_line(&mut c, l).unwrap();
+            capa_line(&mut c, l);
         }
         assert!(c.top && c.user && c.resp_codes && c.auth_resp_code && c.pipelining);
         assert!(c.uidl && c.stls && c.lang);
@@ -526,13 +555,46 @@ mod tests {
         assert_eq!(c.login_delay, Some((900, false)));
         assert_eq!(c.implementation.as_deref(), Some("Shlemazle Plotz-v302"));
         assert_eq!(c.other, vec!["X-FOO bar".to_string()]);
-        capa_line(&mut c, b"EXPIRE NEVER").unwrap();
+        capa_line(&mut c, b"EXPIRE NEVER");
         assert_eq!(c.expire, Some((Expire::Never, false)));
-        assert!(capa_line(&mut c, b"EXPIRE soon").is_err());
-        assert!(capa_line(&mut c, b"EXPIRE").is_err());
-        assert!(capa_line(&mut c, b"LOGIN-DELAY x").is_err());
-        assert!(capa_line(&mut c, b"UTF8 OTHER").is_err());
-        assert!(capa_line(&mut c, b"").is_err());
+    }
+
+    /// The quirks policy: deviations are kept verbatim, never an error,
+    /// and never guessed into a typed value.
+    #[test]
+    fn capa_quirks_are_kept_raw() {
+        let mut c = Capabilities::default();
+        for l in [
+            &b"EXPIRE soon"[..],
+            b"EXPIRE",
+            b"EXPIRE 99999999999",
+            b"EXPIRE 5 USER extra",
+            b"LOGIN-DELAY x",
+            b"LOGIN-DELAY 10 USER extra",
+        ] {
+            capa_line(&mut c, l);
+        }
+        assert_eq!(c.expire, None);
+        assert_eq!(c.login_delay, None);
+        assert_eq!(c.other.len(), 6);
+        assert_eq!(c.other[5], "LOGIN-DELAY 10 USER extra");
+        let mut c = Capabilities::default();
+        capa_line(&mut c, b"UTF8 ACCEPT");
+        assert_eq!(c.utf8, Some(false), "UTF8 is offered, USER is not claimed");
+        capa_line(&mut c, b"PIPELINING now");
+        assert!(c.pipelining);
+        capa_line(&mut c, b"EXPIRENEVER");
+        assert_eq!(c.expire, None);
+        assert_eq!(c.other, ["UTF8 ACCEPT", "PIPELINING now", "EXPIRENEVER"]);
+        capa_line(&mut c, b"UTF8 USER");
+        capa_line(&mut c, b"UTF8");
+        assert_eq!(c.utf8, Some(true), "a later bare UTF8 keeps USER");
+        capa_line(&mut c, b"");
+        assert_eq!(c.other.len(), 3);
+        let names: Vec<String> = (0..100).map(|i| alloc::format!("X-MECH-{i}")).collect();
+        let line = alloc::format!("SASL {}", names.join(" "));
+        capa_line(&mut c, line.as_bytes());
+        assert_eq!(c.sasl, names);
     }
 
     #[test]

@@ -314,7 +314,9 @@ pub enum Expire {
 /// The server's capabilities, from CAPA (RFC 2449, 2595, 5034, 6856).
 ///
 /// Capability names are matched case-insensitively. Lines the parser does
-/// not know are kept verbatim in [`Capabilities::other`].
+/// not know, and known capabilities whose arguments break their grammar,
+/// are kept verbatim in [`Capabilities::other`] (the crate docs' quirks
+/// policy): a capability line never ends the session.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Capabilities {

@@ -2,60 +2,73 @@
 //! and record events in an owned, comparable form.
 #![allow(dead_code)]
 
+#[path = "../../fuzz/src/checks.rs"]
+pub mod checks;
+#[path = "../../fuzz/src/reference.rs"]
+pub mod reference;
+
 use pop3_proto::{
-    Client, Command, CommandKind, Config, ErrResponse, Event, ProtocolError, Response, SessionState,
+    Client, Command, CommandKind, Config, Event, Handle, OwnedEvent, ProtocolError, Response,
+    SessionState,
 };
 
-/// An owned event; body chunks are concatenated into `Body`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ev {
-    Greeting(Option<String>),
-    GreetingRefused(ErrResponse),
-    Ok(u64, CommandKind, Response),
-    Err(u64, CommandKind, ErrResponse),
-    Continuation(u64, Vec<u8>),
-    Body(u64, Vec<u8>),
-    BodyEnd(u64, u64),
-    Rejected(u64, CommandKind),
-    State(SessionState, SessionState),
-    Closed,
-    Other(String),
-    Error(ProtocolError),
+/// One recorded step: an owned event (consecutive body chunks of one
+/// command merged into one `BodyChunk`), or the protocol error that ended
+/// the run.
+pub type Ev = Result<OwnedEvent, ProtocolError>;
+
+/// The handle the `id`-th enqueued command of a client gets (handles are
+/// numbered from 0 in enqueue order).
+pub fn h(id: u64) -> Handle {
+    let mut c = Client::new(Config::default());
+    let mut last = None;
+    for _ in 0..=id {
+        last = Some(c.enqueue(Command::Capa).expect("CAPA is always allowed"));
+    }
+    let handle = last.expect("at least one");
+    assert_eq!(handle.id(), id);
+    handle
 }
 
+/// Shorthand for a recorded body chunk of the `id`-th command.
+pub fn body(id: u64, data: &[u8]) -> Ev {
+    Ok(OwnedEvent::BodyChunk {
+        handle: h(id),
+        data: data.to_vec(),
+    })
+}
+
+/// Shorthand for a recorded `Ok` reply to the `id`-th command.
+pub fn ok(id: u64, command: CommandKind, response: Response) -> Ev {
+    Ok(OwnedEvent::Ok {
+        handle: h(id),
+        command,
+        response,
+    })
+}
+
+/// Shorthand for a recorded state change.
+pub fn state(from: SessionState, to: SessionState) -> Ev {
+    Ok(OwnedEvent::StateChanged { from, to })
+}
+
+/// Records `ev`, merging a body chunk into the previous one of the same
+/// command.
 pub fn record(events: &mut Vec<Ev>, ev: Event<'_>) {
-    let e = match ev {
-        Event::Greeting(g) => Ev::Greeting(g.apop_timestamp),
-        Event::GreetingRefused(r) => Ev::GreetingRefused(r),
-        Event::Ok {
-            handle,
-            command,
-            response,
-        } => Ev::Ok(handle.id(), command, response),
-        Event::Err {
-            handle,
-            command,
-            response,
-        } => Ev::Err(handle.id(), command, response),
-        Event::Continuation { handle, challenge } => Ev::Continuation(handle.id(), challenge),
-        Event::BodyChunk { handle, data } => {
-            if let Some(Ev::Body(h, v)) = events.last_mut() {
-                if *h == handle.id() {
-                    v.extend_from_slice(data);
-                    return;
-                }
-            }
-            Ev::Body(handle.id(), data.to_vec())
+    if let (
+        Event::BodyChunk { handle, data },
+        Some(Ok(OwnedEvent::BodyChunk {
+            handle: last,
+            data: v,
+        })),
+    ) = (&ev, events.last_mut())
+    {
+        if handle == last {
+            v.extend_from_slice(data);
+            return;
         }
-        Event::BodyEnd { handle, octets } => Ev::BodyEnd(handle.id(), octets),
-        Event::Rejected {
-            handle, command, ..
-        } => Ev::Rejected(handle.id(), command),
-        Event::StateChanged { from, to } => Ev::State(from, to),
-        Event::Closed => Ev::Closed,
-        other => Ev::Other(format!("{other:?}")),
-    };
-    events.push(e);
+    }
+    events.push(Ok(ev.into_owned()));
 }
 
 /// Drains transmit and events; returns what was sent.
@@ -67,7 +80,7 @@ pub fn drain(client: &mut Client, sent: &mut Vec<u8>, events: &mut Vec<Ev>) -> b
                 Ok(Some(ev)) => record(events, ev),
                 Ok(None) => break,
                 Err(e) => {
-                    events.push(Ev::Error(e));
+                    events.push(Err(e));
                     return false;
                 }
             }
@@ -80,7 +93,9 @@ pub fn drain(client: &mut Client, sent: &mut Vec<u8>, events: &mut Vec<Ev>) -> b
 
 /// Enqueues `commands`, then feeds `server` in chunks given by `splits`
 /// (sorted cut positions), draining after every call. Returns the bytes the
-/// client sent and the events.
+/// client sent and the events. The chunks are also cut where the client
+/// sends a command (`checks::send_points`), as no server answers a command
+/// before it was sent; this is the fuzz targets' `run_chunked`.
 pub fn run_split(
     config: Config,
     commands: &[Command],
@@ -88,31 +103,8 @@ pub fn run_split(
     splits: &[usize],
     eof: bool,
 ) -> (Vec<u8>, Vec<Ev>) {
-    let mut client = Client::new(config);
-    let mut sent = Vec::new();
-    let mut events = Vec::new();
-    for c in commands {
-        client.enqueue(c.clone()).expect("enqueue");
-    }
-    drain(&mut client, &mut sent, &mut events);
-    let mut last = 0;
-    let mut ok = true;
-    for &cut in splits.iter().chain(std::iter::once(&server.len())) {
-        if cut < last || cut > server.len() {
-            continue;
-        }
-        client.handle_input(&server[last..cut]);
-        last = cut;
-        ok = drain(&mut client, &mut sent, &mut events);
-        if !ok {
-            break;
-        }
-    }
-    if ok && eof {
-        client.handle_eof();
-        drain(&mut client, &mut sent, &mut events);
-    }
-    (sent, events)
+    let run = checks::run_chunked(&config, commands, server, splits, eof);
+    (run.sent, run.events)
 }
 
 pub fn run_whole(config: Config, commands: &[Command], server: &[u8]) -> (Vec<u8>, Vec<Ev>) {

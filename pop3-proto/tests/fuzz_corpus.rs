@@ -72,6 +72,11 @@ fn corpus_command_roundtrip() {
 }
 
 #[test]
+fn corpus_command_build() {
+    corpus("command_build");
+}
+
+#[test]
 fn corpus_line_parsers() {
     corpus("line_parsers");
 }
@@ -121,6 +126,12 @@ regression! {
     // sent with no AUTH in flight (client.rs: a finished AUTH drops any
     // unsent SASL line). Found by the CI fuzz smoke run.
     regression_sasl_cancel_after_auth_answered: "client_session", "client_session-sasl-cancel-after-auth-answered.bin";
+    // PASS answered -ERR with garbage behind it in the same read, STAT and
+    // more queued: whole, the garbage was called unsolicited before the
+    // queued commands were Rejected; byte by byte, after. Queued commands
+    // that cannot run are now rejected first (client.rs status_step /
+    // next_sendable). Found by the fuzz smoke run.
+    regression_unsolicited_after_rejected_commands: "decoder_split", "decoder_split-unsolicited-after-rejected-commands.bin";
 }
 
 // ---------------------------------------------------------------------------
@@ -419,7 +430,26 @@ fn session_seeds() -> Seeds {
                 A::Enqueue(CmdSpec::Uidl(None)),
                 A::Enqueue(CmdSpec::Retr(1)),
                 A::Enqueue(CmdSpec::Quit),
-                feed(b"+OK\r\n1 000000015a6b2c1d\r\n.\r\n+OK\r\nbody\r\n.\r\n+OK Logging out.\r\n"),
+                feed(b"+OK\r\n1 000000015a6b2c1d\r\n.\r\n+OK\r\nbody\r\n.\r\n"),
+                // QUIT is a barrier: it goes out only now, so its reply
+                // comes in a later read (in the same one it would be
+                // unsolicited, as in "unsolicited-after-pass").
+                feed(b"+OK Logging out.\r\n"),
+            ]),
+        ),
+        (
+            // Issue 11 item 3: PASS answered "+OK\r\n+OK 7 7777\r\n" in one
+            // read; the second line answers nothing and must never become
+            // STAT's reply.
+            "unsolicited-after-pass",
+            s([0, 0], vec![
+                feed(b"+OK ready\r\n"),
+                A::Enqueue(CmdSpec::User("u".into())),
+                feed(b"+OK\r\n"),
+                A::Enqueue(CmdSpec::Pass("p".into())),
+                feed(b"+OK\r\n+OK 7 7777\r\n"),
+                A::Enqueue(CmdSpec::Stat),
+                A::Canned(3),
             ]),
         ),
         (
@@ -702,6 +732,24 @@ fn lines_seeds() -> Seeds {
             ),
         ),
         (
+            // The quirks policy: kept raw, never an error.
+            "capa-quirks",
+            l(
+                5,
+                false,
+                &[
+                    b"+OKready",
+                    b"EXPIRE soon",
+                    b"LOGIN-DELAY 10 USER extra",
+                    b"UTF8 ACCEPT",
+                    b"EXPIRENEVER",
+                    b"PIPELINING yes",
+                    b"EXPIRE 99999999999",
+                    b"SASL A B C D E F G H I J K L M N O P Q R S T U V W X Y Z 0 1 2 3 4 5 6 7 8 9 AA BB CC DD EE FF GG HH II JJ KK LL MM NN OO PP QQ RR SS TT UU VV WW XX YY ZZ 00 11 22 33 44 55 66 77 88 99",
+                ],
+            ),
+        ),
+        (
             "lang-rfc6856",
             l(
                 6,
@@ -867,6 +915,68 @@ fn sasl_seeds() -> Seeds {
     ]
 }
 
+/// `command_build` seeds: ordinary arguments, injections, and lengths at
+/// the limits (248 octets for USER/PASS/LANG, 215 for the APOP name).
+fn build_seeds() -> Seeds {
+    let b = |t: [&str; 3], initial: Option<&[u8]>, nums: [u32; 2]| {
+        BuildInput {
+            texts: t.map(String::from),
+            initial: initial.map(<[u8]>::to_vec),
+            nums,
+        }
+        .encode()
+    };
+    let x248 = "x".repeat(248);
+    let x249 = "x".repeat(249);
+    let x215 = "u".repeat(215);
+    let x216 = "u".repeat(216);
+    vec![
+        (
+            "rfc1939",
+            b(["mrose", RFC1939_TIMESTAMP, "tanstaaf"], None, [1, 10]),
+        ),
+        (
+            "crlf-injection",
+            b(
+                ["a\r\nDELE 1", "x\r\nDELE 1", "PLAIN\r\n"],
+                Some(b"\r\n"),
+                [0, 0],
+            ),
+        ),
+        ("spaces", b(["a b c", "secret pass", "de CH"], None, [7, 0])),
+        (
+            "lengths-248-249",
+            b([&x248, &x249, "*"], None, [u32::MAX, u32::MAX]),
+        ),
+        ("apop-user-215", b([&x215, "<1.2@h>", "s"], None, [1, 1])),
+        ("apop-user-216", b([&x216, "<1.2@h>", "s"], None, [1, 1])),
+        (
+            "digest-text",
+            b(
+                [
+                    "c4c9334bac560ecc979e58001b3e22fb",
+                    "C4C9334BAC560ECC979E58001B3E22FB",
+                    "c4c9334bac560ecc979e58001b3e22f",
+                ],
+                None,
+                [2, 3],
+            ),
+        ),
+        (
+            "auth-long-initial-response",
+            b(
+                ["XOAUTH2", "A23456789012345678901", "scram-sha-256"],
+                Some(&[b'a'; 250]),
+                [3, 4],
+            ),
+        ),
+        (
+            "nul-and-utf8",
+            b(["a\0b", "pässwörd", "dé"], Some(b""), [5, 0]),
+        ),
+    ]
+}
+
 /// Named seed inputs of one target.
 type Seeds = Vec<(&'static str, Vec<u8>)>;
 
@@ -876,6 +986,7 @@ fn all_seeds() -> Vec<(&'static str, Seeds)> {
         ("client_session", session_seeds()),
         ("body_roundtrip", body_seeds()),
         ("command_roundtrip", command_seeds()),
+        ("command_build", build_seeds()),
         ("line_parsers", lines_seeds()),
         ("sasl_challenges", sasl_seeds()),
     ]
@@ -912,6 +1023,10 @@ fn session_seeds_reach_their_states() {
             }
             "manual-auth-continuations" => got.state == S::Closed && got.error.is_none(),
             "eof-mid-body" => matches!(got.error, Some(P::TruncatedBody { .. })),
+            "unsolicited-after-pass" => {
+                matches!(got.error, Some(P::UnsolicitedResponse { .. }))
+                    && got.state == S::Transaction
+            }
             _ => panic!("no expectation for seed {name}"),
         };
         assert!(ok, "seed {name} ended as {got:?}");

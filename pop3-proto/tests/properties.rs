@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use pop3_proto::{Client, Command, Config, Event, MsgNum, Pipelining};
+use pop3_proto::{Client, Command, Config, Event, MsgNum, OwnedEvent, Pipelining};
 use proptest::prelude::*;
 
 /// Dot-stuffs a body as a server would and appends the terminator.
@@ -82,9 +82,10 @@ proptest! {
         if !(expected_body.is_empty() || expected_body.ends_with(b"\n")) {
             expected_body.extend_from_slice(b"\r\n");
         }
-        let got: Vec<u8> = ev.iter().filter_map(|e| match e { Ev::Body(_, b) => Some(b.clone()), _ => None }).flatten().collect();
+        let got: Vec<u8> = ev.iter().filter_map(|e| match e { Ok(OwnedEvent::BodyChunk { data, .. }) => Some(data.clone()), _ => None }).flatten().collect();
         prop_assert_eq!(got, expected_body.clone());
-        prop_assert!(ev.iter().any(|e| matches!(e, Ev::BodyEnd(2, o) if *o == expected_body.len() as u64)));
+        let ended = ev.iter().any(|e| matches!(e, Ok(OwnedEvent::BodyEnd { handle, octets }) if handle.id() == 2 && *octets == expected_body.len() as u64));
+        prop_assert!(ended);
     }
 
     /// A whole transcript fed whole, byte by byte and at random split
@@ -133,7 +134,7 @@ proptest! {
         let mut server = b"+OK\r\n".to_vec();
         server.extend_from_slice(&data);
         let (_, ev) = run_split(config, &cmds, &server, &[7, 19, 100], true);
-        let body_bytes: usize = ev.iter().map(|e| match e { Ev::Body(_, b) => b.len(), _ => 0 }).sum();
+        let body_bytes: usize = ev.iter().map(|e| match e { Ok(OwnedEvent::BodyChunk { data, .. }) => data.len(), _ => 0 }).sum();
         prop_assert!(body_bytes <= server.len());
     }
 }

@@ -3,9 +3,10 @@
 mod common;
 
 use common::*;
+use pop3_proto::sasl::SaslError;
 use pop3_proto::{
-    Client, Command, CommandKind, Config, ErrResponse, Expire, ListEntry, MsgNum, Pipelining,
-    ProtocolError, RespCode, Response, SessionState, Stat, Status, UsageError,
+    Client, Command, CommandKind, Config, ErrResponse, Expire, ListEntry, MsgNum, OwnedEvent,
+    Pipelining, ProtocolError, RespCode, Response, SessionState, Stat, Status, UsageError,
 };
 
 fn n(x: u32) -> MsgNum {
@@ -71,15 +72,21 @@ fn rfc1939_example_session() {
     );
     use SessionState::*;
     let expected = vec![
-        Ev::Greeting(Some("<1896.697170952@dbc.mtview.ca.us>".into())),
-        Ev::State(Greeting, Authorization),
-        Ev::Ok(
+        Ok(OwnedEvent::Greeting(pop3_proto::Greeting {
+            status: Status {
+                code: None,
+                text: "POP3 server ready <1896.697170952@dbc.mtview.ca.us>".into(),
+            },
+            apop_timestamp: Some("<1896.697170952@dbc.mtview.ca.us>".into()),
+        })),
+        state(Greeting, Authorization),
+        ok(
             0,
             CommandKind::Apop,
             status("mrose's maildrop has 2 messages (320 octets)"),
         ),
-        Ev::State(Authorization, Transaction),
-        Ev::Ok(
+        state(Authorization, Transaction),
+        ok(
             1,
             CommandKind::Stat,
             Response::Stat(Stat {
@@ -87,7 +94,7 @@ fn rfc1939_example_session() {
                 octets: 320,
             }),
         ),
-        Ev::Ok(
+        ok(
             2,
             CommandKind::List,
             Response::List(vec![
@@ -101,7 +108,7 @@ fn rfc1939_example_session() {
                 },
             ]),
         ),
-        Ev::Ok(
+        ok(
             3,
             CommandKind::Retr,
             Response::BodyStart(Status {
@@ -109,10 +116,13 @@ fn rfc1939_example_session() {
                 text: "120 octets".into(),
             }),
         ),
-        Ev::Body(3, b"<the POP3 server sends message 1>\r\n".to_vec()),
-        Ev::BodyEnd(3, 35),
-        Ev::Ok(4, CommandKind::Dele, status("message 1 deleted")),
-        Ev::Ok(
+        body(3, b"<the POP3 server sends message 1>\r\n"),
+        Ok(OwnedEvent::BodyEnd {
+            handle: h(3),
+            octets: 35,
+        }),
+        ok(4, CommandKind::Dele, status("message 1 deleted")),
+        ok(
             5,
             CommandKind::Retr,
             Response::BodyStart(Status {
@@ -120,17 +130,20 @@ fn rfc1939_example_session() {
                 text: "200 octets".into(),
             }),
         ),
-        Ev::Body(5, b"<the POP3 server sends message 2>\r\n".to_vec()),
-        Ev::BodyEnd(5, 35),
-        Ev::Ok(6, CommandKind::Dele, status("message 2 deleted")),
-        Ev::State(Transaction, Update),
-        Ev::Ok(
+        body(5, b"<the POP3 server sends message 2>\r\n"),
+        Ok(OwnedEvent::BodyEnd {
+            handle: h(5),
+            octets: 35,
+        }),
+        ok(6, CommandKind::Dele, status("message 2 deleted")),
+        state(Transaction, Update),
+        ok(
             7,
             CommandKind::Quit,
             status("dewey POP3 server signing off (maildrop empty)"),
         ),
-        Ev::State(Update, Closed),
-        Ev::Closed,
+        state(Update, Closed),
+        Ok(OwnedEvent::Closed),
     ];
     assert_eq!(events, expected);
     // The same transcript byte by byte, and at every single split point.
@@ -198,14 +211,18 @@ S: +OK maildrop has 2 messages (320 octets)
     let (sent, events) = run_bytewise(Config::default(), &cmds, &server);
     assert_eq!(sent, client_bytes);
     assert!(
-        matches!(&events[2], Ev::Err(0, CommandKind::User, e) if e.text == "sorry, no mailbox for frated here")
+        matches!(&events[2], Ok(OwnedEvent::Err { handle, command: CommandKind::User, response: e }) if handle.id() == 0 && e.text == "sorry, no mailbox for frated here")
     );
-    assert!(events.contains(&Ev::Body(3, b"Subject: x\r\n\r\nbody\r\n".to_vec())));
+    assert!(events.contains(&body(3, b"Subject: x\r\n\r\nbody\r\n")));
     assert!(events
         .iter()
-        .any(|e| matches!(e, Ev::Err(4, CommandKind::Top, _))));
+        .any(|e| matches!(e, Ok(OwnedEvent::Err { handle, command: CommandKind::Top, .. }) if handle.id() == 4)));
     let uidl = events.iter().find_map(|e| match e {
-        Ev::Ok(5, _, Response::Uidl(v)) => Some(v.clone()),
+        Ok(OwnedEvent::Ok {
+            handle,
+            response: Response::Uidl(v),
+            ..
+        }) if handle.id() == 5 => Some(v.clone()),
         _ => None,
     });
     let uidl = uidl.expect("UIDL listing");
@@ -213,21 +230,21 @@ S: +OK maildrop has 2 messages (320 octets)
     assert_eq!(uidl[1].uid.as_str(), Some("QhdPYR:00WBw1Ph7x7"));
     assert!(events
         .iter()
-        .any(|e| matches!(e, Ev::Ok(6, _, Response::UidlOne(u)) if u.number == 2)));
+        .any(|e| matches!(e, Ok(OwnedEvent::Ok { handle, response: Response::UidlOne(u), .. }) if handle.id() == 6 && u.number == 2)));
     assert!(events
         .iter()
-        .any(|e| matches!(e, Ev::Err(7, CommandKind::Uidl, _))));
+        .any(|e| matches!(e, Ok(OwnedEvent::Err { handle, command: CommandKind::Uidl, .. }) if handle.id() == 7)));
     assert!(matches!(
         events.last(),
-        Some(Ev::Ok(9, CommandKind::Rset, _))
+        Some(Ok(OwnedEvent::Ok { handle, command: CommandKind::Rset, .. })) if handle.id() == 9
     ));
 }
 
 /// RFC 2449 §5 CAPA example, and pipelining switched on by it.
 #[test]
 fn rfc2449_capa_and_pipelining() {
-    let server = b"+OK POP3 server ready\r\n\
-+OK Capability list follows\r\n\
+    let greeting = b"+OK POP3 server ready\r\n";
+    let server = b"+OK Capability list follows\r\n\
 TOP\r\nUSER\r\nSASL CRAM-MD5 KERBEROS_V4\r\nRESP-CODES\r\nLOGIN-DELAY 900\r\nPIPELINING\r\nEXPIRE 60\r\nUIDL\r\nIMPLEMENTATION Shlemazle-Plotz-v302\r\n.\r\n";
     let mut client = Client::new(Config::default());
     let mut sent = Vec::new();
@@ -235,9 +252,11 @@ TOP\r\nUSER\r\nSASL CRAM-MD5 KERBEROS_V4\r\nRESP-CODES\r\nLOGIN-DELAY 900\r\nPIP
     client.enqueue(Command::Capa).unwrap();
     drain(&mut client, &mut sent, &mut events);
     assert!(sent.is_empty(), "nothing is sent before the greeting");
-    client.handle_input(server);
+    client.handle_input(greeting);
     drain(&mut client, &mut sent, &mut events);
     assert_eq!(sent, b"CAPA\r\n");
+    client.handle_input(server);
+    drain(&mut client, &mut sent, &mut events);
     let caps = client.capabilities().expect("caps").clone();
     assert!(caps.top && caps.user && caps.resp_codes && caps.pipelining && caps.uidl);
     assert_eq!(
@@ -271,7 +290,7 @@ TOP\r\nUSER\r\nSASL CRAM-MD5 KERBEROS_V4\r\nRESP-CODES\r\nLOGIN-DELAY 900\r\nPIP
     drain(&mut client, &mut sent, &mut events);
     assert_eq!(
         events[0],
-        Ev::Ok(
+        ok(
             stat.id(),
             CommandKind::Stat,
             Response::Stat(Stat {
@@ -281,9 +300,11 @@ TOP\r\nUSER\r\nSASL CRAM-MD5 KERBEROS_V4\r\nRESP-CODES\r\nLOGIN-DELAY 900\r\nPIP
         )
     );
     assert!(
-        matches!(&events[1], Ev::Err(_, CommandKind::List, e) if e.code == Some(RespCode::SysTemp))
+        matches!(&events[1], Ok(OwnedEvent::Err { command: CommandKind::List, response: e, .. }) if e.code == Some(RespCode::SysTemp))
     );
-    assert!(matches!(&events[2], Ev::Ok(_, CommandKind::Uidl, Response::Uidl(v)) if v.len() == 1));
+    assert!(
+        matches!(&events[2], Ok(OwnedEvent::Ok { command: CommandKind::Uidl, response: Response::Uidl(v), .. }) if v.len() == 1)
+    );
 }
 
 #[test]
@@ -323,7 +344,9 @@ fn pipelining_window_is_bounded() {
         client.enqueue(Command::Retr(n(i))).unwrap();
     }
     drain(&mut client, &mut sent, &mut ev);
-    client.handle_input(b"+OK\r\n+OK\r\n");
+    client.handle_input(b"+OK\r\n");
+    drain(&mut client, &mut sent, &mut ev);
+    client.handle_input(b"+OK\r\n");
     drain(&mut client, &mut sent, &mut ev);
     assert_eq!(client.in_flight(), 4);
     let mut bodies = 0;
@@ -331,7 +354,10 @@ fn pipelining_window_is_bounded() {
         client.handle_input(format!("+OK\r\nmessage {i}\r\n.\r\n").as_bytes());
         ev.clear();
         drain(&mut client, &mut sent, &mut ev);
-        bodies += ev.iter().filter(|e| matches!(e, Ev::BodyEnd(..))).count();
+        bodies += ev
+            .iter()
+            .filter(|e| matches!(e, Ok(OwnedEvent::BodyEnd { .. })))
+            .count();
         assert!(client.in_flight() <= 4);
     }
     assert_eq!(bodies, 10);
@@ -355,10 +381,10 @@ fn rfc5034_manual_auth_exchange() {
     drain(&mut client, &mut sent, &mut ev);
     assert_eq!(
         ev,
-        vec![Ev::Continuation(
-            h.id(),
-            b"<1896.697170952@postoffice.reston.mci.net>".to_vec()
-        )]
+        vec![Ok(OwnedEvent::Continuation {
+            handle: h,
+            challenge: b"<1896.697170952@postoffice.reston.mci.net>".to_vec()
+        })]
     );
     // Nothing is sent until the caller answers.
     assert!(!client.wants_write());
@@ -377,7 +403,13 @@ fn rfc5034_manual_auth_exchange() {
     ev.clear();
     drain(&mut client, &mut sent, &mut ev);
     assert_eq!(client.session_state(), SessionState::Transaction);
-    assert!(matches!(ev[0], Ev::Ok(_, CommandKind::Auth, _)));
+    assert!(matches!(
+        ev[0],
+        Ok(OwnedEvent::Ok {
+            command: CommandKind::Auth,
+            ..
+        })
+    ));
     assert_eq!(
         client.auth_respond(pop3_proto::Secret::new(vec![])),
         Err(UsageError::NoSaslExchange)
@@ -403,7 +435,9 @@ fn auth_cancel_and_failure_codes() {
     client.handle_input(b"-ERR [AUTH] cancelled\r\n");
     ev.clear();
     drain(&mut client, &mut sent, &mut ev);
-    assert!(matches!(&ev[0], Ev::Err(_, CommandKind::Auth, e) if e.code == Some(RespCode::Auth)));
+    assert!(
+        matches!(&ev[0], Ok(OwnedEvent::Err { command: CommandKind::Auth, response: e, .. }) if e.code == Some(RespCode::Auth))
+    );
     assert_eq!(client.session_state(), SessionState::Authorization);
 }
 
@@ -413,19 +447,19 @@ fn greeting_refused_and_bad_greeting() {
     assert_eq!(
         ev,
         vec![
-            Ev::GreetingRefused(ErrResponse {
+            Ok(OwnedEvent::GreetingRefused(ErrResponse {
                 code: Some(RespCode::SysTemp),
                 text: "too busy".into(),
                 sasl_detail: None
-            }),
-            Ev::State(SessionState::Greeting, SessionState::Closed),
-            Ev::Closed
+            })),
+            state(SessionState::Greeting, SessionState::Closed),
+            Ok(OwnedEvent::Closed)
         ]
     );
     let (_, ev) = run_whole(Config::default(), &[], b"* OK IMAP4rev1 ready\r\n");
     assert!(matches!(
         ev.last(),
-        Some(Ev::Error(ProtocolError::BadGreeting { .. }))
+        Some(Err(ProtocolError::BadGreeting { .. }))
     ));
     let (_, ev) = run_whole(
         Config::default(),
@@ -434,7 +468,7 @@ fn greeting_refused_and_bad_greeting() {
     );
     assert!(matches!(
         ev.last(),
-        Some(Ev::Error(ProtocolError::BadGreeting { .. }))
+        Some(Err(ProtocolError::BadGreeting { .. }))
     ));
 }
 
@@ -447,16 +481,13 @@ fn quit_error_reports_failed_update() {
     let tail: Vec<_> = ev.iter().rev().take(4).rev().cloned().collect();
     assert_eq!(
         tail[0],
-        Ev::State(SessionState::Transaction, SessionState::Update)
+        state(SessionState::Transaction, SessionState::Update)
     );
     assert!(
-        matches!(&tail[1], Ev::Err(3, CommandKind::Quit, e) if e.code == Some(RespCode::SysTemp))
+        matches!(&tail[1], Ok(OwnedEvent::Err { handle, command: CommandKind::Quit, response: e }) if handle.id() == 3 && e.code == Some(RespCode::SysTemp))
     );
-    assert_eq!(
-        tail[2],
-        Ev::State(SessionState::Update, SessionState::Closed)
-    );
-    assert_eq!(tail[3], Ev::Closed);
+    assert_eq!(tail[2], state(SessionState::Update, SessionState::Closed));
+    assert_eq!(tail[3], Ok(OwnedEvent::Closed));
 }
 
 #[test]
@@ -506,7 +537,7 @@ fn failed_pass_rejects_commands_queued_behind_it() {
         sent, b"USER u\r\nPASS bad\r\n",
         "STAT is never sent in AUTHORIZATION"
     );
-    assert!(ev.contains(&Ev::Rejected(2, CommandKind::Stat)));
+    assert!(ev.iter().any(|e| matches!(e, Ok(OwnedEvent::Rejected { handle, command: CommandKind::Stat, .. }) if handle.id() == 2)));
 }
 
 #[test]
@@ -518,10 +549,7 @@ fn stls_injection_is_refused() {
         b"+OK\r\n+OK Begin TLS\r\n+OK injected\r\n",
     );
     assert!(
-        matches!(
-            ev.last(),
-            Some(Ev::Error(ProtocolError::StlsInjection { .. }))
-        ),
+        matches!(ev.last(), Some(Err(ProtocolError::StlsInjection { .. }))),
         "{ev:?}"
     );
     // Bytes in a later read, before the handshake.
@@ -564,7 +592,7 @@ fn stls_forgets_capabilities_and_greeting() {
     assert!(client.capabilities().is_none());
     assert!(client.greeting().is_none());
     assert!(client.is_tls());
-    assert_eq!(client.apop("u", "p"), Err(UsageError::NoApopTimestamp));
+    assert_eq!(client.apop("u", "p"), Err(UsageError::ApopUnavailable));
     assert_eq!(client.enqueue(Command::Stls), Err(UsageError::AlreadyTls));
     // The session goes on over the new transport.
     client.enqueue(Command::Capa).unwrap();
@@ -606,7 +634,7 @@ fn greeting_of_a_million_angle_brackets() {
     let mut config = Config::default();
     config.max_line_len = 2_000_000;
     let (_, ev) = run_whole(config, &[], &g);
-    assert_eq!(ev[0], Ev::Greeting(None));
+    assert!(matches!(&ev[0], Ok(OwnedEvent::Greeting(g)) if g.apop_timestamp.is_none()));
 }
 
 #[test]
@@ -614,7 +642,7 @@ fn reply_with_nothing_in_flight() {
     let (_, ev) = run_whole(Config::default(), &[], b"+OK hello\r\n+OK surprise\r\n");
     assert!(matches!(
         ev.last(),
-        Some(Ev::Error(ProtocolError::UnsolicitedResponse { .. }))
+        Some(Err(ProtocolError::UnsolicitedResponse { .. }))
     ));
 }
 
@@ -629,13 +657,12 @@ fn eof_in_the_middle_of_a_body_is_truncation() {
         true,
     );
     assert!(
-        matches!(
-            ev.last(),
-            Some(Ev::Error(ProtocolError::TruncatedBody { .. }))
-        ),
+        matches!(ev.last(), Some(Err(ProtocolError::TruncatedBody { .. }))),
         "{ev:?}"
     );
-    assert!(!ev.iter().any(|e| matches!(e, Ev::BodyEnd(..))));
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e, Ok(OwnedEvent::BodyEnd { .. }))));
     // Cut right after a CRLF, and right after the final dot without its CRLF.
     for server in [
         &b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nline\r\n"[..],
@@ -643,10 +670,7 @@ fn eof_in_the_middle_of_a_body_is_truncation() {
     ] {
         let (_, ev) = run_split(Config::default(), &cmds, server, &[], true);
         assert!(
-            matches!(
-                ev.last(),
-                Some(Ev::Error(ProtocolError::TruncatedBody { .. }))
-            ),
+            matches!(ev.last(), Some(Err(ProtocolError::TruncatedBody { .. }))),
             "{ev:?}"
         );
     }
@@ -657,14 +681,14 @@ fn eof_while_waiting_and_clean_eof() {
     let (_, ev) = run_split(Config::default(), &[Command::Capa], b"+OK\r\n", &[], true);
     assert!(matches!(
         ev.last(),
-        Some(Ev::Error(ProtocolError::UnexpectedEof { .. }))
+        Some(Err(ProtocolError::UnexpectedEof { .. }))
     ));
     let (_, ev) = run_split(Config::default(), &[], b"+OK\r\n", &[], true);
-    assert_eq!(ev.last(), Some(&Ev::Closed));
+    assert_eq!(ev.last(), Some(&Ok(OwnedEvent::Closed)));
     let (_, ev) = run_split(Config::default(), &[], b"", &[], true);
     assert!(matches!(
         ev.last(),
-        Some(Ev::Error(ProtocolError::UnexpectedEof { .. }))
+        Some(Err(ProtocolError::UnexpectedEof { .. }))
     ));
 }
 
@@ -673,10 +697,10 @@ fn bare_lf_server() {
     let server = b"+OK hi\n+OK\n+OK\n+OK\n1 10\n2 20\n.\n+OK\nline\n..dot\n.\n";
     let cmds = after_login([Command::List(None), Command::Retr(n(1))]);
     let (_, ev) = run_bytewise(Config::default(), &cmds, server);
-    assert!(ev
-        .iter()
-        .any(|e| matches!(e, Ev::Ok(_, _, Response::List(v)) if v.len() == 2)));
-    assert!(ev.contains(&Ev::Body(3, b"line\n.dot\n".to_vec())));
+    assert!(ev.iter().any(
+        |e| matches!(e, Ok(OwnedEvent::Ok { response: Response::List(v), .. }) if v.len() == 2)
+    ));
+    assert!(ev.contains(&body(3, b"line\n.dot\n")));
 }
 
 #[test]
@@ -688,7 +712,7 @@ fn malformed_replies_name_the_line() {
         b"+OK\r\n+OK\r\n+OK\r\n+OK lots of mail\r\n",
     );
     match ev.last() {
-        Some(Ev::Error(ProtocolError::MalformedLine {
+        Some(Err(ProtocolError::MalformedLine {
             command: CommandKind::Stat,
             line,
             ..
@@ -705,7 +729,7 @@ fn malformed_replies_name_the_line() {
     );
     assert!(matches!(
         ev.last(),
-        Some(Ev::Error(ProtocolError::MalformedLine {
+        Some(Err(ProtocolError::MalformedLine {
             command: CommandKind::Uidl,
             ..
         }))
@@ -718,12 +742,12 @@ fn malformed_replies_name_the_line() {
         b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n1 has space\r\n.\r\n",
     );
     assert!(ev.iter().any(
-        |e| matches!(e, Ev::Ok(_, _, Response::Uidl(v)) if v[0].uid.as_bytes() == b"has space")
+        |e| matches!(e, Ok(OwnedEvent::Ok { response: Response::Uidl(v), .. }) if v[0].uid.as_bytes() == b"has space")
     ));
     let (_, ev) = run_whole(Config::default(), &[Command::Capa], b"+OK\r\nHELLO\r\n");
     assert!(matches!(
         ev.last(),
-        Some(Ev::Error(ProtocolError::MalformedStatus { .. }))
+        Some(Err(ProtocolError::MalformedStatus { .. }))
     ));
 }
 
@@ -739,7 +763,7 @@ fn too_many_entries() {
     );
     assert_eq!(
         ev.last(),
-        Some(&Ev::Error(ProtocolError::TooManyEntries { limit: 3 }))
+        Some(&Err(ProtocolError::TooManyEntries { limit: 3 }))
     );
 }
 
@@ -776,7 +800,9 @@ fn authenticate_with_mechanism_cram_md5() {
     client.handle_input(b"+OK welcome\r\n");
     ev.clear();
     drain(&mut client, &mut sent, &mut ev);
-    assert!(matches!(&ev[0], Ev::Ok(id, CommandKind::Auth, _) if *id == h.id()));
+    assert!(
+        matches!(&ev[0], Ok(OwnedEvent::Ok { handle, command: CommandKind::Auth, .. }) if *handle == h)
+    );
     assert_eq!(client.session_state(), SessionState::Transaction);
 }
 
@@ -815,7 +841,11 @@ fn long_initial_response_goes_after_empty_challenge() {
     ev.clear();
     drain(&mut client, &mut sent, &mut ev);
     match &ev[0] {
-        Ev::Err(_, CommandKind::Auth, e) => {
+        Ok(OwnedEvent::Err {
+            command: CommandKind::Auth,
+            response: e,
+            ..
+        }) => {
             assert_eq!(e.code, Some(RespCode::Auth));
             assert_eq!(e.sasl_detail.as_deref(), Some("{\"status\":\"400\"}"));
         }
@@ -849,7 +879,7 @@ fn scram_server_must_prove_itself() {
     ev.clear();
     drain(&mut client, &mut sent, &mut ev);
     assert!(
-        matches!(ev.last(), Some(Ev::Error(ProtocolError::Sasl(_)))),
+        matches!(ev.last(), Some(Err(ProtocolError::Sasl(_)))),
         "{ev:?}"
     );
 
@@ -875,7 +905,16 @@ fn scram_server_must_prove_itself() {
     client.handle_input(b"-ERR cancelled\r\n");
     ev.clear();
     drain(&mut client, &mut sent, &mut ev);
-    assert!(ev.iter().any(|e| matches!(e, Ev::Other(s) if s.contains("AuthCancelled") && s.contains("ServerVerificationFailed"))), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            Ok(OwnedEvent::AuthCancelled {
+                error: SaslError::ServerVerificationFailed,
+                ..
+            })
+        )),
+        "{ev:?}"
+    );
     assert_eq!(client.session_state(), SessionState::Authorization);
 }
 

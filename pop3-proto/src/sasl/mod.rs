@@ -44,18 +44,23 @@ use alloc::vec::Vec;
 
 use crate::Secret;
 
+mod binding;
 mod cram_md5;
 mod login;
 mod oauth;
 mod plain;
+#[cfg(feature = "scram")]
 mod saslprep;
+#[cfg(feature = "scram")]
 mod scram;
 
+pub use binding::ChannelBinding;
 pub use cram_md5::CramMd5;
 pub use login::Login;
 pub use oauth::{OAuthBearer, XOAuth2};
 pub use plain::Plain;
-pub use scram::{ChannelBinding, Scram, ScramHash, DEFAULT_MAX_ITERATIONS};
+#[cfg(feature = "scram")]
+pub use scram::{Scram, ScramHash, DEFAULT_MAX_ITERATIONS};
 
 /// Why a SASL mechanism could not continue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,6 +160,8 @@ pub fn preference_rank(name: &str) -> Option<u8> {
         .iter()
         .find(|(known, _)| known.eq_ignore_ascii_case(name))
         .map(|&(_, rank)| rank)
+        // Without the `scram` feature this build cannot do SCRAM.
+        .filter(|&rank| cfg!(feature = "scram") || rank < 3)
 }
 
 /// Picks the strongest password mechanism from the server's advertised SASL
@@ -175,7 +182,10 @@ pub fn preference_rank(name: &str) -> Option<u8> {
 /// ```
 /// use pop3_proto::sasl::choose;
 /// let offered = ["PLAIN", "LOGIN", "CRAM-MD5", "scram-sha-1"];
+/// # #[cfg(feature = "scram")]
 /// assert_eq!(choose(offered, true, false), Some("scram-sha-1"));
+/// # #[cfg(not(feature = "scram"))]
+/// # assert_eq!(choose(offered, true, false), Some("CRAM-MD5"));
 /// assert_eq!(choose(["PLAIN", "LOGIN"], false, false), None);
 /// assert_eq!(choose(["LOGIN", "PLAIN"], true, false), Some("PLAIN"));
 /// ```
@@ -230,6 +240,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "scram")]
     fn rank_and_choose() {
         assert_eq!(preference_rank("scram-sha-256-plus"), Some(6));
         assert_eq!(preference_rank("XOAUTH2"), None);
@@ -258,6 +269,17 @@ mod tests {
         );
         assert_eq!(choose([], true, true), None);
         assert_eq!(choose(["cram-md5", "PLAIN"], true, true), Some("cram-md5"));
+    }
+
+    #[test]
+    #[cfg(not(feature = "scram"))]
+    fn no_scram_without_the_feature() {
+        assert_eq!(preference_rank("SCRAM-SHA-256"), None);
+        assert_eq!(preference_rank("CRAM-MD5"), Some(2));
+        assert_eq!(
+            choose(["SCRAM-SHA-256", "CRAM-MD5", "PLAIN"], true, false),
+            Some("CRAM-MD5")
+        );
     }
 
     #[test]
