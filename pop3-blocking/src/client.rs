@@ -181,6 +181,7 @@ impl<S: Read + Write> Client<S> {
     /// without TLS.
     pub fn set_allow_cleartext_credentials(&mut self, yes: bool) {
         self.allow_cleartext = yes;
+        self.core.set_allow_cleartext_credentials(yes);
     }
 
     /// The pipeline window of the batch methods.
@@ -788,7 +789,7 @@ mod tcp {
                 _ => MaybeTlsStream::plain(stream),
             };
             let mut client = Client::unstarted(stream, implicit, options.proto.clone());
-            client.allow_cleartext = options.allow_cleartext_credentials;
+            client.set_allow_cleartext_credentials(options.allow_cleartext_credentials);
             client.tls = setup;
             client.read_greeting()?;
             // The decisions are pop3-tls's, shared with pop3-tokio.

@@ -38,7 +38,10 @@
 //! ```
 //! use pop3_proto::{Client, Command, Config, Event, MsgNum, Response};
 //!
-//! let mut client = Client::new(Config::default());
+//! let mut config = Config::default();
+//! // A canned cleartext transcript: credentials without TLS must be allowed.
+//! config.allow_cleartext_credentials = true;
+//! let mut client = Client::new(config);
 //! let mut to_server = Vec::new();
 //! let mut message = Vec::new();
 //!

@@ -23,6 +23,14 @@ pub enum Ev {
     Error(ProtocolError),
 }
 
+/// The default core configuration with cleartext credentials allowed: the
+/// canned transcripts log in without TLS.
+pub fn cleartext_config() -> Config {
+    let mut c = Config::default();
+    c.allow_cleartext_credentials = true;
+    c
+}
+
 pub fn record(events: &mut Vec<Ev>, ev: Event<'_>) {
     let e = match ev {
         Event::Greeting(g) => Ev::Greeting(g.apop_timestamp),

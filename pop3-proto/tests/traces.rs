@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use pop3_proto::{
-    Client, Command, CommandKind, Config, ErrResponse, Expire, ListEntry, MsgNum, Pipelining,
+    Client, Command, CommandKind, ErrResponse, Expire, ListEntry, MsgNum, Pipelining,
     ProtocolError, RespCode, Response, SessionState, Stat, Status, UsageError,
 };
 
@@ -64,7 +64,7 @@ fn rfc1939_commands() -> Vec<Command> {
 #[test]
 fn rfc1939_example_session() {
     let (client_bytes, server) = split_trace(RFC1939_SESSION);
-    let (sent, events) = run_whole(Config::default(), &rfc1939_commands(), &server);
+    let (sent, events) = run_whole(common::cleartext_config(), &rfc1939_commands(), &server);
     assert_eq!(
         String::from_utf8_lossy(&sent),
         String::from_utf8_lossy(&client_bytes)
@@ -134,11 +134,11 @@ fn rfc1939_example_session() {
     ];
     assert_eq!(events, expected);
     // The same transcript byte by byte, and at every single split point.
-    let (_, bytewise) = run_bytewise(Config::default(), &rfc1939_commands(), &server);
+    let (_, bytewise) = run_bytewise(common::cleartext_config(), &rfc1939_commands(), &server);
     assert_eq!(bytewise, expected);
     for cut in 0..server.len() {
         let (_, e) = run_split(
-            Config::default(),
+            common::cleartext_config(),
             &rfc1939_commands(),
             &server,
             &[cut],
@@ -195,7 +195,7 @@ S: +OK maildrop has 2 messages (320 octets)
         Command::Noop,
         Command::Rset,
     ];
-    let (sent, events) = run_bytewise(Config::default(), &cmds, &server);
+    let (sent, events) = run_bytewise(common::cleartext_config(), &cmds, &server);
     assert_eq!(sent, client_bytes);
     assert!(
         matches!(&events[2], Ev::Err(0, CommandKind::User, e) if e.text == "sorry, no mailbox for frated here")
@@ -229,7 +229,7 @@ fn rfc2449_capa_and_pipelining() {
     let server = b"+OK POP3 server ready\r\n\
 +OK Capability list follows\r\n\
 TOP\r\nUSER\r\nSASL CRAM-MD5 KERBEROS_V4\r\nRESP-CODES\r\nLOGIN-DELAY 900\r\nPIPELINING\r\nEXPIRE 60\r\nUIDL\r\nIMPLEMENTATION Shlemazle-Plotz-v302\r\n.\r\n";
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let mut sent = Vec::new();
     let mut events = Vec::new();
     client.enqueue(Command::Capa).unwrap();
@@ -288,7 +288,7 @@ TOP\r\nUSER\r\nSASL CRAM-MD5 KERBEROS_V4\r\nRESP-CODES\r\nLOGIN-DELAY 900\r\nPIP
 
 #[test]
 fn no_pipelining_without_capability() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK hi\r\n");
     client.enqueue(Command::user("u").unwrap()).unwrap();
@@ -311,7 +311,7 @@ fn no_pipelining_without_capability() {
 
 #[test]
 fn pipelining_window_is_bounded() {
-    let mut config = Config::default();
+    let mut config = common::cleartext_config();
     config.pipelining = Pipelining::Always;
     config.max_in_flight = 4;
     let mut client = Client::new(config);
@@ -342,7 +342,7 @@ fn pipelining_window_is_bounded() {
 /// surfaced as events), plus `=` and the cancel.
 #[test]
 fn rfc5034_manual_auth_exchange() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK POP3 server ready\r\n");
     let h = client
@@ -386,7 +386,7 @@ fn rfc5034_manual_auth_exchange() {
 
 #[test]
 fn auth_cancel_and_failure_codes() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     client
@@ -409,7 +409,11 @@ fn auth_cancel_and_failure_codes() {
 
 #[test]
 fn greeting_refused_and_bad_greeting() {
-    let (_, ev) = run_whole(Config::default(), &[], b"-ERR [SYS/TEMP] too busy\r\n");
+    let (_, ev) = run_whole(
+        common::cleartext_config(),
+        &[],
+        b"-ERR [SYS/TEMP] too busy\r\n",
+    );
     assert_eq!(
         ev,
         vec![
@@ -422,13 +426,13 @@ fn greeting_refused_and_bad_greeting() {
             Ev::Closed
         ]
     );
-    let (_, ev) = run_whole(Config::default(), &[], b"* OK IMAP4rev1 ready\r\n");
+    let (_, ev) = run_whole(common::cleartext_config(), &[], b"* OK IMAP4rev1 ready\r\n");
     assert!(matches!(
         ev.last(),
         Some(Ev::Error(ProtocolError::BadGreeting { .. }))
     ));
     let (_, ev) = run_whole(
-        Config::default(),
+        common::cleartext_config(),
         &[],
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n",
     );
@@ -443,7 +447,7 @@ fn quit_error_reports_failed_update() {
     let trace = "S: +OK\r\nS: +OK\r\nS: +OK\r\nS: +OK\r\nS: -ERR [SYS/TEMP] some deleted messages not removed\r\n";
     let (_, server) = split_trace(trace);
     let cmds = after_login([Command::Dele(n(1)), Command::Quit]);
-    let (_, ev) = run_whole(Config::default(), &cmds, &server);
+    let (_, ev) = run_whole(common::cleartext_config(), &cmds, &server);
     let tail: Vec<_> = ev.iter().rev().take(4).rev().cloned().collect();
     assert_eq!(
         tail[0],
@@ -461,7 +465,7 @@ fn quit_error_reports_failed_update() {
 
 #[test]
 fn wrong_state_is_refused_locally() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     assert_eq!(
         client.enqueue(Command::Retr(n(1))),
         Err(UsageError::WrongState {
@@ -498,7 +502,7 @@ fn failed_pass_rejects_commands_queued_behind_it() {
         Command::Stat,
     ];
     let (sent, ev) = run_whole(
-        Config::default(),
+        common::cleartext_config(),
         &cmds,
         b"+OK\r\n+OK\r\n-ERR [AUTH] invalid password\r\n",
     );
@@ -513,7 +517,7 @@ fn failed_pass_rejects_commands_queued_behind_it() {
 fn stls_injection_is_refused() {
     // Bytes in the same read as +OK to STLS.
     let (_, ev) = run_whole(
-        Config::default(),
+        common::cleartext_config(),
         &[Command::Stls],
         b"+OK\r\n+OK Begin TLS\r\n+OK injected\r\n",
     );
@@ -525,7 +529,7 @@ fn stls_injection_is_refused() {
         "{ev:?}"
     );
     // Bytes in a later read, before the handshake.
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     client.enqueue(Command::Stls).unwrap();
@@ -548,7 +552,7 @@ fn stls_injection_is_refused() {
 
 #[test]
 fn stls_forgets_capabilities_and_greeting() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK <1.2@host>\r\n");
     client.enqueue(Command::Capa).unwrap();
@@ -575,7 +579,7 @@ fn stls_forgets_capabilities_and_greeting() {
 
 #[test]
 fn hostile_status_line_without_end() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let chunk = vec![b'A'; 4096];
     let mut err = None;
     for _ in 0..100 {
@@ -603,7 +607,7 @@ fn greeting_of_a_million_angle_brackets() {
     let mut g = b"+OK ".to_vec();
     g.extend(std::iter::repeat(b'<').take(1_000_000));
     g.extend_from_slice(b"\r\n");
-    let mut config = Config::default();
+    let mut config = common::cleartext_config();
     config.max_line_len = 2_000_000;
     let (_, ev) = run_whole(config, &[], &g);
     assert_eq!(ev[0], Ev::Greeting(None));
@@ -611,7 +615,11 @@ fn greeting_of_a_million_angle_brackets() {
 
 #[test]
 fn reply_with_nothing_in_flight() {
-    let (_, ev) = run_whole(Config::default(), &[], b"+OK hello\r\n+OK surprise\r\n");
+    let (_, ev) = run_whole(
+        common::cleartext_config(),
+        &[],
+        b"+OK hello\r\n+OK surprise\r\n",
+    );
     assert!(matches!(
         ev.last(),
         Some(Ev::Error(ProtocolError::UnsolicitedResponse { .. }))
@@ -622,7 +630,7 @@ fn reply_with_nothing_in_flight() {
 fn eof_in_the_middle_of_a_body_is_truncation() {
     let cmds = after_login([Command::Retr(n(1))]);
     let (_, ev) = run_split(
-        Config::default(),
+        common::cleartext_config(),
         &cmds,
         b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nline one\r\nline tw",
         &[],
@@ -641,7 +649,7 @@ fn eof_in_the_middle_of_a_body_is_truncation() {
         &b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nline\r\n"[..],
         b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nline\r\n.",
     ] {
-        let (_, ev) = run_split(Config::default(), &cmds, server, &[], true);
+        let (_, ev) = run_split(common::cleartext_config(), &cmds, server, &[], true);
         assert!(
             matches!(
                 ev.last(),
@@ -654,14 +662,20 @@ fn eof_in_the_middle_of_a_body_is_truncation() {
 
 #[test]
 fn eof_while_waiting_and_clean_eof() {
-    let (_, ev) = run_split(Config::default(), &[Command::Capa], b"+OK\r\n", &[], true);
+    let (_, ev) = run_split(
+        common::cleartext_config(),
+        &[Command::Capa],
+        b"+OK\r\n",
+        &[],
+        true,
+    );
     assert!(matches!(
         ev.last(),
         Some(Ev::Error(ProtocolError::UnexpectedEof { .. }))
     ));
-    let (_, ev) = run_split(Config::default(), &[], b"+OK\r\n", &[], true);
+    let (_, ev) = run_split(common::cleartext_config(), &[], b"+OK\r\n", &[], true);
     assert_eq!(ev.last(), Some(&Ev::Closed));
-    let (_, ev) = run_split(Config::default(), &[], b"", &[], true);
+    let (_, ev) = run_split(common::cleartext_config(), &[], b"", &[], true);
     assert!(matches!(
         ev.last(),
         Some(Ev::Error(ProtocolError::UnexpectedEof { .. }))
@@ -672,7 +686,7 @@ fn eof_while_waiting_and_clean_eof() {
 fn bare_lf_server() {
     let server = b"+OK hi\n+OK\n+OK\n+OK\n1 10\n2 20\n.\n+OK\nline\n..dot\n.\n";
     let cmds = after_login([Command::List(None), Command::Retr(n(1))]);
-    let (_, ev) = run_bytewise(Config::default(), &cmds, server);
+    let (_, ev) = run_bytewise(common::cleartext_config(), &cmds, server);
     assert!(ev
         .iter()
         .any(|e| matches!(e, Ev::Ok(_, _, Response::List(v)) if v.len() == 2)));
@@ -683,7 +697,7 @@ fn bare_lf_server() {
 fn malformed_replies_name_the_line() {
     let cmds = after_login([Command::Stat]);
     let (_, ev) = run_whole(
-        Config::default(),
+        common::cleartext_config(),
         &cmds,
         b"+OK\r\n+OK\r\n+OK\r\n+OK lots of mail\r\n",
     );
@@ -699,7 +713,7 @@ fn malformed_replies_name_the_line() {
     }
     let cmds = after_login([Command::Uidl(None)]);
     let (_, ev) = run_whole(
-        Config::default(),
+        common::cleartext_config(),
         &cmds,
         b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n1 has space\r\n.\r\n",
     );
@@ -710,7 +724,7 @@ fn malformed_replies_name_the_line() {
             ..
         }))
     ));
-    let mut lenient = Config::default();
+    let mut lenient = common::cleartext_config();
     lenient.lenient_uids = true;
     let (_, ev) = run_whole(
         lenient,
@@ -720,7 +734,11 @@ fn malformed_replies_name_the_line() {
     assert!(ev.iter().any(
         |e| matches!(e, Ev::Ok(_, _, Response::Uidl(v)) if v[0].uid.as_bytes() == b"has space")
     ));
-    let (_, ev) = run_whole(Config::default(), &[Command::Capa], b"+OK\r\nHELLO\r\n");
+    let (_, ev) = run_whole(
+        common::cleartext_config(),
+        &[Command::Capa],
+        b"+OK\r\nHELLO\r\n",
+    );
     assert!(matches!(
         ev.last(),
         Some(Ev::Error(ProtocolError::MalformedStatus { .. }))
@@ -729,7 +747,7 @@ fn malformed_replies_name_the_line() {
 
 #[test]
 fn too_many_entries() {
-    let mut config = Config::default();
+    let mut config = common::cleartext_config();
     config.max_entries = 3;
     let cmds = after_login([Command::List(None)]);
     let (_, ev) = run_whole(
@@ -749,7 +767,11 @@ fn error_display_never_contains_password() {
         Command::user("u").unwrap(),
         Command::pass("hunter2").unwrap(),
     ];
-    let (_, ev) = run_whole(Config::default(), &cmds, b"+OK\r\n+OK\r\ngarbage\r\n");
+    let (_, ev) = run_whole(
+        common::cleartext_config(),
+        &cmds,
+        b"+OK\r\n+OK\r\ngarbage\r\n",
+    );
     let all = format!("{ev:?}");
     assert!(!all.contains("hunter2"));
 }
@@ -758,7 +780,7 @@ fn error_display_never_contains_password() {
 #[test]
 fn authenticate_with_mechanism_cram_md5() {
     use pop3_proto::sasl::CramMd5;
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     let h = client
@@ -786,7 +808,7 @@ fn authenticate_with_mechanism_cram_md5() {
 fn long_initial_response_goes_after_empty_challenge() {
     use pop3_proto::sasl::XOAuth2;
     let token = "y".repeat(1200);
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     client
@@ -829,7 +851,7 @@ fn long_initial_response_goes_after_empty_challenge() {
 fn scram_server_must_prove_itself() {
     use pop3_proto::sasl::{Scram, ScramHash};
     // RFC 7677 §3 exchange, with the final server message tampered with.
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     let m = Scram::with_nonce(ScramHash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO").unwrap();
@@ -854,7 +876,7 @@ fn scram_server_must_prove_itself() {
     );
 
     // Same, but with a wrong signature: the core cancels with "*".
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     let m = Scram::with_nonce(ScramHash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO").unwrap();
@@ -883,7 +905,7 @@ fn scram_server_must_prove_itself() {
 /// chunk is pending does not move its bytes.
 #[test]
 fn has_event_keeps_a_pending_chunk_valid() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     client.enqueue(Command::user("u").unwrap()).unwrap();
@@ -923,7 +945,7 @@ fn has_event_keeps_a_pending_chunk_valid() {
 #[test]
 fn transmit_labels_secrets() {
     use pop3_proto::{Secret, Transmit};
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let mut out = Vec::new();
     client.handle_input(b"+OK <1.2@x>\r\n");
     while client.poll_event().unwrap().is_some() {}

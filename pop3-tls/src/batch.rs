@@ -478,6 +478,7 @@ mod tests {
     fn core() -> Core {
         let mut config = Config::default();
         config.pipelining = Pipelining::Always;
+        config.allow_cleartext_credentials = true;
         let mut core = Core::new(config);
         core.handle_input(b"+OK hi\r\n");
         while core.poll_event().unwrap().is_some() {}

@@ -278,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
             _ => MaybeTlsStream::plain(stream),
         };
         let mut client = Client::unstarted(stream, implicit, options.proto.clone());
-        client.st.allow_cleartext = options.allow_cleartext_credentials;
+        client.set_allow_cleartext_credentials(options.allow_cleartext_credentials);
         client.st.tls = setup;
         client.set_timeouts(options.timeouts);
         client.read_greeting().await?;
@@ -615,6 +615,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// without TLS.
     pub fn set_allow_cleartext_credentials(&mut self, yes: bool) {
         self.st.allow_cleartext = yes;
+        self.d.core.set_allow_cleartext_credentials(yes);
     }
 
     /// The pipeline window of the batch methods.
