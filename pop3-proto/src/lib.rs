@@ -155,6 +155,7 @@ mod parse;
 mod response;
 pub mod sasl;
 mod secret;
+pub mod session;
 
 pub use client::{Client, Config, Event, Handle, Pipelining, Transmit, MAX_CAPABILITY_LINES};
 pub use command::{Arg, Command, MechanismName, MsgNum, MAX_COMMAND_LINE};

@@ -49,17 +49,30 @@ pub fn plan(
     tls: bool,
     allow_cleartext: bool,
 ) -> Result<LoginMethod, LoginError> {
+    plan_with(caps, greeting, tls, allow_cleartext, false)
+}
+
+/// [`plan`], with `channel_binding`: the driver supplied channel-binding
+/// data for this TLS connection, so `SCRAM-SHA-256-PLUS` and
+/// `SCRAM-SHA-1-PLUS` may be chosen (they rank first when offered).
+/// Without it the `-PLUS` names are never chosen.
+pub fn plan_with(
+    caps: Option<&Capabilities>,
+    greeting: Option<&Greeting>,
+    tls: bool,
+    allow_cleartext: bool,
+    channel_binding: bool,
+) -> Result<LoginMethod, LoginError> {
     if !tls && !allow_cleartext {
         return Err(LoginError::CleartextRefused);
     }
     if let Some(caps) = caps {
-        // Channel binding (-PLUS) needs data from the TLS layer that the
-        // adapters do not pass down yet, so -PLUS names are not chosen.
+        let plus_ok = tls && channel_binding;
         let offered = caps
             .sasl
             .iter()
             .map(String::as_str)
-            .filter(|m| !m.to_ascii_uppercase().ends_with("-PLUS"));
+            .filter(|m| plus_ok || !m.to_ascii_uppercase().ends_with("-PLUS"));
         if let Some(m) = sasl::choose(offered, tls, allow_cleartext) {
             return Ok(LoginMethod::Sasl(m.to_ascii_uppercase()));
         }
@@ -98,6 +111,32 @@ pub fn mechanism(
         "OAUTHBEARER" => Box::new(OAuthBearer::new(user, password)),
         _ => return Err(SaslError::InvalidInput(UNSUPPORTED)),
     })
+}
+
+/// [`mechanism`], plus the `-PLUS` SCRAM variants, which need the
+/// connection's channel-binding data (`binding`, from the TLS driver). A
+/// non-`PLUS` SCRAM over a connection with binding data uses the GS2 `y`
+/// flag (a server that supports binding then detects a stripped `-PLUS`).
+pub fn mechanism_with_binding(
+    name: &str,
+    user: &str,
+    password: &str,
+    random: &[u8],
+    binding: Option<&sasl::ChannelBinding>,
+) -> Result<Box<dyn Mechanism>, SaslError> {
+    match ScramHash::from_mechanism_name(name) {
+        Some((hash, true)) => {
+            let Some(b) = binding.filter(|b| b.is_plus()) else {
+                return Err(SaslError::InvalidInput(
+                    "a -PLUS mechanism needs channel-binding data from the TLS layer",
+                ));
+            };
+            Ok(Box::new(
+                Scram::new(hash, user, password, random)?.with_channel_binding(b.clone()),
+            ))
+        }
+        _ => mechanism(name, user, password, random),
+    }
 }
 
 #[cfg(test)]

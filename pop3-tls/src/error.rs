@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 
 use pop3_proto::login::LoginError;
+use pop3_proto::session::SessionError;
 use pop3_proto::{CommandError, CommandKind, ErrResponse, ProtocolError, UsageError};
 
 use crate::{BatchReport, ErrorKind, SecurityError, TlsConfigError};
@@ -185,8 +186,35 @@ impl From<io::Error> for Error {
 }
 
 impl From<UsageError> for Error {
+    /// The core's cleartext-credential refusal is a [`SecurityError`].
     fn from(e: UsageError) -> Self {
-        Error::Usage(e)
+        match e {
+            UsageError::CleartextCredentials => {
+                Error::Security(SecurityError::CleartextCredentials)
+            }
+            e => Error::Usage(e),
+        }
+    }
+}
+
+impl From<SessionError> for Error {
+    /// A session-layer error: a timeout becomes [`Error::Timeout`] whose
+    /// inner error is the [`SessionError::Timeout`] (downcast it for what
+    /// was waited for and how much of a body arrived).
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Protocol(p) => Error::Protocol(p),
+            SessionError::Timeout(t) => Error::Timeout(io::Error::new(
+                io::ErrorKind::TimedOut,
+                SessionError::Timeout(t),
+            )),
+            SessionError::Cancelled(what) => Error::Cancelled(what),
+            SessionError::Server { command, response } => Error::Server { command, response },
+            SessionError::GreetingRefused(r) => Error::GreetingRefused(r),
+            SessionError::Usage(u) => u.into(),
+            SessionError::Security(s) => Error::Security(s),
+            other => Error::Io(io::Error::other(other)),
+        }
     }
 }
 
@@ -205,18 +233,6 @@ impl From<ProtocolError> for Error {
 impl From<SecurityError> for Error {
     fn from(e: SecurityError) -> Self {
         Error::Security(e)
-    }
-}
-
-impl From<LoginError> for SecurityError {
-    /// [`pop3_proto::login::plan`]'s refusal is a policy refusal.
-    fn from(e: LoginError) -> Self {
-        match e {
-            LoginError::CleartextRefused => SecurityError::CleartextCredentials,
-            // `LoginError` is non-exhaustive; any future refusal is one of
-            // the policy too.
-            _ => SecurityError::NoUsableMechanism,
-        }
     }
 }
 

@@ -51,7 +51,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pop3_proto::{Capabilities, ErrResponse, ProtocolError, RespCode, UsageError};
+use pop3_proto::{ErrResponse, ProtocolError, RespCode, UsageError};
 
 mod batch;
 mod error;
@@ -448,64 +448,7 @@ impl std::error::Error for TlsConfigError {
 // Policy, timeouts, connect options
 // ---------------------------------------------------------------------------
 
-/// When to use TLS, in the spirit of lettre's `Tls` enum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum TlsPolicy {
-    /// TLS from the first byte (POP3S, port 995, RFC 8314 recommends it).
-    Implicit,
-    /// Plain connection upgraded with `STLS` before anything else; a server
-    /// that does not advertise `STLS` in `CAPA`, or answers `-ERR`, is a
-    /// [`SecurityError`] before any credential is sent. The default.
-    #[default]
-    Required,
-    /// `STLS` when the server advertises it; otherwise stay in cleartext
-    /// (credentials are still refused in cleartext unless
-    /// [`ConnectOptions::allow_cleartext_credentials`]). A failed TLS
-    /// handshake is still an error (the connection is unusable then).
-    Opportunistic,
-    /// No TLS at all.
-    None,
-}
-
-impl TlsPolicy {
-    /// 995 for [`TlsPolicy::Implicit`], 110 otherwise.
-    pub fn default_port(self) -> u16 {
-        match self {
-            TlsPolicy::Implicit => 995,
-            _ => 110,
-        }
-    }
-
-    /// The connect sequence's decision after the greeting and the first
-    /// `CAPA` (`caps` is `None` when the server refused CAPA): whether to
-    /// send `STLS` now. `Required` without `STLS` offered is
-    /// [`SecurityError::StlsNotOffered`], before any credential.
-    ///
-    /// The whole sequence, the same in both adapters: greeting, CAPA, this;
-    /// if `true`, STLS (a `-ERR` goes to [`TlsPolicy::stls_refused`]), the
-    /// handshake, and CAPA again (capabilities seen in cleartext are
-    /// forgotten, RFC 2595).
-    pub fn stls_after_capa(self, caps: Option<&Capabilities>) -> Result<bool, SecurityError> {
-        let offered = caps.is_some_and(|c| c.stls);
-        match self {
-            TlsPolicy::Required if !offered => Err(SecurityError::StlsNotOffered),
-            TlsPolicy::Required => Ok(true),
-            TlsPolicy::Opportunistic => Ok(offered),
-            TlsPolicy::Implicit | TlsPolicy::None => Ok(false),
-        }
-    }
-
-    /// The server answered `STLS` with `-ERR`: an error under `Required`
-    /// ([`SecurityError::StlsRefused`]); under `Opportunistic` the session
-    /// goes on in cleartext (credentials stay refused unless allowed).
-    pub fn stls_refused(self, response: ErrResponse) -> Result<(), SecurityError> {
-        match self {
-            TlsPolicy::Opportunistic => Ok(()),
-            _ => Err(SecurityError::StlsRefused(response)),
-        }
-    }
-}
+pub use pop3_proto::session::TlsPolicy;
 
 /// The TLS parameters of a connection: the rustls configuration and the
 /// name the server certificate must match. Kept by the adapters for a
@@ -677,43 +620,7 @@ impl ConnectOptions {
 // Errors shared by the adapters
 // ---------------------------------------------------------------------------
 
-/// A refusal of the security policy. Nothing secret was sent when one of
-/// these is returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SecurityError {
-    /// [`TlsPolicy::Required`], but the server's `CAPA` has no `STLS`
-    /// (or `CAPA` itself failed).
-    StlsNotOffered,
-    /// [`TlsPolicy::Required`], but the server answered `STLS` with `-ERR`.
-    StlsRefused(ErrResponse),
-    /// A credential would have been sent without TLS, and
-    /// [`ConnectOptions::allow_cleartext_credentials`] is off.
-    CleartextCredentials,
-    /// `login` found no authentication method both sides accept under the
-    /// policy (for example only `USER`/`PASS` over cleartext).
-    NoUsableMechanism,
-}
-
-impl fmt::Display for SecurityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecurityError::StlsNotOffered => {
-                f.write_str("TLS required but the server does not offer STLS")
-            }
-            SecurityError::StlsRefused(e) => write!(f, "TLS required but STLS was refused: {e}"),
-            SecurityError::CleartextCredentials => f.write_str(
-                "refusing to send credentials over a connection without TLS \
-                 (allow_cleartext_credentials is off)",
-            ),
-            SecurityError::NoUsableMechanism => {
-                f.write_str("no authentication method acceptable under the security policy")
-            }
-        }
-    }
-}
-
-impl std::error::Error for SecurityError {}
+pub use pop3_proto::session::SecurityError;
 
 /// What kind of failure an adapter error is, independent of the adapter.
 ///
@@ -883,6 +790,7 @@ mod tests {
 mod policy_tests {
     use super::*;
     use pop3_proto::login::LoginError;
+    use pop3_proto::Capabilities;
 
     #[test]
     fn connect_sequence_decisions() {
