@@ -101,7 +101,7 @@ mod client;
 mod stream;
 
 pub use batch::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
-pub use client::{Client, DEFAULT_WINDOW, MAX_WINDOW};
+pub use client::{Body, Client, DEFAULT_WINDOW, MAX_WINDOW};
 pub use pop3_proto::login::LoginMethod;
 pub use pop3_tls::{BatchError, Error};
 pub use stream::MaybeTlsStream;

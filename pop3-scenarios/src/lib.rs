@@ -561,6 +561,29 @@ fn all_messages() -> Vec<(u32, Vec<u8>)> {
     (1..=mailbox().len() as u32).map(|n| (n, msg(n))).collect()
 }
 
+/// Sends `bytes` one at a time, 50 ms apart (a server that never stalls
+/// long enough for a per-read timeout): the whole response takes far
+/// longer than the 300 ms the trickling scenarios allow it.
+fn trickle(mut script: Script, bytes: &[u8]) -> Script {
+    for b in bytes {
+        script = script.send([*b]).sleep(Duration::from_millis(50));
+    }
+    script
+}
+
+/// Greeting, CAPA refused, USER/PASS accepted: what `login()` over
+/// `Connect::plain()` does.
+fn logged_in_script() -> Script {
+    Script::new()
+        .send(b"+OK hi\r\n")
+        .expect_line("CAPA")
+        .send(b"-ERR unknown command\r\n")
+        .expect_prefix("USER")
+        .send(b"+OK\r\n")
+        .expect_prefix("PASS")
+        .send(b"+OK\r\n")
+}
+
 fn scenario(
     name: &'static str,
     server: impl Fn() -> ServerBuilder + Send + Sync + 'static,
@@ -975,6 +998,60 @@ pub fn all() -> Vec<Scenario> {
                 Step::Stat(Expect::Err(ErrorKind::Timeout)),
                 Step::Noop(err(ErrorKind::Timeout)),
             ],
+            vec![],
+        ),
+        scenario(
+            "trickling_greeting_times_out",
+            || {
+                Server::builder().script(trickle(
+                    Script::new(),
+                    b"+OK a greeting that trickles in\r\n",
+                ))
+            },
+            Connect::plain()
+                .read_timeout(Duration::from_millis(300))
+                .fails(ErrorKind::Timeout),
+            vec![],
+            vec![],
+        ),
+        scenario(
+            "trickling_status_line_times_out",
+            || {
+                Server::builder().script(trickle(
+                    logged_in_script().expect_line("NOOP"),
+                    b"+OK a status line that trickles in\r\n",
+                ))
+            },
+            Connect::plain().read_timeout(Duration::from_millis(300)),
+            vec![
+                login(),
+                Step::Noop(err(ErrorKind::Timeout)),
+                Step::Noop(err(ErrorKind::Timeout)),
+            ],
+            vec![],
+        ),
+        scenario(
+            "trickling_listing_times_out",
+            || {
+                Server::builder().script(trickle(
+                    logged_in_script().expect_line("LIST").send(b"+OK\r\n"),
+                    b"1 10\r\n2 10\r\n3 10\r\n4 10\r\n5 10\r\n.\r\n",
+                ))
+            },
+            Connect::plain().read_timeout(Duration::from_millis(300)),
+            vec![login(), Step::List(Expect::Err(ErrorKind::Timeout))],
+            vec![],
+        ),
+        scenario(
+            "trickling_body_times_out",
+            || {
+                Server::builder().script(trickle(
+                    logged_in_script().expect_line("RETR 1").send(b"+OK\r\n"),
+                    b"Subject: slow\r\n\r\nbody\r\nbody\r\n.\r\n",
+                ))
+            },
+            Connect::plain().read_timeout(Duration::from_millis(300)),
+            vec![login(), Step::Retr(1, Expect::Err(ErrorKind::Timeout))],
             vec![],
         ),
         scenario(

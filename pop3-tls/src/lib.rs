@@ -450,6 +450,26 @@ impl std::error::Error for TlsConfigError {
 
 pub use pop3_proto::session::TlsPolicy;
 
+/// The channel-binding data of an established rustls connection, for the
+/// SCRAM `-PLUS` mechanisms: `tls-exporter` (RFC 9266: 32 bytes exported
+/// with the label `EXPORTER-Channel-Binding` and no context) on TLS 1.3.
+///
+/// TLS 1.2 (`tls-server-end-point`, RFC 5929, a hash of the server
+/// certificate chosen by its signature algorithm) is not extracted yet:
+/// it needs an X.509 parser this crate does not have, so `None` is
+/// returned and login does not choose `-PLUS` there.
+pub fn channel_binding(
+    conn: &rustls::ClientConnection,
+) -> Option<pop3_proto::session::ChannelBinding> {
+    match conn.protocol_version()? {
+        rustls::ProtocolVersion::TLSv1_3 => conn
+            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .ok()
+            .map(|k| pop3_proto::session::ChannelBinding::TlsExporter(k.to_vec())),
+        _ => None,
+    }
+}
+
 /// The TLS parameters of a connection: the rustls configuration and the
 /// name the server certificate must match. Kept by the adapters for a
 /// later `stls()`.

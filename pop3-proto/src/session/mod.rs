@@ -643,8 +643,10 @@ impl Session {
     }
 
     /// Starts `AUTH` with this mechanism, refused before anything is sent
-    /// when the server's CAPA does not list it; CAPA is read first when
-    /// unknown, and again after success. Output: [`Output::Authenticated`].
+    /// when the server's CAPA (if known: the connect sequence always reads
+    /// it) does not list it; CAPA is read again after success. No CAPA is
+    /// added before: the caller chose the mechanism. Output:
+    /// [`Output::Authenticated`].
     pub fn start_authenticate(
         &mut self,
         mechanism: Box<dyn Mechanism>,
@@ -938,8 +940,17 @@ impl Session {
                 response,
             } => self.on_reply(handle, Reply::Err(command, response)),
             Event::AuthCancelled {
-                handle, response, ..
-            } => self.on_reply(handle, Reply::Err(CommandKind::Auth, response)),
+                handle,
+                error,
+                mut response,
+            } => {
+                // The mechanism's reason travels with the server's -ERR
+                // to our "*".
+                response
+                    .sasl_detail
+                    .get_or_insert_with(|| alloc::format!("client cancelled: {error}"));
+                self.on_reply(handle, Reply::Err(CommandKind::Auth, response))
+            }
             Event::Rejected { handle, error, .. } => self.on_reply(handle, Reply::Rejected(error)),
             Event::BodyEnd { handle, octets } => match self.op {
                 Op::Body { handle: b, .. } if b == handle => {
@@ -1014,7 +1025,7 @@ impl Session {
 
     /// Sends the login's next command (from `Start`), or finishes.
     fn login_step(&mut self, l: &mut LoginOp) -> Result<(), SessionError> {
-        if self.client.needs_capa() && !matches!(l.kind, LoginKind::Apop { .. }) {
+        if self.client.needs_capa() && matches!(l.kind, LoginKind::Auto { .. }) {
             l.stage = LoginStage::Capa(self.enqueue_inner(Command::Capa)?);
             return Ok(());
         }
