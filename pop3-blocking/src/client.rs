@@ -379,6 +379,7 @@ impl<S: Read + Write> Client<S> {
                     }
                 }
                 Ok(Action::StartTls) => return Ok(Ran::StartTls),
+                Ok(Action::BodyStart(_)) => {}
                 Ok(_) => {
                     if self.session.wants_write() {
                         continue;
@@ -762,6 +763,7 @@ impl<S: Read + Write> Read for Body<'_, S> {
                 Ok(Action::Body(data)) => self.pending.extend_from_slice(data),
                 Ok(Action::Done(_)) => self.done = true,
                 Ok(Action::StartTls) => return Err(unexpected().into()),
+                Ok(Action::BodyStart(_)) => {}
                 Ok(_) => {
                     if !c.session.wants_write() {
                         c.fill()?;

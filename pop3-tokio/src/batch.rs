@@ -11,7 +11,7 @@ use pop3_proto::{Command, Pipelining};
 use pop3_tls::{Batch, BatchError, BatchReport, CommandBatch, MessageSink, Reply, RetrBatch};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::client::{Client, Live};
+use crate::client::Client;
 use crate::error::Result;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
@@ -121,14 +121,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             if batch.is_finished() {
                 return Ok(());
             }
-            match self.next_live_event()? {
-                Live::Event(ev) => {
+            match self.d.session.poll_event() {
+                Ok(Some(ev)) => {
                     if let Some(h) = batch.handle_event(ev)? {
                         self.settle(h);
                     }
                 }
-                Live::NeedIo => self.pump().await?,
-                Live::Skip => {}
+                Ok(None) => self.pump().await?,
+                Err(e) => return Err(e.into()),
             }
         }
     }

@@ -112,7 +112,7 @@
 //!         while let Some(_t) = session.poll_transmit(*now, &mut wire) {}
 //!         match session.poll()? {
 //!             Action::Done(out) => return Ok(out),
-//!             Action::Body(_chunk) => {}        // write to the caller's sink
+//!             Action::BodyStart(_) | Action::Body(_) => {} // a body: to the caller's sink
 //!             Action::StartTls => unreachable!("no TLS in this example"),
 //!             Action::Wait => {
 //!                 if session.wants_write() {
@@ -289,6 +289,8 @@ pub struct Session {
     binding: Option<ChannelBinding>,
     body_received: u64,
     observer: Option<fn(&Event<'_>)>,
+    /// The `+OK` of the running RETR/TOP, not yet reported.
+    body_start: Option<Status>,
 }
 
 impl core::fmt::Debug for Session {
@@ -327,6 +329,7 @@ impl Session {
             binding: None,
             body_received: 0,
             observer: None,
+            body_start: None,
         }
     }
 
@@ -702,16 +705,17 @@ impl Session {
     pub fn abandon(&mut self) {
         let op = core::mem::replace(&mut self.op, Op::Idle);
         self.ready = None;
+        self.body_start = None;
         for h in op.handles() {
             self.abandon_handle(h);
         }
         let what = match op {
-            Op::Greeting | Op::GreetingOnly | Op::ConnectCapa(_) => Some("the connect sequence"),
+            Op::Greeting | Op::GreetingOnly | Op::ConnectCapa(_) => Some("connect"),
             Op::Capa {
                 then: Output::Connected,
                 ..
-            } => Some("the connect sequence"),
-            Op::Stls { .. } | Op::AwaitTls { .. } => Some("the STLS upgrade"),
+            } => Some("connect"),
+            Op::Stls { .. } | Op::AwaitTls { .. } => Some("STLS"),
             _ => None,
         };
         if let (Some(what), None) = (what, &self.fatal) {
@@ -796,6 +800,9 @@ impl Session {
             }
             if let Some(out) = self.ready.take() {
                 return Ok(Action::Done(out));
+            }
+            if let Some(status) = self.body_start.take() {
+                return Ok(Action::BodyStart(status));
             }
             if matches!(self.op, Op::AwaitTls { .. }) {
                 // Bytes behind the +OK are an injection: report them now,
@@ -924,11 +931,12 @@ impl Session {
             Event::Ok {
                 handle, response, ..
             } => {
-                if let (Op::Body { handle: b, started }, Response::BodyStart(_)) =
+                if let (Op::Body { handle: b, started }, Response::BodyStart(status)) =
                     (&mut self.op, &response)
                 {
                     if *b == handle {
                         *started = true;
+                        self.body_start = Some(status.clone());
                         return Ok(None);
                     }
                 }

@@ -227,8 +227,8 @@ pub enum SessionError {
     /// A response took too long (sticky).
     #[error("timed out: {0}")]
     Timeout(Timeout),
-    /// An operation that cannot be resumed (the STLS upgrade, the connect
-    /// sequence) was abandoned half-way (sticky).
+    /// An operation that cannot be resumed (`"STLS"`, `"connect"`) was
+    /// abandoned half-way (sticky).
     #[error("{0} was abandoned half-way; the connection is unusable")]
     Cancelled(&'static str),
     /// The server answered `-ERR`. The session continues.
@@ -316,6 +316,9 @@ pub enum Action<'a> {
     /// Perform the TLS handshake on the transport now, then call
     /// [`tls_established`](super::Session::tls_established).
     StartTls,
+    /// The running RETR/TOP got `+OK` (this status); its body follows as
+    /// [`Action::Body`] and ends with [`Output::Body`].
+    BodyStart(Status),
     /// A piece of the running RETR/TOP body (dot-unstuffed): hand it to
     /// the caller's writer. Copy it before the next `&mut` call.
     Body(&'a [u8]),
