@@ -1,25 +1,16 @@
-//! The pipelined batch operations of both adapters (`retr_each`,
-//! `top_each`, `retr_all`, `batch`): their types, and the sans-IO state
-//! machines ([`RetrBatch`], [`CommandBatch`]) that decide what to send and
-//! what each reply means. An adapter only enqueues what
-//! [`Batch::fill`] asks for, feeds the core's events to
-//! [`Batch::handle_event`], and does the I/O in between.
+//! The pipelined batch API of both adapters (`retr_each`, `top_each`,
+//! `retr_all`, `batch`) over the session layer's sans-IO state machines
+//! ([`pop3_proto::session::batch`]): the `std::io` flavour of the sink
+//! trait ([`MessageSink`]), [`CollectSink`], and [`RetrBatch`] with this
+//! crate's [`Error`] and [`BatchError`].
 
-use std::collections::{HashMap, VecDeque};
 use std::io;
 
-use pop3_proto::{Command, ErrResponse, Event, Handle, MsgNum, Response, UsageError};
+use pop3_proto::session::batch as core_batch;
+pub use pop3_proto::session::batch::{Batch, BatchReport, CommandBatch, Disposition, Reply};
+use pop3_proto::{Command, ErrResponse, Event, Handle, UsageError};
 
 use crate::error::{BatchError, Error};
-
-/// What to do with a message once it has been received completely.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disposition {
-    /// Leave it on the server.
-    Keep,
-    /// Send `DELE` for it (committed by QUIT).
-    Delete,
-}
 
 /// Receives the messages of `Client::retr_each` / `Client::top_each`
 /// as they arrive.
@@ -35,6 +26,8 @@ pub enum Disposition {
 ///
 /// Messages are handed over one at a time and in order (pipelining sends
 /// the next RETRs while `end` runs, but their bytes wait in the socket).
+/// This is the session layer's [`core_batch::MessageSink`] with
+/// `std::io::Error`.
 pub trait MessageSink {
     /// The server accepted RETR/TOP for message `n`; its body follows.
     fn begin(&mut self, n: u32) -> io::Result<()> {
@@ -58,20 +51,22 @@ pub trait MessageSink {
     }
 }
 
-/// What a batch did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BatchReport {
-    /// Messages received completely.
-    pub received: u32,
-    /// Body bytes received in total.
-    pub octets: u64,
-    /// Messages marked deleted (`DELE` answered `+OK`).
-    pub deleted: Vec<u32>,
-    /// Messages the server refused to send (`-ERR` to RETR/TOP).
-    pub refused: Vec<(u32, ErrResponse)>,
-    /// Messages whose `DELE` failed.
-    pub dele_failed: Vec<(u32, ErrResponse)>,
+/// A [`MessageSink`] as the session layer's sink (with `io::Error`).
+struct IoSink<'s, K: ?Sized>(&'s mut K);
+
+impl<K: MessageSink + ?Sized> core_batch::MessageSink<io::Error> for IoSink<'_, K> {
+    fn begin(&mut self, n: u32) -> io::Result<()> {
+        self.0.begin(n)
+    }
+    fn data(&mut self, n: u32, chunk: &[u8]) -> io::Result<()> {
+        self.0.data(n, chunk)
+    }
+    fn end(&mut self, n: u32, octets: u64) -> io::Result<Disposition> {
+        self.0.end(n, octets)
+    }
+    fn refused(&mut self, n: u32, response: &ErrResponse) -> io::Result<()> {
+        self.0.refused(n, response)
+    }
 }
 
 /// A [`MessageSink`] that collects each message in memory and hands it to
@@ -103,93 +98,16 @@ impl<F: FnMut(u32, Vec<u8>) -> io::Result<Disposition>> MessageSink for CollectS
     }
 }
 
-/// The reply to one command of a `Client::batch`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Reply {
-    /// A `+OK` with its typed response (for RETR/TOP: see `Body`).
-    Ok(Response),
-    /// The complete body of a RETR or TOP.
-    Body(Vec<u8>),
-    /// The server's `-ERR`.
-    Err(ErrResponse),
-}
-
-/// A batch state machine ([`RetrBatch`], [`CommandBatch`]) as the
-/// adapters drive it:
-///
-/// 1. [`fill`](Batch::fill) with a closure that enqueues a command in the
-///    core and returns its handle;
-/// 2. stop when [`is_finished`](Batch::is_finished);
-/// 3. write, read, and hand every core event to
-///    [`handle_event`](Batch::handle_event) (it returns the handle whose
-///    last event that was); go back to 1 whenever
-///    [`wants_fill`](Batch::wants_fill) (an adapter that reads while it
-///    writes may simply fill before every event).
-///
-/// An error from any step ends the batch.
-pub trait Batch {
-    /// Enqueues, through `enqueue`, what may be sent now.
-    fn fill(
-        &mut self,
-        enqueue: &mut dyn FnMut(Command) -> Result<Handle, Error>,
-    ) -> Result<(), Error>;
-    /// Whether every command was sent and answered (ask after `fill`).
-    fn is_finished(&self) -> bool;
-    /// Whether `fill` has something to send now.
-    fn wants_fill(&self) -> bool;
-    /// Handles one core event; returns the handle whose last event this
-    /// was (`None` for an event that is not the batch's, or not the last
-    /// of its command).
-    fn handle_event(&mut self, ev: Event<'_>) -> Result<Option<Handle>, Error>;
-}
-
-/// What a command of a [`RetrBatch`] was sent for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pending {
-    Body(u32),
-    Dele(u32),
-}
-
-/// The state machine of `retr_each` / `top_each`: RETR (or TOP) for each
-/// message up to a window, each body handed to a [`MessageSink`], `DELE n`
-/// only after the sink's `end(n)` returned [`Disposition::Delete`].
-///
-/// No I/O: the adapter drives it as a [`Batch`], then calls
-/// [`finish`](RetrBatch::finish), or on an error of any step
-/// [`fail`](RetrBatch::fail); both keep the report.
-///
-/// Rules: DELEs the sink asked for are sent first (they free the server's
-/// memory of the message soonest); a `-ERR` to RETR is reported to
-/// [`MessageSink::refused`] and the batch continues; after a sink error
-/// nothing more is sent, the replies already requested are read and
-/// discarded (the session stays usable), and `finish` returns
-/// [`Error::Sink`] with the failing message's number.
+/// The session layer's [`core_batch::RetrBatch`] over an io
+/// [`MessageSink`], with this crate's errors: the state machine of
+/// `retr_each` / `top_each`.
 pub struct RetrBatch<'s, I, K: ?Sized> {
-    msgs: I,
-    top: Option<u32>,
-    window: usize,
-    sink: &'s mut K,
-    /// Commands sent and not yet fully answered, oldest first.
-    outstanding: VecDeque<(Handle, Pending)>,
-    /// Messages complete with `Disposition::Delete`, DELE not yet sent.
-    to_delete: VecDeque<u32>,
-    /// The first sink error, with its message.
-    sink_error: Option<(u32, io::Error)>,
-    /// The message whose body is being received.
-    current: Option<u32>,
-    exhausted: bool,
-    report: BatchReport,
+    inner: core_batch::RetrBatch<I, IoSink<'s, K>, io::Error>,
 }
 
 impl<I, K: ?Sized> std::fmt::Debug for RetrBatch<'_, I, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RetrBatch")
-            .field("outstanding", &self.outstanding)
-            .field("to_delete", &self.to_delete)
-            .field("current", &self.current)
-            .field("report", &self.report)
-            .finish_non_exhaustive()
+        self.inner.fmt(f)
     }
 }
 
@@ -198,273 +116,46 @@ impl<'s, I: Iterator<Item = u32>, K: MessageSink + ?Sized> RetrBatch<'s, I, K> {
     /// most `window` commands outstanding (at least 1).
     pub fn new(msgs: I, top: Option<u32>, window: usize, sink: &'s mut K) -> Self {
         RetrBatch {
-            msgs,
-            top,
-            window: window.max(1),
-            sink,
-            outstanding: VecDeque::new(),
-            to_delete: VecDeque::new(),
-            sink_error: None,
-            current: None,
-            exhausted: false,
-            report: BatchReport::default(),
+            inner: core_batch::RetrBatch::new(msgs, top, window, IoSink(sink)),
         }
     }
 
-    fn call_sink(&mut self, n: u32, call: impl FnOnce(&mut K) -> io::Result<()>) {
-        if self.sink_error.is_none() {
-            if let Err(e) = call(self.sink) {
-                self.sink_error = Some((n, e));
-            }
-        }
-    }
-
-    /// The outcome once [`Batch::is_finished`]: the report, or the sink
-    /// error with the message it happened at (and the report so far).
+    /// The outcome once finished: the report, or [`Error::Sink`] with the
+    /// message it happened at (and the report so far).
     pub fn finish(self) -> Result<BatchReport, BatchError> {
-        match self.sink_error {
-            Some((n, e)) => Err(BatchError {
-                message: Some(n),
-                report: Box::new(self.report),
-                error: Error::Sink(e),
-            }),
-            None => Ok(self.report),
-        }
+        self.inner.finish().map_err(|(n, e, report)| BatchError {
+            message: Some(n),
+            report: Box::new(report),
+            error: Error::Sink(e),
+        })
     }
 
-    /// Ends the batch with `error` (from the adapter's I/O, the core, or
-    /// this machine), naming the message it stopped at.
+    /// Ends the batch with `error`, naming the message it stopped at.
     pub fn fail(self, error: Error) -> BatchError {
-        let oldest = self.outstanding.iter().find_map(|(_, p)| match p {
-            Pending::Body(n) => Some(*n),
-            Pending::Dele(_) => None,
-        });
+        let (message, report) = self.inner.fail();
         BatchError {
-            message: self.current.or(oldest),
-            report: Box::new(self.report),
+            message,
+            report: Box::new(report),
             error,
         }
     }
 }
 
 impl<I: Iterator<Item = u32>, K: MessageSink + ?Sized> Batch for RetrBatch<'_, I, K> {
-    /// Enqueues, through `enqueue`, what may be sent now: pending DELEs,
-    /// then RETR/TOP while the window has room. Nothing after a sink error.
-    /// An error of `enqueue` (or an invalid message number) ends the batch:
-    /// pass it to [`RetrBatch::fail`].
-    fn fill(
+    fn fill<D: From<UsageError>>(
         &mut self,
-        enqueue: &mut dyn FnMut(Command) -> Result<Handle, Error>,
-    ) -> Result<(), Error> {
-        while self.sink_error.is_none() && self.outstanding.len() < self.window {
-            let (n, pending) = match self.to_delete.front() {
-                Some(&n) => (n, Pending::Dele(n)),
-                None if self.exhausted => break,
-                None => match self.msgs.next() {
-                    Some(n) => (n, Pending::Body(n)),
-                    None => {
-                        self.exhausted = true;
-                        break;
-                    }
-                },
-            };
-            let cmd = match (pending, MsgNum::try_from(n)) {
-                (_, Err(e)) => {
-                    self.current = Some(n);
-                    return Err(e.into());
-                }
-                (Pending::Dele(_), Ok(m)) => Command::Dele(m),
-                (Pending::Body(_), Ok(m)) => match self.top {
-                    Some(lines) => Command::Top(m, lines),
-                    None => Command::Retr(m),
-                },
-            };
-            let handle = enqueue(cmd)?;
-            if let Pending::Dele(_) = pending {
-                self.to_delete.pop_front();
-            }
-            self.outstanding.push_back((handle, pending));
-        }
-        Ok(())
+        enqueue: &mut dyn FnMut(Command) -> Result<Handle, D>,
+    ) -> Result<(), D> {
+        self.inner.fill(enqueue)
     }
-
-    /// Whether every command sent was answered and nothing more is to be
-    /// sent (ask after [`Batch::fill`]).
     fn is_finished(&self) -> bool {
-        self.outstanding.is_empty()
+        self.inner.is_finished()
     }
-
-    /// Whether [`Batch::fill`] has something to send now: a DELE the
-    /// sink just asked for, or room for more RETRs once half the window
-    /// has drained (an adapter that cannot read and write at once stops
-    /// reading to send them).
     fn wants_fill(&self) -> bool {
-        if self.outstanding.is_empty() {
-            return true;
-        }
-        if self.sink_error.is_some() || self.outstanding.len() >= self.window {
-            return false;
-        }
-        !self.to_delete.is_empty() || (!self.exhausted && self.outstanding.len() * 2 <= self.window)
+        self.inner.wants_fill()
     }
-
-    /// Handles one core event: the sink calls and the report. Returns the
-    /// handle whose last event this was (`None` for an event that is not
-    /// the batch's, or not the last of its command). An error ends the
-    /// batch: pass it to [`RetrBatch::fail`].
-    fn handle_event(&mut self, ev: Event<'_>) -> Result<Option<Handle>, Error> {
-        let Some(handle) = ev.handle() else {
-            return match ev {
-                Event::Closed => Err(Error::Usage(UsageError::Closed)),
-                _ => Ok(None),
-            };
-        };
-        let Some(i) = self.outstanding.iter().position(|(h, _)| *h == handle) else {
-            return Ok(None);
-        };
-        let what = self.outstanding[i].1;
-        let terminal = !matches!(ev, Event::Ok { .. } | Event::BodyChunk { .. })
-            || matches!(what, Pending::Dele(_));
-        match (ev, what) {
-            (Event::Ok { .. }, Pending::Body(n)) => {
-                self.current = Some(n);
-                self.call_sink(n, |s| s.begin(n));
-            }
-            (Event::BodyChunk { data, .. }, Pending::Body(n)) => {
-                self.call_sink(n, |s| s.data(n, data));
-            }
-            (Event::BodyEnd { octets, .. }, Pending::Body(n)) => {
-                self.current = None;
-                if self.sink_error.is_none() {
-                    self.report.received += 1;
-                    self.report.octets += octets;
-                    match self.sink.end(n, octets) {
-                        Ok(Disposition::Delete) => self.to_delete.push_back(n),
-                        Ok(Disposition::Keep) => {}
-                        Err(e) => self.sink_error = Some((n, e)),
-                    }
-                }
-            }
-            (Event::Err { response, .. }, Pending::Body(n)) => {
-                self.call_sink(n, |s| s.refused(n, &response));
-                self.report.refused.push((n, response));
-            }
-            (Event::Ok { .. }, Pending::Dele(n)) => self.report.deleted.push(n),
-            (Event::Err { response, .. }, Pending::Dele(n)) => {
-                self.report.dele_failed.push((n, response))
-            }
-            (Event::Rejected { error, .. }, _) => return Err(Error::Usage(error)),
-            _ => {}
-        }
-        if terminal {
-            self.outstanding.remove(i);
-            Ok(Some(handle))
-        } else {
-            Ok(None)
-        }
-    }
-}
-
-/// The state machine of `Client::batch`: arbitrary commands pipelined up
-/// to a window, one [`Reply`] per command, bodies collected in memory. The
-/// adapter drives it as a [`Batch`], then takes the replies with
-/// [`CommandBatch::finish`].
-#[derive(Debug)]
-pub struct CommandBatch {
-    queue: std::iter::Enumerate<std::vec::IntoIter<Command>>,
-    window: usize,
-    /// Outstanding commands: handle to index.
-    index: HashMap<Handle, usize>,
-    bodies: HashMap<Handle, Vec<u8>>,
-    replies: Vec<Option<Reply>>,
-}
-
-impl CommandBatch {
-    /// Sends `commands`, at most `window` outstanding (at least 1).
-    pub fn new(commands: Vec<Command>, window: usize) -> CommandBatch {
-        CommandBatch {
-            replies: vec![None; commands.len()],
-            queue: commands.into_iter().enumerate(),
-            window: window.max(1),
-            index: HashMap::new(),
-            bodies: HashMap::new(),
-        }
-    }
-
-    /// The replies, in the order of the commands.
-    pub fn finish(self) -> Vec<Reply> {
-        self.replies
-            .into_iter()
-            .map(|r| r.unwrap_or(Reply::Err(ErrResponse::default())))
-            .collect()
-    }
-}
-
-impl Batch for CommandBatch {
-    /// Enqueues, through `enqueue`, commands while the window has room.
-    fn fill(
-        &mut self,
-        enqueue: &mut dyn FnMut(Command) -> Result<Handle, Error>,
-    ) -> Result<(), Error> {
-        while self.index.len() < self.window {
-            let Some((i, cmd)) = self.queue.next() else {
-                break;
-            };
-            let h = enqueue(cmd)?;
-            self.index.insert(h, i);
-        }
-        Ok(())
-    }
-
-    /// Whether every command was sent and answered.
-    fn is_finished(&self) -> bool {
-        self.index.is_empty() && self.queue.len() == 0
-    }
-
-    /// Whether [`Batch::fill`] has something to send now (half the
-    /// window drained, or everything answered).
-    fn wants_fill(&self) -> bool {
-        self.index.is_empty() || (self.queue.len() > 0 && self.index.len() * 2 <= self.window)
-    }
-
-    /// Handles one core event; returns the handle whose last event this
-    /// was. A command dropped by the core ([`Event::Rejected`]) or a closed
-    /// session is an error.
-    fn handle_event(&mut self, ev: Event<'_>) -> Result<Option<Handle>, Error> {
-        let Some(h) = ev.handle() else {
-            return match ev {
-                Event::Closed => Err(Error::Usage(UsageError::Closed)),
-                _ => Ok(None),
-            };
-        };
-        let Some(&i) = self.index.get(&h) else {
-            return Ok(None);
-        };
-        let reply = match ev {
-            Event::Ok {
-                response: Response::BodyStart(_),
-                ..
-            } => {
-                self.bodies.insert(h, Vec::new());
-                return Ok(None);
-            }
-            Event::BodyChunk { data, .. } => {
-                if let Some(b) = self.bodies.get_mut(&h) {
-                    b.extend_from_slice(data);
-                }
-                return Ok(None);
-            }
-            Event::BodyEnd { .. } => Reply::Body(self.bodies.remove(&h).unwrap_or_default()),
-            Event::Ok { response, .. } => Reply::Ok(response),
-            Event::Err { response, .. } | Event::AuthCancelled { response, .. } => {
-                Reply::Err(response)
-            }
-            Event::Rejected { error, .. } => return Err(Error::Usage(error)),
-            _ => return Ok(None),
-        };
-        self.index.remove(&h);
-        self.replies[i] = Some(reply);
-        Ok(Some(h))
+    fn handle_event(&mut self, ev: Event<'_>) -> Result<Option<Handle>, UsageError> {
+        self.inner.handle_event(ev)
     }
 }
 
@@ -472,7 +163,7 @@ impl Batch for CommandBatch {
 mod tests {
     use super::*;
     use crate::ErrorKind;
-    use pop3_proto::{Client as Core, Config, Pipelining};
+    use pop3_proto::{Client as Core, Config, MsgNum, Pipelining, Response};
 
     /// A logged-in core that pipelines.
     fn core() -> Core {
@@ -571,7 +262,7 @@ mod tests {
         let mut batch = RetrBatch::new(msgs.into_iter(), None, window, sink);
         let mut fed = 0;
         loop {
-            if let Err(e) = batch.fill(&mut |cmd| Ok(core.enqueue(cmd)?)) {
+            if let Err(e) = batch.fill(&mut |cmd| Ok::<_, Error>(core.enqueue(cmd)?)) {
                 return Err(batch.fail(e));
             }
             if batch.is_finished() {
@@ -594,7 +285,7 @@ mod tests {
                 match core.poll_event() {
                     Ok(Some(ev)) => {
                         if let Err(e) = batch.handle_event(ev) {
-                            return Err(batch.fail(e));
+                            return Err(batch.fail(e.into()));
                         }
                         if batch.wants_fill() {
                             break;
@@ -720,7 +411,9 @@ mod tests {
         let mut sink = Log::default();
         let mut batch = RetrBatch::new(1..=10, Some(0), 4, &mut sink);
         assert!(batch.wants_fill());
-        batch.fill(&mut |cmd| Ok(core.enqueue(cmd)?)).unwrap();
+        batch
+            .fill(&mut |cmd| Ok::<_, Error>(core.enqueue(cmd)?))
+            .unwrap();
         assert!(!batch.wants_fill(), "window full");
         let mut out = Vec::new();
         while core.poll_transmit(&mut out).is_some() {}
@@ -746,7 +439,9 @@ mod tests {
         let mut batch = CommandBatch::new(commands, 2);
         let mut server = FakeServer::new();
         while !batch.is_finished() {
-            batch.fill(&mut |cmd| Ok(core.enqueue(cmd)?)).unwrap();
+            batch
+                .fill(&mut |cmd| Ok::<_, Error>(core.enqueue(cmd)?))
+                .unwrap();
             let mut out = Vec::new();
             while core.poll_transmit(&mut out).is_some() {}
             for line in String::from_utf8(out).unwrap().lines() {

@@ -156,6 +156,7 @@ use crate::{
     SessionState, Status, Transmit, UsageError,
 };
 
+pub mod batch;
 mod types;
 pub use types::{
     Action, ChannelBinding, Instant, Output, SecurityError, SessionConfig, SessionError, Timeout,

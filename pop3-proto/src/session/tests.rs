@@ -592,3 +592,55 @@ fn server_err_is_not_fatal_and_one_op_at_a_time() {
     h.s.start_command(Command::Noop).unwrap();
     assert!(h.run().is_ok());
 }
+
+// ----- batches -----
+
+struct StrSink {
+    calls: Vec<String>,
+    fail_end: Option<u32>,
+}
+
+impl batch::MessageSink<&'static str> for StrSink {
+    fn data(&mut self, n: u32, chunk: &[u8]) -> Result<(), &'static str> {
+        self.calls.push(alloc::format!("data {n} {}", chunk.len()));
+        Ok(())
+    }
+    fn end(&mut self, n: u32, octets: u64) -> Result<batch::Disposition, &'static str> {
+        self.calls.push(alloc::format!("end {n} {octets}"));
+        if self.fail_end == Some(n) {
+            return Err("disk full");
+        }
+        Ok(batch::Disposition::Delete)
+    }
+}
+
+/// A batch over the session's raw access, with a sink whose error type is
+/// not `std::io::Error`: DELE n goes out only after `end(n)` said so.
+#[test]
+fn batch_deletes_only_what_the_sink_stored() {
+    use batch::Batch;
+    let mut h = logged_in();
+    let mut sink = StrSink {
+        calls: Vec::new(),
+        fail_end: Some(2),
+    };
+    let mut b = batch::RetrBatch::new([1u32, 2].into_iter(), None, 1, &mut sink);
+    let replies: &[&[u8]] = &[b"+OK\r\nab\r\n.\r\n", b"+OK\r\n", b"+OK\r\ncd\r\n.\r\n"];
+    let mut replies = replies.iter();
+    loop {
+        b.fill(&mut |c| h.s.enqueue(c)).unwrap();
+        if b.is_finished() {
+            break;
+        }
+        while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+        h.s.handle_input(h.now, replies.next().expect("more replies"));
+        while let Some(ev) = h.s.poll_event().unwrap() {
+            b.handle_event(ev).unwrap();
+        }
+    }
+    let (n, e, report) = b.finish().unwrap_err();
+    assert_eq!((n, e), (2, "disk full"));
+    assert_eq!(report.deleted, [1]);
+    assert_eq!(h.sent(), "RETR 1\r\nDELE 1\r\nRETR 2\r\n");
+    assert_eq!(sink.calls, ["data 1 4", "end 1 4", "data 2 4", "end 2 4"]);
+}
