@@ -315,6 +315,24 @@ pub fn run_all(run: impl Fn(&Scenario, u16, &ConnectOptions) -> Result<(), Strin
 }
 
 impl Scenario {
+    /// Runs the scenario with `run` (an adapter's interpreter) against a
+    /// fresh server and returns what the server received on each
+    /// connection, in accept order (for comparing adapters byte by byte).
+    pub fn client_transcripts(
+        &self,
+        run: &impl Fn(&Scenario, u16, &ConnectOptions) -> Result<(), String>,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let server = (self.server)()
+            .start()
+            .map_err(|e| format!("server start: {e}"))?;
+        let options = self.connect_options(&server);
+        run(self, server.port(), &options)?;
+        self.check_server(&server)?;
+        let mut t = server.transcripts();
+        t.sort_by_key(|t| t.connection);
+        Ok(t.into_iter().map(|t| t.client).collect())
+    }
+
     fn run_with(
         &self,
         run: &impl Fn(&Scenario, u16, &ConnectOptions) -> Result<(), String>,
