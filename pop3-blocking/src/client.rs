@@ -8,19 +8,19 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use pop3_adapter::log;
+use pop3_adapter::{Error, ErrorKind, Timeouts};
 use pop3_proto::sasl::Mechanism;
 use pop3_proto::session::{Action, ChannelBinding, Output, Session, SessionConfig, TlsPolicy};
 use pop3_proto::{
     Capabilities, Command, Config, Event, Greeting, Handle, Language, ListEntry, MsgNum, Response,
     SessionState, Stat, Status, UidlEntry, UsageError,
 };
-use pop3_tls::log;
-use pop3_tls::{Error, ErrorKind, Timeouts};
 
 pub use pop3_proto::login::LoginMethod;
 
-pop3_tls::tracing_logger!(
-    /// Emits the shared log lines ([`pop3_tls::log`]) under this crate's
+pop3_adapter::tracing_logger!(
+    /// Emits the shared log lines ([`pop3_adapter::log`]) under this crate's
     /// target, so `RUST_LOG=pop3_blocking=debug` selects them.
     Log,
     "pop3_blocking"
@@ -95,7 +95,7 @@ pub struct Client<S> {
     set_read_timeout: Option<SetReadTimeout<S>>,
     /// TLS parameters kept for a later `stls()`.
     #[cfg(feature = "rustls")]
-    pub(crate) tls: Option<pop3_tls::TlsSetup>,
+    pub(crate) tls: Option<pop3_adapter::TlsSetup>,
 }
 
 impl<S> std::fmt::Debug for Client<S> {
@@ -800,7 +800,7 @@ fn unexpected() -> Error {
 mod tcp {
     use super::*;
     use crate::MaybeTlsStream;
-    use pop3_tls::{ConnectOptions, TlsOptions, TlsSetup};
+    use pop3_adapter::{ConnectOptions, TlsOptions, TlsSetup};
 
     /// Opens TCP to `host:port`, trying each resolved address with the
     /// connect timeout, and sets the read/write timeouts and `TCP_NODELAY`.
@@ -896,14 +896,16 @@ mod tcp {
         }
 
         fn establish_with(stream: S, host: &str, options: &ConnectOptions) -> Result<Self, Error> {
-            let setup = TlsSetup::for_connect(options, host)?;
+            let setup = options.tls_setup(host)?;
             let implicit = options.policy == TlsPolicy::Implicit;
             let stream = match (&setup, implicit) {
                 (Some(s), true) => MaybeTlsStream::tls(stream, s.config.clone(), s.name.clone())
                     .map_err(Error::from_handshake)?,
                 _ => MaybeTlsStream::plain(stream),
             };
-            let binding = stream.tls_connection().and_then(pop3_tls::channel_binding);
+            let binding = stream
+                .tls_connection()
+                .and_then(pop3_adapter::channel_binding);
             let mut client = Client::unstarted(
                 stream,
                 options.policy,
@@ -932,7 +934,7 @@ mod tcp {
 
         fn handshake(&mut self) -> Result<(), Error> {
             let Some(setup) = self.tls.clone() else {
-                return Err(pop3_tls::TlsSetup::missing().into());
+                return Err(pop3_adapter::TlsSetup::missing().into());
             };
             self.arm_read_timeout()?;
             if let Err(e) = self.stream.upgrade(setup.config, setup.name) {
@@ -943,7 +945,7 @@ mod tcp {
             let binding = self
                 .stream
                 .tls_connection()
-                .and_then(pop3_tls::channel_binding);
+                .and_then(pop3_adapter::channel_binding);
             let now = self.now();
             self.session.tls_established(now, binding)?;
             Ok(())
@@ -971,10 +973,12 @@ mod tcp {
     }
 }
 
+#[cfg(feature = "rustls")]
 trait IntoStatus {
     fn into_status(self) -> Option<Status>;
 }
 
+#[cfg(feature = "rustls")]
 impl IntoStatus for Output {
     fn into_status(self) -> Option<Status> {
         match self {

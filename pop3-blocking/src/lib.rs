@@ -79,7 +79,7 @@
 //!
 //! # Errors
 //!
-//! One enum, [`Error`] (defined in `pop3-tls` and the very type
+//! One enum, [`Error`] (defined in `pop3-adapter` and the very type
 //! `pop3-tokio` returns); [`Error::kind`] gives the adapter-independent
 //! [`ErrorKind`]. A server `-ERR` is
 //! [`Error::Server`] with its typed [`RespCode`] and
@@ -102,18 +102,18 @@ mod stream;
 
 pub use batch::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
 pub use client::{Body, Client, DEFAULT_WINDOW, MAX_WINDOW};
+pub use pop3_adapter::{BatchError, Error};
 pub use pop3_proto::login::LoginMethod;
-pub use pop3_tls::{BatchError, Error};
 pub use stream::MaybeTlsStream;
 
+#[cfg(feature = "rustls")]
+pub use pop3_adapter::{rustls, TlsConfigError, TlsOptions};
+pub use pop3_adapter::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
 pub use pop3_proto;
 pub use pop3_proto::{
     Capabilities, Command, Config, ErrResponse, Greeting, Language, ListEntry, RespCode, Stat,
     Status, Uid, UidlEntry,
 };
-#[cfg(feature = "rustls")]
-pub use pop3_tls::{rustls, TlsConfigError, TlsOptions};
-pub use pop3_tls::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
 
 /// The client the TCP constructors return: plain or TLS, upgradable in
 /// place with [`Client::stls`].

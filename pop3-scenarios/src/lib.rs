@@ -4,7 +4,7 @@
 //! the client connects ([`Connect`]), a list of client [`Step`]s with the
 //! expected outcome of each, and checks on the server afterwards
 //! ([`ServerCheck`], for example "the client never sent `PASS`").
-//! Expected errors are [`ErrorKind`]s (from `pop3-tls`), which both
+//! Expected errors are [`ErrorKind`]s (from `pop3-adapter`), which both
 //! adapters' `Error::kind()` return, so `pop3-blocking` and `pop3-tokio`
 //! run the very same list, each through a small interpreter of its own:
 //!
@@ -34,10 +34,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+pub use pop3_adapter::{ConnectOptions, Error, ErrorKind, Timeouts, TlsOptions, TlsPolicy};
+use pop3_adapter::{Disposition, MessageSink};
 use pop3_proto::{Capabilities, ListEntry, RespCode, Stat, UidlEntry};
 use pop3_testkit::{Mailbox, Message, Script, Server, ServerBuilder, ServerHandle, TestCa};
-pub use pop3_tls::{ConnectOptions, Error, ErrorKind, Timeouts, TlsOptions, TlsPolicy};
-use pop3_tls::{Disposition, MessageSink};
 
 pub mod bench;
 

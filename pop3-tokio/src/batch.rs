@@ -4,11 +4,11 @@
 //!
 //! The sink and report types, and the state machines that decide what to
 //! send and what each reply means ([`RetrBatch`], [`CommandBatch`]), come
-//! from `pop3-tls` and are the very ones `pop3-blocking` uses; this file
+//! from `pop3-adapter` and are the very ones `pop3-blocking` uses; this file
 //! only drives them.
 
+use pop3_adapter::{Batch, BatchError, BatchReport, CommandBatch, MessageSink, Reply, RetrBatch};
 use pop3_proto::{Command, Pipelining};
-use pop3_tls::{Batch, BatchError, BatchReport, CommandBatch, MessageSink, Reply, RetrBatch};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::client::Client;

@@ -7,6 +7,9 @@ use std::future::Future;
 use std::io;
 use std::task::{Context, Poll};
 
+#[cfg(feature = "rustls")]
+use pop3_adapter::{ConnectOptions, TlsOptions, TlsSetup};
+use pop3_adapter::{ErrorKind, Timeouts, TlsPolicy};
 use pop3_proto::login::LoginMethod;
 use pop3_proto::sasl::Mechanism;
 use pop3_proto::session::{Action, ChannelBinding, Output, Session, SessionConfig};
@@ -14,7 +17,6 @@ use pop3_proto::{
     Capabilities, Client as Core, Command, Config, Greeting, Handle, Language, ListEntry, MsgNum,
     Response, SessionState, Stat, Status, UidlEntry, UsageError,
 };
-use pop3_tls::{ConnectOptions, ErrorKind, Timeouts, TlsOptions, TlsPolicy, TlsSetup};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -46,6 +48,7 @@ pub(crate) struct State {
     broken: Option<ErrorKind>,
     pub(crate) window: usize,
     /// TLS parameters kept for a later `stls()`.
+    #[cfg(feature = "rustls")]
     pub(crate) tls: Option<TlsSetup>,
     timeouts: Timeouts,
 }
@@ -83,6 +86,7 @@ fn random_bytes(buf: &mut [u8]) -> Result<()> {
     getrandom::getrandom(buf).map_err(|e| Error::Io(io::Error::other(e.to_string())))
 }
 
+#[cfg(feature = "rustls")]
 impl TcpClient {
     /// Connects over TCP and applies `options.policy`:
     ///
@@ -129,6 +133,7 @@ impl TcpClient {
 
 /// Opens TCP to `host:port`, trying each resolved address with the connect
 /// timeout, and sets `TCP_NODELAY`.
+#[cfg(feature = "rustls")]
 pub(crate) async fn connect_tcp(host: &str, port: u16, t: &Timeouts) -> Result<TcpStream> {
     let addrs = match tokio::time::timeout(t.connect, tokio::net::lookup_host((host, port))).await {
         Err(_) => return Err(Error::timeout("name lookup")),
@@ -154,12 +159,13 @@ pub(crate) async fn connect_tcp(host: &str, port: u16, t: &Timeouts) -> Result<T
     }))
 }
 
+#[cfg(feature = "rustls")]
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
     /// Applies `options` (policy, TLS, timeouts, core config) over an
     /// already connected transport `stream`; `host` is the name the server
     /// certificate must match (unless `options.tls` overrides it).
     pub async fn establish(stream: S, host: &str, options: &ConnectOptions) -> Result<Self> {
-        let setup = TlsSetup::for_connect(options, host)?;
+        let setup = options.tls_setup(host)?;
         let implicit = options.policy == TlsPolicy::Implicit;
         let stream = match (&setup, implicit) {
             (Some(s), true) => {
@@ -171,7 +177,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
             }
             _ => MaybeTlsStream::plain(stream),
         };
-        let binding = stream.tls_connection().and_then(pop3_tls::channel_binding);
+        let binding = stream
+            .tls_connection()
+            .and_then(pop3_adapter::channel_binding);
         let mut client = Client::unstarted(
             stream,
             options.policy,
@@ -217,7 +225,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
             .d
             .stream
             .tls_connection()
-            .and_then(pop3_tls::channel_binding);
+            .and_then(pop3_adapter::channel_binding);
         let now = self.d.now();
         self.d.session.tls_established(now, binding)?;
         Ok(())
@@ -307,6 +315,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                 current: Vec::new(),
                 broken: None,
                 window,
+                #[cfg(feature = "rustls")]
                 tls: None,
                 timeouts,
             },

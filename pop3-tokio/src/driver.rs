@@ -21,10 +21,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
-use pop3_tls::log;
+use pop3_adapter::log;
 
-pop3_tls::tracing_logger!(
-    /// Emits the shared log lines ([`pop3_tls::log`]) under this crate's
+pop3_adapter::tracing_logger!(
+    /// Emits the shared log lines ([`pop3_adapter::log`]) under this crate's
     /// target, so `RUST_LOG=pop3_tokio=debug` selects them.
     Log,
     "pop3_tokio"

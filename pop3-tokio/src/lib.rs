@@ -117,7 +117,7 @@
 //!
 //! # Errors
 //!
-//! One enum, [`Error`] (defined in `pop3-tls` and the very type
+//! One enum, [`Error`] (defined in `pop3-adapter` and the very type
 //! `pop3-blocking` returns); [`Error::kind`] gives the adapter-independent
 //! [`ErrorKind`]. A server `-ERR` is
 //! [`Error::Server`] with its typed [`RespCode`] and
@@ -148,11 +148,12 @@ pub use error::{BatchError, Error, Result};
 pub use pop3_proto::login::LoginMethod;
 pub use stream::MaybeTlsStream;
 
+#[cfg(feature = "rustls")]
+pub use pop3_adapter::{rustls, TlsConfigError, TlsOptions};
+pub use pop3_adapter::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
+pub use pop3_adapter::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
 pub use pop3_proto;
 pub use pop3_proto::{
     Capabilities, Command, Config, ErrResponse, Greeting, Language, ListEntry, RespCode, Stat,
     Status, Uid, UidlEntry,
 };
-pub use pop3_tls::{rustls, TlsConfigError, TlsOptions};
-pub use pop3_tls::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
-pub use pop3_tls::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};

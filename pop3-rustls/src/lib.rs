@@ -1,74 +1,31 @@
-//! Types shared by the POP3 adapters (`pop3-blocking`, `pop3-tokio`): how to
-//! build the rustls client configuration, the TLS policy, the timeouts, the
-//! connect options and an adapter-independent classification of errors.
+//! rustls glue for the POP3 adapters: [`TlsOptions`] (trust anchors,
+//! client certificate, server name) → an `Arc<rustls::ClientConfig>` with
+//! the `ring` provider, and [`channel_binding`] (the RFC 9266
+//! `tls-exporter` data of an established connection, for SCRAM `-PLUS`).
 //!
-//! Nothing here does I/O on a POP3 session. Both adapters re-export these
-//! types, so code (and tests) written against one adapter's options and
-//! error kinds works with the other.
-//!
-//! | type | what |
-//! | --- | --- |
-//! | [`TlsOptions`] | trust anchors (webpki roots by default, or the OS store), extra CA certificates, a client certificate, a server-name override; builds an `Arc<rustls::ClientConfig>` with the `ring` provider |
-//! | [`TlsPolicy`] | `Implicit` (POP3S, port 995), `Required` (STLS, the default), `Opportunistic`, `None` |
-//! | [`Timeouts`] | connect, read and write timeouts (30 s, 60 s, 60 s by default) |
-//! | [`ConnectOptions`] | all of the above plus the cleartext-credentials switch and the core [`pop3_proto::Config`] |
-//! | [`ErrorKind`] | what kind of failure an adapter error is: `Timeout`, `Server(code)`, `Truncated`, ... |
-//! | [`SecurityError`] | refusals of the security policy (STLS not offered, credentials over cleartext, ...) |
-//! | [`Error`], [`BatchError`] | the one error type of both adapters (each re-exports it as its `Error`), and a batch that stopped part-way |
-//! | [`MessageSink`], [`Disposition`], [`BatchReport`], [`CollectSink`], [`Reply`] | the pipelined batch API's types (`retr_each`, `top_each`, `batch`) |
-//! | [`Batch`], [`RetrBatch`], [`CommandBatch`] | the batches' sans-IO state machines, driven by both adapters |
-//! | [`TlsPolicy::stls_after_capa`], [`TlsPolicy::stls_refused`], [`TlsSetup`] | the connect sequence's decisions (CAPA, STLS or not, refusals before any credential) |
-//! | [`log`] | what the adapters log (redacted), emitted under each adapter's `tracing` target |
-//!
-//! # Example
+//! This is the only crate of the workspace that depends on rustls: an
+//! adapter built without its `rustls` feature (plain TCP, or "bring your
+//! own TLS" through `stls_with`) pulls in none of it.
 //!
 //! ```
-//! use pop3_tls::{ConnectOptions, Timeouts, TlsOptions, TlsPolicy};
-//! use std::time::Duration;
-//!
-//! let options = ConnectOptions::new()
-//!     .policy(TlsPolicy::Implicit)
-//!     .timeouts(Timeouts::default().read(Duration::from_secs(20)))
-//!     .tls(TlsOptions::new().add_ca_pem(b"-----BEGIN CERTIFICATE-----\n...".to_vec()));
-//! assert_eq!(options.policy.default_port(), 995);
+//! use pop3_rustls::TlsOptions;
+//! let options = TlsOptions::new().server_name("pop.example.com");
+//! let config = options.client_config().unwrap(); // webpki roots
+//! assert!(options.server_name_for("10.0.0.1").is_ok());
+//! # let _ = config;
 //! ```
-//!
-//! # Policy for credentials
-//!
-//! Adapters never send a credential (`USER`, `PASS`, `APOP`, `RPOP`,
-//! `AUTH`) over a connection that is not protected by TLS, unless
-//! [`ConnectOptions::allow_cleartext_credentials`] is set; they return
-//! [`SecurityError::CleartextCredentials`] instead, before writing anything.
-//! With [`TlsPolicy::Required`] a server that does not advertise `STLS`, or
-//! answers it with `-ERR`, is an error right after connecting
-//! ([`SecurityError::StlsNotOffered`], [`SecurityError::StlsRefused`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use pop3_proto::{ErrResponse, ProtocolError, RespCode, UsageError};
-
-mod batch;
-mod error;
-pub mod log;
-pub use batch::{
-    Batch, BatchReport, CollectSink, CommandBatch, Disposition, MessageSink, Reply, RetrBatch,
-};
-pub use error::{BatchError, Error};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 
 pub use rustls;
-
-// ---------------------------------------------------------------------------
-// TLS configuration
-// ---------------------------------------------------------------------------
 
 /// Which built-in trust anchors to start from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -444,32 +401,6 @@ impl std::error::Error for TlsConfigError {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Policy, timeouts, connect options
-// ---------------------------------------------------------------------------
-
-pub use pop3_proto::session::TlsPolicy;
-
-/// The channel-binding data of an established rustls connection, for the
-/// SCRAM `-PLUS` mechanisms: `tls-exporter` (RFC 9266: 32 bytes exported
-/// with the label `EXPORTER-Channel-Binding` and no context) on TLS 1.3.
-///
-/// TLS 1.2 (`tls-server-end-point`, RFC 5929, a hash of the server
-/// certificate chosen by its signature algorithm) is not extracted yet:
-/// it needs an X.509 parser this crate does not have, so `None` is
-/// returned and login does not choose `-PLUS` there.
-pub fn channel_binding(
-    conn: &rustls::ClientConnection,
-) -> Option<pop3_proto::session::ChannelBinding> {
-    match conn.protocol_version()? {
-        rustls::ProtocolVersion::TLSv1_3 => conn
-            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
-            .ok()
-            .map(|k| pop3_proto::session::ChannelBinding::TlsExporter(k.to_vec())),
-        _ => None,
-    }
-}
-
 /// The TLS parameters of a connection: the rustls configuration and the
 /// name the server certificate must match. Kept by the adapters for a
 /// later `stls()`.
@@ -491,18 +422,6 @@ impl TlsSetup {
         })
     }
 
-    /// What `connect` needs: `None` under [`TlsPolicy::None`] (nothing is
-    /// read or parsed then).
-    pub fn for_connect(
-        options: &ConnectOptions,
-        host: &str,
-    ) -> Result<Option<TlsSetup>, TlsConfigError> {
-        match options.policy {
-            TlsPolicy::None => Ok(None),
-            _ => TlsSetup::new(&options.tls, host).map(Some),
-        }
-    }
-
     /// The error of `stls()` on a connection made without TLS options.
     pub fn missing() -> TlsConfigError {
         TlsConfigError::InvalidServerName(String::from(
@@ -511,205 +430,23 @@ impl TlsSetup {
     }
 }
 
-/// Timeouts for every blocking wait. A stalled server produces a timeout
-/// error, never a hang.
+/// The channel-binding data of an established rustls connection, for the
+/// SCRAM `-PLUS` mechanisms: `tls-exporter` (RFC 9266: 32 bytes exported
+/// with the label `EXPORTER-Channel-Binding` and no context) on TLS 1.3.
 ///
-/// `read` bounds each wait for server bytes (not a whole command: a
-/// message that keeps arriving never times out), `write` each wait for
-/// the socket to accept bytes, `connect` the TCP connect (per resolved
-/// address). The TLS handshake is bounded by `read`/`write`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Timeouts {
-    /// TCP connect timeout, per address (default 30 s).
-    pub connect: Duration,
-    /// Longest wait for the server to send something (default 60 s).
-    pub read: Duration,
-    /// Longest wait for the socket to accept bytes (default 60 s).
-    pub write: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(30),
-            read: Duration::from_secs(60),
-            write: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Timeouts {
-    /// The same timeout for connect, read and write.
-    pub fn all(d: Duration) -> Timeouts {
-        Timeouts {
-            connect: d,
-            read: d,
-            write: d,
-        }
-    }
-    /// Sets the connect timeout. A zero duration is replaced by 1 ms (std
-    /// refuses zero timeouts).
-    pub fn connect(mut self, d: Duration) -> Timeouts {
-        self.connect = nonzero(d);
-        self
-    }
-    /// Sets the read timeout.
-    pub fn read(mut self, d: Duration) -> Timeouts {
-        self.read = nonzero(d);
-        self
-    }
-    /// Sets the write timeout.
-    pub fn write(mut self, d: Duration) -> Timeouts {
-        self.write = nonzero(d);
-        self
-    }
-}
-
-fn nonzero(d: Duration) -> Duration {
-    d.max(Duration::from_millis(1))
-}
-
-/// Everything a convenience `connect` needs besides host and port.
-///
-/// `#[non_exhaustive]`: build from [`ConnectOptions::new`] and the setters.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ConnectOptions {
-    /// TLS policy (default [`TlsPolicy::Required`]).
-    pub policy: TlsPolicy,
-    /// Timeouts.
-    pub timeouts: Timeouts,
-    /// TLS configuration (ignored with [`TlsPolicy::None`]).
-    pub tls: TlsOptions,
-    /// Allow sending credentials over a connection without TLS (default
-    /// `false`).
-    pub allow_cleartext_credentials: bool,
-    /// The sans-IO core's configuration (line limits, pipelining). The
-    /// adapter sets `tls` itself and may lower `max_in_flight` (the
-    /// blocking adapter bounds its pipeline window).
-    pub proto: pop3_proto::Config,
-}
-
-impl Default for ConnectOptions {
-    fn default() -> Self {
-        ConnectOptions::new()
-    }
-}
-
-impl ConnectOptions {
-    /// Defaults: STLS required, default timeouts and TLS options, no
-    /// cleartext credentials, default core config.
-    pub fn new() -> ConnectOptions {
-        ConnectOptions {
-            policy: TlsPolicy::default(),
-            timeouts: Timeouts::default(),
-            tls: TlsOptions::new(),
-            allow_cleartext_credentials: false,
-            proto: pop3_proto::Config::default(),
-        }
-    }
-    /// Sets the TLS policy.
-    pub fn policy(mut self, policy: TlsPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-    /// Sets the timeouts.
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-    /// Sets the TLS options.
-    pub fn tls(mut self, tls: TlsOptions) -> Self {
-        self.tls = tls;
-        self
-    }
-    /// Allows (or forbids) credentials over a connection without TLS.
-    pub fn allow_cleartext_credentials(mut self, yes: bool) -> Self {
-        self.allow_cleartext_credentials = yes;
-        self
-    }
-    /// Sets the core configuration.
-    pub fn proto_config(mut self, config: pop3_proto::Config) -> Self {
-        self.proto = config;
-        self
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Errors shared by the adapters
-// ---------------------------------------------------------------------------
-
-pub use pop3_proto::session::SecurityError;
-
-/// What kind of failure an adapter error is, independent of the adapter.
-///
-/// Both adapters' `Error::kind()` return this, so shared tests (and
-/// callers deciding whether to retry) need not match on adapter types.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// An I/O error from the transport (other than a timeout).
-    Io,
-    /// A connect, read or write timed out.
-    Timeout,
-    /// The TLS handshake or record layer failed, or the TLS configuration
-    /// could not be built.
-    Tls,
-    /// The server broke the protocol (malformed or over-long line,
-    /// unsolicited data, STLS response injection, ...).
-    Protocol,
-    /// The connection ended in the middle of a message body; what was
-    /// received must not be taken as the message.
-    Truncated,
-    /// The connection ended while a reply was expected, or the session is
-    /// over (after `QUIT`, or the server closed it): a server that went
-    /// away is not a usage error.
-    Closed,
-    /// The server answered `-ERR`, with this response code (if any).
-    Server(Option<RespCode>),
-    /// The caller asked for something the session cannot do (wrong state,
-    /// session closed, bad argument).
-    Usage,
-    /// The security policy refused to continue ([`SecurityError`]).
-    Insecure,
-}
-
-impl ErrorKind {
-    /// Classifies a core protocol error.
-    pub fn of_protocol(e: &ProtocolError) -> ErrorKind {
-        match e {
-            ProtocolError::TruncatedBody { .. } => ErrorKind::Truncated,
-            ProtocolError::UnexpectedEof { .. } => ErrorKind::Closed,
-            _ => ErrorKind::Protocol,
-        }
-    }
-
-    /// Classifies a core usage error (a poisoned client is classified by
-    /// the protocol error that poisoned it, a closed session is
-    /// [`ErrorKind::Closed`]).
-    pub fn of_usage(e: &UsageError) -> ErrorKind {
-        match e {
-            UsageError::Poisoned(p) => ErrorKind::of_protocol(p),
-            UsageError::Closed => ErrorKind::Closed,
-            _ => ErrorKind::Usage,
-        }
-    }
-
-    /// Classifies an I/O error: `TimedOut` and `WouldBlock` (what a socket
-    /// with a read timeout returns) are [`ErrorKind::Timeout`]; an error
-    /// wrapping a `rustls::Error` is [`ErrorKind::Tls`].
-    pub fn of_io(e: &io::Error) -> ErrorKind {
-        match e.kind() {
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ErrorKind::Timeout,
-            _ if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => ErrorKind::Tls,
-            _ => ErrorKind::Io,
-        }
-    }
-
-    /// Classifies a server `-ERR`.
-    pub fn of_server(e: &ErrResponse) -> ErrorKind {
-        ErrorKind::Server(e.code.clone())
+/// TLS 1.2 (`tls-server-end-point`, RFC 5929, a hash of the server
+/// certificate chosen by its signature algorithm) is not extracted yet:
+/// it needs an X.509 parser this crate does not have, so `None` is
+/// returned and login does not choose `-PLUS` there.
+pub fn channel_binding(
+    conn: &rustls::ClientConnection,
+) -> Option<pop3_proto::session::ChannelBinding> {
+    match conn.protocol_version()? {
+        rustls::ProtocolVersion::TLSv1_3 => conn
+            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .ok()
+            .map(|k| pop3_proto::session::ChannelBinding::TlsExporter(k.to_vec())),
+        _ => None,
     }
 }
 
@@ -740,7 +477,7 @@ mod tests {
             .client_auth_pem(leaf, key)
             .client_config()
             .unwrap();
-        let dir = std::env::temp_dir().join(format!("pop3-tls-test-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("pop3-rustls-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("ca.pem");
         std::fs::write(&path, &ca).unwrap();
@@ -789,83 +526,5 @@ mod tests {
             o.server_name_for("127.0.0.1").unwrap(),
             ServerName::try_from("localhost").unwrap()
         );
-    }
-
-    #[test]
-    fn kinds() {
-        let t = io::Error::new(io::ErrorKind::WouldBlock, "x");
-        assert_eq!(ErrorKind::of_io(&t), ErrorKind::Timeout);
-        let tls = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError);
-        assert_eq!(ErrorKind::of_io(&tls), ErrorKind::Tls);
-        assert_eq!(
-            ErrorKind::of_protocol(&ProtocolError::TruncatedBody { received: 3 }),
-            ErrorKind::Truncated
-        );
-        assert_eq!(TlsPolicy::default(), TlsPolicy::Required);
-        assert_eq!(TlsPolicy::Implicit.default_port(), 995);
-    }
-}
-
-#[cfg(test)]
-mod policy_tests {
-    use super::*;
-    use pop3_proto::login::LoginError;
-    use pop3_proto::Capabilities;
-
-    #[test]
-    fn connect_sequence_decisions() {
-        let mut with = Capabilities::default();
-        with.stls = true;
-        let without = Capabilities::default();
-        use TlsPolicy::{Implicit, Opportunistic, Required};
-        assert_eq!(Required.stls_after_capa(Some(&with)), Ok(true));
-        assert_eq!(
-            Required.stls_after_capa(Some(&without)),
-            Err(SecurityError::StlsNotOffered)
-        );
-        assert_eq!(
-            Required.stls_after_capa(Option::None),
-            Err(SecurityError::StlsNotOffered),
-            "CAPA refused: STLS not known to be offered"
-        );
-        assert_eq!(Opportunistic.stls_after_capa(Some(&with)), Ok(true));
-        assert_eq!(Opportunistic.stls_after_capa(Some(&without)), Ok(false));
-        assert_eq!(Opportunistic.stls_after_capa(Option::None), Ok(false));
-        for p in [Implicit, TlsPolicy::None] {
-            assert_eq!(p.stls_after_capa(Some(&with)), Ok(false));
-        }
-        let refusal = ErrResponse::default();
-        assert_eq!(Opportunistic.stls_refused(refusal.clone()), Ok(()));
-        assert_eq!(
-            Required.stls_refused(refusal.clone()),
-            Err(SecurityError::StlsRefused(refusal))
-        );
-    }
-
-    #[test]
-    fn error_classification() {
-        assert_eq!(ErrorKind::of_usage(&UsageError::Closed), ErrorKind::Closed);
-        assert_eq!(
-            Error::Usage(UsageError::Closed).kind(),
-            ErrorKind::Closed,
-            "a server that went away is not a usage error"
-        );
-        assert_eq!(
-            Error::from(LoginError::CleartextRefused).kind(),
-            ErrorKind::Insecure
-        );
-        assert!(matches!(
-            SecurityError::from(LoginError::CleartextRefused),
-            SecurityError::CleartextCredentials
-        ));
-        assert!(Error::Cancelled("STLS").is_broken());
-        assert_eq!(Error::Cancelled("STLS").kind(), ErrorKind::Tls);
-        assert!(matches!(
-            Error::from_handshake(io::Error::other("reset")),
-            Error::Tls(_)
-        ));
-        assert_eq!(Error::timeout("read").kind(), ErrorKind::Timeout);
-        let e = io::Error::from(Error::Sink(io::Error::other("full")));
-        assert_eq!(e.to_string(), "full");
     }
 }

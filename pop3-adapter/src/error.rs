@@ -8,7 +8,9 @@ use pop3_proto::login::LoginError;
 use pop3_proto::session::SessionError;
 use pop3_proto::{CommandError, CommandKind, ErrResponse, ProtocolError, UsageError};
 
-use crate::{BatchReport, ErrorKind, SecurityError, TlsConfigError};
+#[cfg(feature = "rustls")]
+use crate::TlsConfigError;
+use crate::{BatchReport, ErrorKind, SecurityError};
 
 /// Everything that can go wrong in a `Client` call of `pop3-blocking` or
 /// `pop3-tokio` (both re-export this type as their `Error`).
@@ -30,6 +32,7 @@ pub enum Error {
     /// closure of `Client::stls_with` failed).
     Tls(io::Error),
     /// The TLS configuration could not be built (bad CA file, key, name).
+    #[cfg(feature = "rustls")]
     TlsConfig(TlsConfigError),
     /// The server broke the protocol, or the connection ended where it must
     /// not ([`ProtocolError::TruncatedBody`]: a message was cut short and
@@ -86,7 +89,9 @@ impl Error {
         match self {
             Error::Io(e) => ErrorKind::of_io(e),
             Error::Timeout(_) => ErrorKind::Timeout,
-            Error::Tls(_) | Error::TlsConfig(_) | Error::Cancelled(_) => ErrorKind::Tls,
+            Error::Tls(_) | Error::Cancelled(_) => ErrorKind::Tls,
+            #[cfg(feature = "rustls")]
+            Error::TlsConfig(_) => ErrorKind::Tls,
             Error::Protocol(e) => ErrorKind::of_protocol(e),
             Error::Server { response, .. } | Error::GreetingRefused(response) => {
                 ErrorKind::of_server(response)
@@ -146,6 +151,7 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Timeout(e) => write!(f, "timed out: {e}"),
             Error::Tls(e) => write!(f, "TLS error: {e}"),
+            #[cfg(feature = "rustls")]
             Error::TlsConfig(e) => write!(f, "TLS configuration error: {e}"),
             Error::Protocol(e) => write!(f, "protocol error: {e}"),
             Error::Server { command, response } => write!(f, "{command} failed: {response}"),
@@ -168,6 +174,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) | Error::Timeout(e) | Error::Tls(e) | Error::Sink(e) => Some(e),
+            #[cfg(feature = "rustls")]
             Error::TlsConfig(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::Usage(e) => Some(e),
@@ -242,6 +249,7 @@ impl From<LoginError> for Error {
     }
 }
 
+#[cfg(feature = "rustls")]
 impl From<TlsConfigError> for Error {
     fn from(e: TlsConfigError) -> Self {
         Error::TlsConfig(e)
