@@ -66,19 +66,18 @@ pub use pop3_rustls::{channel_binding, rustls, TlsConfigError, TlsOptions, TlsSe
 
 pub use pop3_proto::session::TlsPolicy;
 
-/// Timeouts for every blocking wait. A stalled server produces a timeout
-/// error, never a hang.
-///
-/// `read` bounds each wait for server bytes (not a whole command: a
-/// message that keeps arriving never times out), `write` each wait for
-/// the socket to accept bytes, `connect` the TCP connect (per resolved
-/// address). The TLS handshake is bounded by `read`/`write`.
+/// Timeouts for every wait. `read` bounds each whole response (status
+/// line, listing, body) from the moment its command was written (the
+/// session layer's deadline, [`pop3_proto::session::SessionConfig::response_timeout`]),
+/// and each TLS handshake; `write` each wait for the transport to accept
+/// bytes; `connect` the TCP connect (per resolved address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
     /// TCP connect timeout, per address (default 30 s).
     pub connect: Duration,
-    /// Longest wait for the server to send something (default 60 s).
+    /// Longest a whole response may take, from writing its command until
+    /// it is complete (default 60 s).
     pub read: Duration,
     /// Longest wait for the socket to accept bytes (default 60 s).
     pub write: Duration,

@@ -44,8 +44,23 @@
 //! [`TlsOptions::with_native_roots`]) plus any CA you add.
 //!
 //! Every wait is bounded by [`Timeouts`] (connect 30 s, read 60 s, write
-//! 60 s by default): a stalled server gives [`Error::Timeout`], never a
-//! hang. Over a stream you bring yourself, set its timeouts yourself.
+//! 60 s by default). `read` bounds each **whole response** (from writing
+//! the command until the status line, listing or body is complete), so a
+//! server trickling one byte at a time still times out; a timeout is
+//! sticky (the connection is unusable afterwards). The TCP constructors
+//! arm the socket's read timeout to the deadline before every read; over
+//! a stream you bring yourself the deadline is checked whenever a read
+//! returns, so set a read timeout on it too.
+//!
+//! # Architecture
+//!
+//! This crate is a *driver* of the session layer [`pop3_proto::session`]:
+//! connect, STLS, login, commands and batches are the layer's operations
+//! (the same ones `pop3-tokio` drives, so both send the same bytes). It
+//! reads, writes, performs the TLS handshake when the layer asks, and
+//! passes the clock. Without the default `rustls` feature it has no TLS
+//! dependency at all: plain streams and [`Client::stls_with`] (any TLS
+//! library) still work.
 //!
 //! # Commands
 //!

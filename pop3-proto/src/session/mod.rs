@@ -70,7 +70,7 @@
 //! # Credentials
 //!
 //! The machine refuses USER, PASS, APOP, RPOP and AUTH on a session
-//! without TLS unless [`Config::allow_cleartext_credentials`]; the session
+//! without TLS unless [`Config::allow_cleartext_credentials`](crate::Config::allow_cleartext_credentials); the session
 //! reports it as [`SecurityError::CleartextCredentials`].
 //!
 //! # Abandon
