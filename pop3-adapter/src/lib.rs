@@ -66,6 +66,25 @@ pub use pop3_rustls::{channel_binding, rustls, TlsConfigError, TlsOptions, TlsSe
 
 pub use pop3_proto::session::TlsPolicy;
 
+/// The session an adapter drives: `config` (its `max_in_flight` already
+/// bounded by the adapter) under `policy`, `timeouts.read` as the
+/// response deadline, `observer` logging every event under the adapter's
+/// target. Its clock starts at `Instant::ZERO`: the adapter's epoch.
+pub fn new_session(
+    policy: TlsPolicy,
+    config: pop3_proto::Config,
+    timeouts: Timeouts,
+    observer: fn(&pop3_proto::Event<'_>),
+) -> pop3_proto::session::Session {
+    let mut sc = pop3_proto::session::SessionConfig::default();
+    sc.proto = config;
+    sc.policy = policy;
+    sc.response_timeout = timeouts.read;
+    let mut session = pop3_proto::session::Session::new(sc, pop3_proto::session::Instant::ZERO);
+    session.set_event_observer(Some(observer));
+    session
+}
+
 /// Timeouts for every wait. `read` bounds each whole response (status
 /// line, listing, body) from the moment its command was written (the
 /// session layer's deadline, [`pop3_proto::session::SessionConfig::response_timeout`]),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use pop3_adapter::log;
 use pop3_adapter::{Error, ErrorKind, Timeouts};
 use pop3_proto::sasl::Mechanism;
-use pop3_proto::session::{Action, ChannelBinding, Output, Session, SessionConfig, TlsPolicy};
+use pop3_proto::session::{Action, ChannelBinding, Output, Session, TlsPolicy};
 use pop3_proto::{
     Capabilities, Command, Config, Event, Greeting, Handle, Language, ListEntry, MsgNum, Response,
     SessionState, Stat, Status, UidlEntry, UsageError,
@@ -93,6 +93,8 @@ pub struct Client<S> {
     pub(crate) window: usize,
     timeouts: Timeouts,
     set_read_timeout: Option<SetReadTimeout<S>>,
+    /// The read timeout last set on the transport.
+    armed: Option<Duration>,
     /// TLS parameters kept for a later `stls()`.
     #[cfg(feature = "rustls")]
     pub(crate) tls: Option<pop3_adapter::TlsSetup>,
@@ -146,13 +148,9 @@ impl<S: Read + Write> Client<S> {
     ) -> Client<S> {
         config.max_in_flight = config.max_in_flight.clamp(1, MAX_WINDOW);
         let window = config.max_in_flight.min(DEFAULT_WINDOW);
-        let mut sc = SessionConfig::default();
-        sc.proto = config;
-        sc.policy = policy;
-        sc.response_timeout = timeouts.read;
+
         let epoch = std::time::Instant::now();
-        let mut session = Session::new(sc, pop3_proto::session::Instant::ZERO);
-        session.set_event_observer(Some(log_event));
+        let session = pop3_adapter::new_session(policy, config, timeouts, log_event);
         Client {
             stream,
             session,
@@ -163,6 +161,7 @@ impl<S: Read + Write> Client<S> {
             window,
             timeouts,
             set_read_timeout: None,
+            armed: None,
             #[cfg(feature = "rustls")]
             tls: None,
         }
@@ -304,12 +303,22 @@ impl<S: Read + Write> Client<S> {
 
     /// Bounds the next read by the layer's deadline, where the transport
     /// lets us.
+    ///
+    /// The socket option is changed only when the one in force would let a
+    /// read end more than an eighth of the time left after the deadline
+    /// (a read that returns late is still a timeout: the layer checks
+    /// `now` on every input), so a healthy session makes no system call
+    /// per read and a trickling one a logarithmic number.
     fn arm_read_timeout(&mut self) -> Result<(), Error> {
         if let (Some(set), Some(deadline)) = (self.set_read_timeout, self.session.poll_timeout()) {
             let left = deadline
                 .saturating_duration_since(self.now())
                 .max(Duration::from_millis(1));
-            set(&self.stream, left).map_err(|e| self.fail_io(e))?;
+            let stale = !matches!(self.armed, Some(armed) if armed <= left + left / 8);
+            if stale {
+                set(&self.stream, left).map_err(|e| self.fail_io(e))?;
+                self.armed = Some(left);
+            }
         }
         Ok(())
     }
@@ -703,6 +712,7 @@ impl<S: Read + Write> Client<S> {
             window: self.window,
             timeouts: self.timeouts,
             set_read_timeout: None,
+            armed: None,
             #[cfg(feature = "rustls")]
             tls: self.tls,
         };

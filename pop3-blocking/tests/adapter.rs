@@ -236,3 +236,70 @@ fn tls_config_errors_are_tls_kind() {
     let e = Client::connect("127.0.0.1", server.port(), &o).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
 }
+
+/// `retr_body` as a `Read`er gives the same bytes as `retr`; a reader
+/// dropped half-way is abandoned and the session goes on.
+#[test]
+fn body_as_read_and_abandoned_half_way() {
+    let server = Server::builder()
+        .user("alice", "secret")
+        .mailbox(Mailbox::sample())
+        .start()
+        .unwrap();
+    let mut c = Client::connect_plain("127.0.0.1", server.port(), true).unwrap();
+    c.login("alice", "secret").unwrap();
+    let whole = c.retr(1).unwrap();
+    let mut read = Vec::new();
+    c.retr_body(1).unwrap().read_to_end(&mut read).unwrap();
+    assert_eq!(read, whole);
+    {
+        let mut body = c.top_body(2, 100).unwrap();
+        let mut first = [0u8; 3];
+        body.read_exact(&mut first).unwrap();
+    }
+    assert_eq!(c.stat().unwrap().count, 6, "the abandoned body was skipped");
+    assert_eq!(c.retr(1).unwrap(), whole);
+    c.quit().unwrap();
+}
+
+/// After STLS the adapter hands the rustls `tls-exporter` data to the
+/// layer, and login prefers SCRAM-SHA-256-PLUS when the server offers it.
+#[test]
+fn login_prefers_scram_plus_with_channel_binding_after_stls() {
+    let ca = TestCa::generate();
+    let caps = "+OK\r\nSTLS\r\nSASL SCRAM-SHA-256 SCRAM-SHA-256-PLUS\r\n.\r\n";
+    let script = Script::new()
+        .send(b"+OK hi\r\n")
+        .expect_line("CAPA")
+        .send(caps)
+        .expect_line("STLS")
+        .send(b"+OK go\r\n")
+        .start_tls()
+        .expect_line("CAPA")
+        .send(caps)
+        .expect_prefix("AUTH SCRAM-SHA-256-PLUS ")
+        .send(b"-ERR [AUTH] not today\r\n")
+        .expect_line("QUIT")
+        .send(b"+OK\r\n");
+    let server = Server::builder()
+        .script(script)
+        .stls(true)
+        .tls_ca(ca.clone())
+        .start()
+        .unwrap();
+    let options = ConnectOptions::new().policy(TlsPolicy::Required).tls(
+        pop3_blocking::TlsOptions::new()
+            .without_default_roots()
+            .add_ca_pem(ca.cert_pem().as_bytes().to_vec())
+            .server_name("localhost"),
+    );
+    let mut c = Client::connect("127.0.0.1", server.port(), &options).unwrap();
+    assert!(c.session().channel_binding().is_some(), "tls-exporter data");
+    let e = c.login("alice", "secret").unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Server(Some(pop3_blocking::RespCode::Auth))
+    );
+    c.quit().unwrap();
+    server.script_result().unwrap();
+}

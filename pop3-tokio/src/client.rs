@@ -12,7 +12,7 @@ use pop3_adapter::{ConnectOptions, TlsOptions, TlsSetup};
 use pop3_adapter::{ErrorKind, Timeouts, TlsPolicy};
 use pop3_proto::login::LoginMethod;
 use pop3_proto::sasl::Mechanism;
-use pop3_proto::session::{Action, ChannelBinding, Output, Session, SessionConfig};
+use pop3_proto::session::{Action, ChannelBinding, Output, Session};
 use pop3_proto::{
     Capabilities, Client as Core, Command, Config, Greeting, Handle, Language, ListEntry, MsgNum,
     Response, SessionState, Stat, Status, UidlEntry, UsageError,
@@ -303,12 +303,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     ) -> Client<S> {
         config.max_in_flight = config.max_in_flight.max(1);
         let window = config.max_in_flight.min(DEFAULT_WINDOW);
-        let mut sc = SessionConfig::default();
-        sc.proto = config;
-        sc.policy = policy;
-        sc.response_timeout = timeouts.read;
-        let mut session = Session::new(sc, pop3_proto::session::Instant::ZERO);
-        session.set_event_observer(Some(log_event));
+
+        let session = pop3_adapter::new_session(policy, config, timeouts, log_event);
         Client {
             d: Driver::new(stream, session, timeouts.write),
             st: State {

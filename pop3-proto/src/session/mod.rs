@@ -771,19 +771,9 @@ impl Session {
                 }
                 return ev;
             }
-            let ev = match self.client.poll_event() {
-                Ok(Some(ev)) => owned(ev),
-                Ok(None) => None,
-                Err(p) => return Err(self.fail(p.into())),
-            };
-            self.sync();
-            let Some(ev) = ev else { continue };
-            if let Some(f) = self.observer {
-                f(&ev);
-            }
-            if self.discarded(&ev) {
+            let Some(ev) = self.take_event()? else {
                 continue;
-            }
+            };
             if let Event::Greeting(g) = &ev {
                 self.greeting.get_or_insert_with(|| g.clone());
             }
@@ -857,23 +847,30 @@ impl Session {
                     Err(p) => Err(SessionError::Protocol(p)),
                 };
             }
-            let ev = match self.client.poll_event() {
-                Ok(Some(ev)) => owned(ev),
-                Ok(None) => None,
-                Err(p) => return Err(self.fail(p.into())),
-            };
-            self.sync();
-            let Some(ev) = ev else { continue };
-            if let Some(f) = self.observer {
-                f(&ev);
-            }
-            if self.discarded(&ev) {
+            let Some(ev) = self.take_event()? else {
                 continue;
-            }
+            };
             if let Some(out) = self.on_event(ev)? {
                 return Ok(Action::Done(out));
             }
         }
+    }
+
+    /// The machine's next event (not a body chunk), owned and shown to
+    /// the observer; `None` when there was none or it belonged to an
+    /// abandoned command.
+    fn take_event(&mut self) -> Result<Option<Event<'static>>, SessionError> {
+        let ev = match self.client.poll_event() {
+            Ok(Some(ev)) => owned(ev),
+            Ok(None) => None,
+            Err(p) => return Err(self.fail(p.into())),
+        };
+        self.sync();
+        let Some(ev) = ev else { return Ok(None) };
+        if let Some(f) = self.observer {
+            f(&ev);
+        }
+        Ok((!self.discarded(&ev)).then_some(ev))
     }
 
     fn fail(&mut self, e: SessionError) -> SessionError {
