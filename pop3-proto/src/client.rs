@@ -958,6 +958,7 @@ impl Client {
     /// Returns the next event, `Ok(None)` when more input is needed, or the
     /// sticky protocol error. Once an error is returned, the client is
     /// poisoned: every later call returns the same error and does no work.
+    #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, ProtocolError> {
         // Fast path for the bulk of a message body: one scan step, no
         // intermediate state (this is most of the events of a RETR).
