@@ -266,33 +266,7 @@ fn body_as_read_and_abandoned_half_way() {
 /// layer, and login prefers SCRAM-SHA-256-PLUS when the server offers it.
 #[test]
 fn login_prefers_scram_plus_with_channel_binding_after_stls() {
-    let ca = TestCa::generate();
-    let caps = "+OK\r\nSTLS\r\nSASL SCRAM-SHA-256 SCRAM-SHA-256-PLUS\r\n.\r\n";
-    let script = Script::new()
-        .send(b"+OK hi\r\n")
-        .expect_line("CAPA")
-        .send(caps)
-        .expect_line("STLS")
-        .send(b"+OK go\r\n")
-        .start_tls()
-        .expect_line("CAPA")
-        .send(caps)
-        .expect_prefix("AUTH SCRAM-SHA-256-PLUS ")
-        .send(b"-ERR [AUTH] not today\r\n")
-        .expect_line("QUIT")
-        .send(b"+OK\r\n");
-    let server = Server::builder()
-        .script(script)
-        .stls(true)
-        .tls_ca(ca.clone())
-        .start()
-        .unwrap();
-    let options = ConnectOptions::new().policy(TlsPolicy::Required).tls(
-        pop3_blocking::TlsOptions::new()
-            .without_default_roots()
-            .add_ca_pem(ca.cert_pem().as_bytes().to_vec())
-            .server_name("localhost"),
-    );
+    let (server, options) = pop3_scenarios::scram_plus_after_stls();
     let mut c = Client::connect("127.0.0.1", server.port(), &options).unwrap();
     assert!(c.session().channel_binding().is_some(), "tls-exporter data");
     let e = c.login("alice", "secret").unwrap_err();

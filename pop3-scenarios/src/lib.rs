@@ -579,6 +579,44 @@ fn all_messages() -> Vec<(u32, Vec<u8>)> {
     (1..=mailbox().len() as u32).map(|n| (n, msg(n))).collect()
 }
 
+/// A scripted server that offers STLS and `SASL SCRAM-SHA-256
+/// SCRAM-SHA-256-PLUS`, upgrades, and requires the client's login to pick
+/// `SCRAM-SHA-256-PLUS` (then refuses it with `-ERR [AUTH]`), and the
+/// options (policy `Required`) that trust its CA. For the adapters'
+/// channel-binding tests: after STLS the adapter must hand the layer the
+/// `tls-exporter` data, or the plan falls back to plain SCRAM and the
+/// script fails.
+pub fn scram_plus_after_stls() -> (ServerHandle, ConnectOptions) {
+    let ca = TestCa::generate();
+    let caps = "+OK\r\nSTLS\r\nSASL SCRAM-SHA-256 SCRAM-SHA-256-PLUS\r\n.\r\n";
+    let script = Script::new()
+        .send(b"+OK hi\r\n")
+        .expect_line("CAPA")
+        .send(caps)
+        .expect_line("STLS")
+        .send(b"+OK go\r\n")
+        .start_tls()
+        .expect_line("CAPA")
+        .send(caps)
+        .expect_prefix("AUTH SCRAM-SHA-256-PLUS ")
+        .send(b"-ERR [AUTH] not today\r\n")
+        .expect_line("QUIT")
+        .send(b"+OK\r\n");
+    let server = Server::builder()
+        .script(script)
+        .stls(true)
+        .tls_ca(ca.clone())
+        .start()
+        .expect("scripted server");
+    let options = ConnectOptions::new().policy(TlsPolicy::Required).tls(
+        TlsOptions::new()
+            .without_default_roots()
+            .add_ca_pem(ca.cert_pem().as_bytes().to_vec())
+            .server_name("localhost"),
+    );
+    (server, options)
+}
+
 /// Sends `bytes` one at a time, 50 ms apart (a server that never stalls
 /// long enough for a per-read timeout): the whole response takes far
 /// longer than the 300 ms the trickling scenarios allow it.
