@@ -266,9 +266,46 @@ fn body_as_read_and_abandoned_half_way() {
 /// layer, and login prefers SCRAM-SHA-256-PLUS when the server offers it.
 #[test]
 fn login_prefers_scram_plus_with_channel_binding_after_stls() {
-    let (server, options) = pop3_scenarios::scram_plus_after_stls();
+    let (server, options, _) = pop3_scenarios::scram_plus_after_stls();
     let mut c = Client::connect("127.0.0.1", server.port(), &options).unwrap();
-    assert!(c.session().channel_binding().is_some(), "tls-exporter data");
+    assert!(
+        matches!(
+            c.session().channel_binding(),
+            Some(pop3_blocking::pop3_proto::session::ChannelBinding::TlsExporter(d)) if d.len() == 32
+        ),
+        "TLS 1.3: tls-exporter data"
+    );
+    let e = c.login("alice", "secret").unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Server(Some(pop3_blocking::RespCode::Auth))
+    );
+    c.quit().unwrap();
+    server.script_result().unwrap();
+}
+
+/// The same over TLS 1.2: the adapter hands over `tls-server-end-point`
+/// (the hash of the server certificate) and login still picks -PLUS.
+#[test]
+fn tls12_gives_tls_server_end_point_binding() {
+    let (server, options, ca) = pop3_scenarios::scram_plus_after_stls();
+    let roots = ca.root_store();
+    let tls12 = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let options = options.tls(
+        pop3_blocking::TlsOptions::from_client_config(std::sync::Arc::new(tls12))
+            .server_name("localhost"),
+    );
+    let mut c = Client::connect("127.0.0.1", server.port(), &options).unwrap();
+    assert!(matches!(
+        c.session().channel_binding(),
+        Some(pop3_blocking::pop3_proto::session::ChannelBinding::TlsServerEndPoint(d)) if d.len() == 32
+    ));
     let e = c.login("alice", "secret").unwrap_err();
     assert_eq!(
         e.kind(),

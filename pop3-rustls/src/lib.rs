@@ -431,23 +431,88 @@ impl TlsSetup {
 }
 
 /// The channel-binding data of an established rustls connection, for the
-/// SCRAM `-PLUS` mechanisms: `tls-exporter` (RFC 9266: 32 bytes exported
-/// with the label `EXPORTER-Channel-Binding` and no context) on TLS 1.3.
+/// SCRAM `-PLUS` mechanisms:
 ///
-/// TLS 1.2 (`tls-server-end-point`, RFC 5929, a hash of the server
-/// certificate chosen by its signature algorithm) is not extracted yet:
-/// it needs an X.509 parser this crate does not have, so `None` is
-/// returned and login does not choose `-PLUS` there.
+/// * TLS 1.3: `tls-exporter` (RFC 9266: 32 bytes exported with the label
+///   `EXPORTER-Channel-Binding` and no context);
+/// * TLS 1.2: `tls-server-end-point` (RFC 5929 §4.1: the hash of the
+///   server's certificate, with the hash of its signature algorithm, and
+///   SHA-256 for MD5 and SHA-1); `None` for a certificate signed with an
+///   algorithm that defines no single hash (RSASSA-PSS, Ed25519), so
+///   login does not choose `-PLUS` then.
 pub fn channel_binding(
     conn: &rustls::ClientConnection,
 ) -> Option<pop3_proto::session::ChannelBinding> {
+    use pop3_proto::session::ChannelBinding;
     match conn.protocol_version()? {
         rustls::ProtocolVersion::TLSv1_3 => conn
             .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
             .ok()
-            .map(|k| pop3_proto::session::ChannelBinding::TlsExporter(k.to_vec())),
+            .map(|k| ChannelBinding::TlsExporter(k.to_vec())),
+        rustls::ProtocolVersion::TLSv1_2 => {
+            let leaf = conn.peer_certificates()?.first()?;
+            server_end_point(leaf.as_ref()).map(ChannelBinding::TlsServerEndPoint)
+        }
         _ => None,
     }
+}
+
+/// RFC 5929 §4.1 `tls-server-end-point` data of a DER certificate: its
+/// hash with the signature algorithm's hash function (SHA-256 for MD5
+/// and SHA-1); `None` for other algorithms or a malformed certificate.
+pub fn server_end_point(cert_der: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest as _;
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, .. }
+    let (cert, _) = der_element(cert_der, 0x30)?;
+    let (_tbs, rest) = der_any(cert)?;
+    let (alg, _) = der_element(rest, 0x30)?;
+    let (oid, _) = der_element(alg, 0x06)?;
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    const ECDSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04];
+    let bits = match oid {
+        // md5WithRSA, sha1WithRSA, sha256WithRSA; ecdsa-with-SHA1, -SHA256
+        [p @ .., 4 | 5 | 11] if p == RSA => 256,
+        [p @ .., 1] if p == ECDSA => 256,
+        [p @ .., 3, 2] if p == ECDSA => 256,
+        [p @ .., 12] if p == RSA => 384,
+        [p @ .., 3, 3] if p == ECDSA => 384,
+        [p @ .., 13] if p == RSA => 512,
+        [p @ .., 3, 4] if p == ECDSA => 512,
+        _ => return None,
+    };
+    Some(match bits {
+        256 => sha2::Sha256::digest(cert_der).to_vec(),
+        384 => sha2::Sha384::digest(cert_der).to_vec(),
+        _ => sha2::Sha512::digest(cert_der).to_vec(),
+    })
+}
+
+/// A DER element with tag `tag` at the start of `der`: (contents, rest).
+fn der_element(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    if *der.first()? != tag {
+        return None;
+    }
+    der_any(der)
+}
+
+/// Any DER element at the start of `der`: (contents, rest).
+fn der_any(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let first = *der.get(1)?;
+    let (len, head) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let bytes = der.get(2..2 + n)?;
+        (
+            bytes.iter().fold(0usize, |a, b| (a << 8) | usize::from(*b)),
+            2 + n,
+        )
+    };
+    let end = head.checked_add(len)?;
+    Some((der.get(head..end)?, der.get(end..)?))
 }
 
 #[cfg(test)]
@@ -512,6 +577,47 @@ mod tests {
             TlsOptions::new().client_auth_pem(leaf, ca).client_config(),
             Err(TlsConfigError::Pem { .. })
         ));
+    }
+
+    #[test]
+    fn server_end_point_hashes_by_signature_algorithm() {
+        use sha2::Digest as _;
+        for (alg, expect_len) in [
+            (&rcgen::PKCS_ECDSA_P256_SHA256, 32),
+            (&rcgen::PKCS_ECDSA_P384_SHA384, 48),
+        ] {
+            let key = rcgen::KeyPair::generate_for(alg).unwrap();
+            let cert = rcgen::CertificateParams::new(vec!["x.test".to_string()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            let der = cert.der().to_vec();
+            let got = server_end_point(&der).unwrap();
+            assert_eq!(got.len(), expect_len);
+            let want = if expect_len == 32 {
+                sha2::Sha256::digest(&der).to_vec()
+            } else {
+                sha2::Sha384::digest(&der).to_vec()
+            };
+            assert_eq!(got, want);
+        }
+        // Ed25519 defines no single hash: no binding.
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["x.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        assert_eq!(server_end_point(cert.der()), None);
+        // Malformed input never panics.
+        for bad in [
+            &b""[..],
+            b"\x30",
+            b"\x30\x85\x01",
+            b"\x30\x02\x30\x00",
+            b"\x06\x00",
+        ] {
+            assert_eq!(server_end_point(bad), None);
+        }
     }
 
     #[test]

@@ -582,11 +582,11 @@ fn all_messages() -> Vec<(u32, Vec<u8>)> {
 /// A scripted server that offers STLS and `SASL SCRAM-SHA-256
 /// SCRAM-SHA-256-PLUS`, upgrades, and requires the client's login to pick
 /// `SCRAM-SHA-256-PLUS` (then refuses it with `-ERR [AUTH]`), and the
-/// options (policy `Required`) that trust its CA. For the adapters'
+/// options (policy `Required`) that trust its CA, and the CA. For the adapters'
 /// channel-binding tests: after STLS the adapter must hand the layer the
 /// `tls-exporter` data, or the plan falls back to plain SCRAM and the
 /// script fails.
-pub fn scram_plus_after_stls() -> (ServerHandle, ConnectOptions) {
+pub fn scram_plus_after_stls() -> (ServerHandle, ConnectOptions, TestCa) {
     let ca = TestCa::generate();
     let caps = "+OK\r\nSTLS\r\nSASL SCRAM-SHA-256 SCRAM-SHA-256-PLUS\r\n.\r\n";
     let script = Script::new()
@@ -614,7 +614,7 @@ pub fn scram_plus_after_stls() -> (ServerHandle, ConnectOptions) {
             .add_ca_pem(ca.cert_pem().as_bytes().to_vec())
             .server_name("localhost"),
     );
-    (server, options)
+    (server, options, ca)
 }
 
 /// Sends `bytes` one at a time, 50 ms apart (a server that never stalls

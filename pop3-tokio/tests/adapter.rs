@@ -336,7 +336,7 @@ async fn dropped_sasl_exchange_is_cancelled_with_a_star() {
 /// layer, and login prefers SCRAM-SHA-256-PLUS when the server offers it.
 #[tokio::test(flavor = "current_thread")]
 async fn login_prefers_scram_plus_with_channel_binding_after_stls() {
-    let (server, options) = pop3_scenarios::scram_plus_after_stls();
+    let (server, options, _) = pop3_scenarios::scram_plus_after_stls();
     let mut c = Client::connect("127.0.0.1", server.port(), &options)
         .await
         .unwrap();
