@@ -71,19 +71,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The error for an AUTH the core cancelled (`Event::AuthCancelled`):
-    /// the server's `-ERR` to our `*`, with the mechanism's reason as its
-    /// `sasl_detail` when the server gave none.
-    pub fn auth_cancelled(error: &pop3_proto::sasl::SaslError, mut response: ErrResponse) -> Error {
-        response
-            .sasl_detail
-            .get_or_insert_with(|| format!("client cancelled: {error}"));
-        Error::Server {
-            command: CommandKind::Auth,
-            response,
-        }
-    }
-
     /// The adapter-independent kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
