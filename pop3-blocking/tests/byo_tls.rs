@@ -7,28 +7,11 @@
 use std::net::TcpStream;
 
 use pop3_blocking::{Client, ErrorKind};
-use pop3_testkit::{Script, Server};
+use pop3_testkit::Server;
 
 #[test]
 fn plain_tcp_then_stls_with_any_upgrade() {
-    let script = Script::new()
-        .send(b"+OK hi\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nSTLS\r\nUSER\r\n.\r\n")
-        .expect_line("STLS")
-        .send(b"+OK go\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nUSER\r\n.\r\n")
-        .expect_line("USER alice")
-        .send(b"+OK\r\n")
-        .expect_line("PASS secret")
-        .send(b"+OK\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nUSER\r\n.\r\n")
-        .expect_line("STAT")
-        .send(b"+OK 2 20\r\n")
-        .expect_line("QUIT")
-        .send(b"+OK\r\n");
+    let script = pop3_scenarios::byo_tls_script();
     let server = Server::builder().script(script).start().unwrap();
     let tcp = TcpStream::connect(server.addr()).unwrap();
     tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))

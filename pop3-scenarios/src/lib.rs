@@ -617,6 +617,31 @@ pub fn scram_plus_after_stls() -> (ServerHandle, ConnectOptions, TestCa) {
     (server, options, ca)
 }
 
+/// The scripted server of the adapters' bring-your-own-TLS tests: it
+/// offers STLS and, after `+OK`, stays in the clear (the test's "TLS" is
+/// an identity upgrade); it expects CAPA, then USER/PASS for
+/// alice/secret, CAPA again, STAT (2 messages) and QUIT.
+pub fn byo_tls_script() -> Script {
+    Script::new()
+        .send(b"+OK hi\r\n")
+        .expect_line("CAPA")
+        .send(b"+OK\r\nSTLS\r\nUSER\r\n.\r\n")
+        .expect_line("STLS")
+        .send(b"+OK go\r\n")
+        .expect_line("CAPA")
+        .send(b"+OK\r\nUSER\r\n.\r\n")
+        .expect_line("USER alice")
+        .send(b"+OK\r\n")
+        .expect_line("PASS secret")
+        .send(b"+OK\r\n")
+        .expect_line("CAPA")
+        .send(b"+OK\r\nUSER\r\n.\r\n")
+        .expect_line("STAT")
+        .send(b"+OK 2 20\r\n")
+        .expect_line("QUIT")
+        .send(b"+OK\r\n")
+}
+
 /// Sends `bytes` one at a time, 50 ms apart (a server that never stalls
 /// long enough for a per-read timeout): the whole response takes far
 /// longer than the 300 ms the trickling scenarios allow it.

@@ -4,29 +4,12 @@
 //! scripted server that stays in the clear after `+OK` to STLS: what is
 //! tested is the adapter's part (STLS, the hand-over, the session after).
 
-use pop3_testkit::{Script, Server};
+use pop3_testkit::Server;
 use pop3_tokio::{Client, ErrorKind};
 
 #[tokio::test(flavor = "current_thread")]
 async fn plain_tcp_then_stls_with_any_upgrade() {
-    let script = Script::new()
-        .send(b"+OK hi\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nSTLS\r\nUSER\r\n.\r\n")
-        .expect_line("STLS")
-        .send(b"+OK go\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nUSER\r\n.\r\n")
-        .expect_line("USER alice")
-        .send(b"+OK\r\n")
-        .expect_line("PASS secret")
-        .send(b"+OK\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nUSER\r\n.\r\n")
-        .expect_line("STAT")
-        .send(b"+OK 2 20\r\n")
-        .expect_line("QUIT")
-        .send(b"+OK\r\n");
+    let script = pop3_scenarios::byo_tls_script();
     let server = Server::builder().script(script).start().unwrap();
     let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let mut c = Client::new(tcp).await.unwrap();
