@@ -145,6 +145,7 @@ impl ConfigSpec {
     pub fn config(&self) -> Config {
         let [f, l] = self.0;
         let mut c = Config::default();
+        c.allow_cleartext_credentials = true;
         c.pipelining = match f & 3 {
             1 => Pipelining::Never,
             2 => Pipelining::Always,
@@ -1721,6 +1722,7 @@ pub fn body_roundtrip(input: &BodyInput) {
         Command::Noop,
     ];
     let mut config = Config::default();
+    config.allow_cleartext_credentials = true;
     if input.pipelined {
         config.pipelining = Pipelining::Always;
     }
@@ -2078,6 +2080,7 @@ fn session_over(
 /// compared with the independent grammars in `reference.rs`.
 pub fn line_parsers(input: &LinesInput) {
     let mut config = Config::default();
+    config.allow_cleartext_credentials = true;
     config.lenient_uids = input.lenient;
     let greeting_text: &[u8] = input.lines.first().map_or(&[], Vec::as_slice);
     let arg: &[u8] = input.lines.get(1).map_or(&[], Vec::as_slice);
@@ -2748,7 +2751,9 @@ fn scram_through_client(
     server_final: &[u8],
     should_verify: bool,
 ) {
-    let mut client = Client::new(Config::default());
+    let mut config = Config::default();
+    config.allow_cleartext_credentials = true;
+    let mut client = Client::new(config);
     let mech = spec.build().expect("built once");
     client
         .authenticate(mech)

@@ -1,14 +1,14 @@
 //! Pipelined bulk operations: many RETR / TOP (and the DELEs that follow
 //! them) with a bounded window, each message handed to a sink as it
 //! completes. What to send and what each reply means is decided by the
-//! shared state machines [`RetrBatch`] and [`CommandBatch`] (`pop3-tls`);
+//! shared state machines [`RetrBatch`] and [`CommandBatch`] (`pop3-adapter`);
 //! this file only drives them.
 
 use std::io::{Read, Write};
 
+use pop3_adapter::{Batch, BatchError, CommandBatch, Error, RetrBatch};
+pub use pop3_adapter::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
 use pop3_proto::Command;
-use pop3_tls::{Batch, BatchError, CommandBatch, Error, RetrBatch};
-pub use pop3_tls::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
 
 use crate::client::{Client, Flow};
 

@@ -1,24 +1,34 @@
-//! [`Client`]: the blocking driver around the sans-IO core.
+//! [`Client`]: the blocking driver of the sans-IO session layer
+//! ([`pop3_proto::session`]). It reads, writes, performs the TLS handshake
+//! when the layer asks, and passes the clock in; what to send next is
+//! decided by the layer.
 
 use std::io::{self, Read, Write};
 #[cfg(feature = "rustls")]
 use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
 
-use pop3_proto::login::{self, LoginMethod};
+use pop3_adapter::log;
+use pop3_adapter::{Error, ErrorKind, Timeouts};
 use pop3_proto::sasl::Mechanism;
+use pop3_proto::session::{Action, ChannelBinding, Output, Session, TlsPolicy};
 use pop3_proto::{
     Capabilities, Command, Config, Event, Greeting, Handle, Language, ListEntry, MsgNum, Response,
     SessionState, Stat, Status, UidlEntry, UsageError,
 };
-use pop3_tls::log;
-use pop3_tls::{Error, ErrorKind, SecurityError};
 
-pop3_tls::tracing_logger!(
-    /// Emits the shared log lines ([`pop3_tls::log`]) under this crate's
+pub use pop3_proto::login::LoginMethod;
+
+pop3_adapter::tracing_logger!(
+    /// Emits the shared log lines ([`pop3_adapter::log`]) under this crate's
     /// target, so `RUST_LOG=pop3_blocking=debug` selects them.
     Log,
     "pop3_blocking"
 );
+
+fn log_event(ev: &Event<'_>) {
+    log::event(&Log, ev);
+}
 
 /// Size of the read buffer: one `read` call fills at most this much, and
 /// the core's buffer holds at most this plus one partial line.
@@ -51,10 +61,20 @@ pub(crate) enum Flow {
     Done,
 }
 
+/// How [`Client::run`] stopped.
+enum Ran {
+    Done(Output),
+    StartTls,
+}
+
+/// Sets the transport's read timeout (TCP constructors install it, so a
+/// read never outlives the layer's deadline).
+type SetReadTimeout<S> = fn(&S, Duration) -> io::Result<()>;
+
 /// A blocking POP3 client over any `Read + Write` transport.
 ///
 /// Convenience constructors ([`Client::connect`] and friends) open TCP
-/// with timeouts, apply a [`TlsPolicy`](crate::TlsPolicy) and return a
+/// with timeouts, apply a [`TlsPolicy`] and return a
 /// [`TcpClient`](crate::TcpClient). [`Client::new`] wraps any stream you
 /// bring (a proxy, a Unix socket, an in-memory pipe).
 ///
@@ -65,24 +85,25 @@ pub(crate) enum Flow {
 /// protocol errors leave the session unusable.
 pub struct Client<S> {
     pub(crate) stream: S,
-    pub(crate) core: pop3_proto::Client,
+    pub(crate) session: Session,
+    epoch: std::time::Instant,
     rbuf: Box<[u8]>,
     wbuf: Vec<u8>,
-    greeting: Option<Greeting>,
-    allow_cleartext: bool,
     broken: Option<ErrorKind>,
-    /// CAPA was answered `-ERR` (since connect or STLS): do not ask again.
     pub(crate) window: usize,
+    timeouts: Timeouts,
+    set_read_timeout: Option<SetReadTimeout<S>>,
+    /// The read timeout last set on the transport.
+    armed: Option<Duration>,
     /// TLS parameters kept for a later `stls()`.
     #[cfg(feature = "rustls")]
-    pub(crate) tls: Option<pop3_tls::TlsSetup>,
+    pub(crate) tls: Option<pop3_adapter::TlsSetup>,
 }
 
 impl<S> std::fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("state", &self.core.session_state())
-            .field("tls", &self.core.is_tls())
+            .field("session", &self.session)
             .field("broken", &self.broken)
             .finish_non_exhaustive()
     }
@@ -108,24 +129,39 @@ impl<S: Read + Write> Client<S> {
     /// Wraps a stream with a core configuration and reads the greeting.
     /// `secure`: the stream is protected (see [`Client::new_secure`]).
     pub fn with_config(stream: S, secure: bool, config: Config) -> Result<Client<S>, Error> {
-        let mut client = Client::unstarted(stream, secure, config);
-        client.read_greeting()?;
+        let policy = if secure {
+            TlsPolicy::Implicit
+        } else {
+            TlsPolicy::None
+        };
+        let mut client = Client::unstarted(stream, policy, config, Timeouts::default());
+        client.session.start_greeting()?;
+        client.run_to_end(None)?;
         Ok(client)
     }
 
-    pub(crate) fn unstarted(stream: S, secure: bool, mut config: Config) -> Client<S> {
-        config.tls = secure;
+    pub(crate) fn unstarted(
+        stream: S,
+        policy: TlsPolicy,
+        mut config: Config,
+        timeouts: Timeouts,
+    ) -> Client<S> {
         config.max_in_flight = config.max_in_flight.clamp(1, MAX_WINDOW);
         let window = config.max_in_flight.min(DEFAULT_WINDOW);
+
+        let epoch = std::time::Instant::now();
+        let session = pop3_adapter::new_session(policy, config, timeouts, log_event);
         Client {
             stream,
-            core: pop3_proto::Client::new(config),
+            session,
+            epoch,
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             wbuf: Vec::new(),
-            greeting: None,
-            allow_cleartext: false,
             broken: None,
             window,
+            timeouts,
+            set_read_timeout: None,
+            armed: None,
             #[cfg(feature = "rustls")]
             tls: None,
         }
@@ -137,28 +173,39 @@ impl<S: Read + Write> Client<S> {
     /// connecting, kept after STLS for display (the core itself forgets it
     /// after STLS, so APOP never uses a timestamp seen in cleartext).
     pub fn greeting(&self) -> Option<&Greeting> {
-        self.greeting.as_ref()
+        self.session.greeting()
     }
 
     /// The capabilities from the last CAPA (forgotten after STLS).
     pub fn capabilities(&self) -> Option<&Capabilities> {
-        self.core.capabilities()
+        self.session.client().capabilities()
     }
 
     /// The session state.
     pub fn session_state(&self) -> SessionState {
-        self.core.session_state()
+        self.session.client().session_state()
     }
 
     /// Whether the session is protected by TLS (implicit, after STLS, or a
     /// stream declared secure).
     pub fn is_tls(&self) -> bool {
-        self.core.is_tls()
+        self.session.client().is_tls()
+    }
+
+    /// Whether an earlier I/O, TLS, protocol or timeout error left the
+    /// client unusable (every later call fails).
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some() || self.session.is_broken()
     }
 
     /// The sans-IO core, for inspection.
     pub fn core(&self) -> &pop3_proto::Client {
-        &self.core
+        self.session.client()
+    }
+
+    /// The session layer, for inspection.
+    pub fn session(&self) -> &Session {
+        &self.session
     }
 
     /// The transport.
@@ -180,7 +227,7 @@ impl<S: Read + Write> Client<S> {
     /// Allows (or forbids, the default) sending credentials on a connection
     /// without TLS.
     pub fn set_allow_cleartext_credentials(&mut self, yes: bool) {
-        self.allow_cleartext = yes;
+        self.session.set_allow_cleartext_credentials(yes);
     }
 
     /// The pipeline window of the batch methods.
@@ -193,10 +240,28 @@ impl<S: Read + Write> Client<S> {
     /// only when the server advertised `PIPELINING` (or the core config
     /// forces it); otherwise batches run one command at a time.
     pub fn set_window(&mut self, window: usize) {
-        self.window = window.clamp(1, self.core.config().max_in_flight.max(1));
+        let max = self.session.client().config().max_in_flight.max(1);
+        self.window = window.clamp(1, max);
+    }
+
+    /// The timeouts: `read` bounds every whole response (status line,
+    /// listing, body) from the moment its command was written.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Changes the timeouts of later waits (`read`: the whole-response
+    /// deadline; `write`: each write, where the transport supports it).
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
+        self.session.set_response_timeout(timeouts.read);
     }
 
     // ----- the driver -----
+
+    fn now(&self) -> pop3_proto::session::Instant {
+        pop3_proto::session::Instant::from_epoch(self.epoch.elapsed())
+    }
 
     pub(crate) fn check_broken(&self) -> Result<(), Error> {
         match &self.broken {
@@ -211,11 +276,12 @@ impl<S: Read + Write> Client<S> {
         e
     }
 
-    /// Writes everything the core wants to send.
+    /// Writes everything the layer wants to send.
     pub(crate) fn flush(&mut self) -> Result<(), Error> {
         self.wbuf.clear();
         let mut sensitive = false;
-        while let Some(t) = self.core.poll_transmit(&mut self.wbuf) {
+        let now = self.now();
+        while let Some(t) = self.session.poll_transmit(now, &mut self.wbuf) {
             let start = self.wbuf.len() - t.len;
             log::sent(&Log, &self.wbuf[start..], &t);
             sensitive |= t.sensitive;
@@ -235,19 +301,44 @@ impl<S: Read + Write> Client<S> {
         result.map_err(|e| self.fail_io(e))
     }
 
-    /// One read from the transport into the core.
+    /// Bounds the next read by the layer's deadline, where the transport
+    /// lets us.
+    ///
+    /// The socket option is changed only when the one in force would let a
+    /// read end more than an eighth of the time left after the deadline
+    /// (a read that returns late is still a timeout: the layer checks
+    /// `now` on every input), so a healthy session makes no system call
+    /// per read and a trickling one a logarithmic number.
+    fn arm_read_timeout(&mut self) -> Result<(), Error> {
+        if let (Some(set), Some(deadline)) = (self.set_read_timeout, self.session.poll_timeout()) {
+            let left = deadline
+                .saturating_duration_since(self.now())
+                .max(Duration::from_millis(1));
+            let stale = !matches!(self.armed, Some(armed) if armed <= left + left / 8);
+            if stale {
+                set(&self.stream, left).map_err(|e| self.fail_io(e))?;
+                self.armed = Some(left);
+            }
+        }
+        Ok(())
+    }
+
+    /// One read from the transport into the layer.
     fn fill(&mut self) -> Result<(), Error> {
+        self.arm_read_timeout()?;
         loop {
-            match self.stream.read(&mut self.rbuf) {
+            let r = self.stream.read(&mut self.rbuf);
+            let now = self.now();
+            match r {
                 Ok(0) => {
                     log::end_of_stream(&Log, true);
-                    self.core.handle_eof();
+                    self.session.handle_eof(now);
                     return Ok(());
                 }
                 Ok(n) => {
                     let data = &self.rbuf[..n];
                     log::received(&Log, data);
-                    self.core.handle_input(data);
+                    self.session.handle_input(now, data);
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -256,18 +347,70 @@ impl<S: Read + Write> Client<S> {
                 // the end came too early (a truncated body is an error).
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     log::end_of_stream(&Log, false);
-                    self.core.handle_eof();
+                    self.session.handle_eof(now);
                     return Ok(());
+                }
+                Err(e) if ErrorKind::of_io(&e) == ErrorKind::Timeout => {
+                    // The layer's deadline (typed error from the next
+                    // poll), or the transport's own timeout.
+                    self.session.handle_timeout(now);
+                    if self.session.is_broken() {
+                        return Ok(());
+                    }
+                    return Err(self.fail_io(e));
                 }
                 Err(e) => return Err(self.fail_io(e)),
             }
         }
     }
 
-    /// The run loop: write what the core wants to send, hand every event to
-    /// `on_event` until it returns [`Flow::Done`], read when the core needs
-    /// input. Events left after `Done` stay queued in the core for the
-    /// next call.
+    /// The run loop of an operation: write, poll, read; body chunks go to
+    /// `sink` (a failing sink does not stop the reading: the rest of the
+    /// body is discarded so the session stays in sync, then
+    /// [`Error::Sink`]).
+    fn run(&mut self, mut sink: Option<&mut dyn Write>) -> Result<Ran, Error> {
+        self.check_broken()?;
+        let mut sink_error: Option<io::Error> = None;
+        loop {
+            self.flush()?;
+            match self.session.poll() {
+                Ok(Action::Done(out)) => {
+                    if let Some(e) = sink_error {
+                        return Err(Error::Sink(e));
+                    }
+                    return Ok(Ran::Done(out));
+                }
+                Ok(Action::Body(data)) => {
+                    if let (Some(w), None) = (sink.as_deref_mut(), &sink_error) {
+                        if let Err(e) = w.write_all(data) {
+                            sink_error = Some(e);
+                        }
+                    }
+                }
+                Ok(Action::StartTls) => return Ok(Ran::StartTls),
+                Ok(Action::BodyStart(_)) => {}
+                Ok(_) => {
+                    if self.session.wants_write() {
+                        continue;
+                    }
+                    self.fill()?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// [`Client::run`] for an operation that involves no TLS upgrade.
+    fn run_to_end(&mut self, sink: Option<&mut dyn Write>) -> Result<Output, Error> {
+        match self.run(sink)? {
+            Ran::Done(out) => Ok(out),
+            Ran::StartTls => Err(Error::Usage(UsageError::NoStlsPending)),
+        }
+    }
+
+    /// The raw event loop of the batches: write what the machine wants to
+    /// send, hand every event to `on_event` until it returns
+    /// [`Flow::Done`], read when the machine needs input.
     pub(crate) fn drive(
         &mut self,
         mut on_event: impl FnMut(Event<'_>) -> Result<Flow, Error>,
@@ -275,18 +418,17 @@ impl<S: Read + Write> Client<S> {
         self.check_broken()?;
         loop {
             self.flush()?;
-            while let Some(ev) = self.core.poll_event()? {
-                log::event(&Log, &ev);
+            while let Some(ev) = self.session.poll_event()? {
                 if let Flow::Done = on_event(ev)? {
                     return Ok(());
                 }
             }
-            if self.core.wants_write() {
+            if self.session.wants_write() {
                 continue;
             }
-            if !self.core.wants_read() {
+            if !self.session.client().wants_read() {
                 // Nothing to send and no reply due: waiting would hang.
-                return Err(Error::Usage(match self.core.session_state() {
+                return Err(Error::Usage(match self.session_state() {
                     SessionState::Closed => UsageError::Closed,
                     _ => UsageError::NothingToWaitFor,
                 }));
@@ -295,118 +437,40 @@ impl<S: Read + Write> Client<S> {
         }
     }
 
-    fn read_greeting(&mut self) -> Result<(), Error> {
-        let mut result = None;
-        self.drive(|ev| match ev {
-            Event::Greeting(g) => {
-                result = Some(Ok(g));
-                Ok(Flow::Done)
-            }
-            Event::GreetingRefused(e) => {
-                result = Some(Err(Error::GreetingRefused(e)));
-                Ok(Flow::Done)
-            }
-            _ => Ok(Flow::Continue),
-        })?;
-        match result {
-            Some(Ok(g)) => {
-                self.greeting = Some(g);
-                Ok(())
-            }
-            Some(Err(e)) => Err(e),
-            None => Err(Error::Usage(UsageError::Closed)),
-        }
-    }
-
-    /// Waits for the reply to `h` (a single-line or listing reply).
-    pub(crate) fn wait_reply(&mut self, h: Handle) -> Result<Response, Error> {
-        let mut out: Option<Result<Response, Error>> = None;
-        self.drive(|ev| {
-            let r = match ev {
-                Event::Ok {
-                    handle, response, ..
-                } if handle == h => Ok(response),
-                Event::Err {
-                    handle,
-                    command,
-                    response,
-                } if handle == h => Err(Error::Server { command, response }),
-                Event::AuthCancelled {
-                    handle,
-                    error,
-                    response,
-                } if handle == h => Err(Error::auth_cancelled(&error, response)),
-                Event::Rejected { handle, error, .. } if handle == h => Err(Error::Usage(error)),
-                Event::Closed => Err(Error::Usage(UsageError::Closed)),
-                _ => return Ok(Flow::Continue),
-            };
-            out = Some(r);
-            Ok(Flow::Done)
-        })?;
-        out.unwrap_or(Err(Error::Usage(UsageError::Closed)))
-    }
-
-    /// Waits for the body of `h` (RETR/TOP), streaming it into `w`. A
-    /// failing writer does not stop the reading: the rest of the body is
-    /// discarded so the session stays in sync, then [`Error::Sink`].
-    pub(crate) fn wait_body(&mut self, h: Handle, w: &mut dyn Write) -> Result<u64, Error> {
-        let mut out: Option<Result<u64, Error>> = None;
-        let mut sink_error: Option<io::Error> = None;
-        self.drive(|ev| {
-            let r = match ev {
-                Event::Ok { handle, .. } if handle == h => return Ok(Flow::Continue),
-                Event::BodyChunk { handle, data } if handle == h => {
-                    if sink_error.is_none() {
-                        if let Err(e) = w.write_all(data) {
-                            sink_error = Some(e);
-                        }
-                    }
-                    return Ok(Flow::Continue);
-                }
-                Event::BodyEnd { handle, octets } if handle == h => Ok(octets),
-                Event::Err {
-                    handle,
-                    command,
-                    response,
-                } if handle == h => Err(Error::Server { command, response }),
-                Event::Rejected { handle, error, .. } if handle == h => Err(Error::Usage(error)),
-                Event::Closed => Err(Error::Usage(UsageError::Closed)),
-                _ => return Ok(Flow::Continue),
-            };
-            out = Some(r);
-            Ok(Flow::Done)
-        })?;
-        let octets = out.unwrap_or(Err(Error::Usage(UsageError::Closed)))?;
-        if let Some(e) = sink_error {
-            return Err(Error::Sink(e));
-        }
-        w.flush().map_err(Error::Sink)?;
-        Ok(octets)
-    }
-
     pub(crate) fn enqueue(&mut self, cmd: Command) -> Result<Handle, Error> {
         self.check_broken()?;
-        Ok(self.core.enqueue(cmd)?)
+        Ok(self.session.enqueue(cmd)?)
     }
 
     fn exec(&mut self, cmd: Command) -> Result<Response, Error> {
-        let h = self.enqueue(cmd)?;
-        self.wait_reply(h)
-    }
-
-    fn exec_status(&mut self, cmd: Command) -> Result<Status, Error> {
-        match self.exec(cmd)? {
-            Response::Status(s) | Response::BodyStart(s) => Ok(s),
-            // Unreachable: the core answers these commands with Status.
-            _ => Ok(Status::default()),
+        self.check_broken()?;
+        self.session.start_command(cmd)?;
+        match self.run_to_end(None)? {
+            Output::Response(r) => Ok(r),
+            _ => Err(unexpected()),
         }
     }
 
-    fn check_credentials_allowed(&self) -> Result<(), Error> {
-        if self.core.is_tls() || self.allow_cleartext {
-            Ok(())
-        } else {
-            Err(Error::Security(SecurityError::CleartextCredentials))
+    fn exec_status(&mut self, cmd: Command) -> Result<Status, Error> {
+        self.exec(cmd)?.into_status().ok_or_else(unexpected)
+    }
+
+    fn exec_body(&mut self, cmd: Command, w: &mut dyn Write) -> Result<u64, Error> {
+        self.check_broken()?;
+        self.session.start_command(cmd)?;
+        match self.run_to_end(Some(&mut *w))? {
+            Output::Body { octets } => {
+                w.flush().map_err(Error::Sink)?;
+                Ok(octets)
+            }
+            _ => Err(unexpected()),
+        }
+    }
+
+    fn authenticated(&mut self) -> Result<Status, Error> {
+        match self.run_to_end(None)? {
+            Output::Authenticated(s) => Ok(s),
+            _ => Err(unexpected()),
         }
     }
 
@@ -415,97 +479,58 @@ impl<S: Read + Write> Client<S> {
     /// `USER name`. Refused without TLS unless cleartext credentials are
     /// allowed.
     pub fn user(&mut self, name: &str) -> Result<Status, Error> {
-        self.check_credentials_allowed()?;
         self.exec_status(Command::user(name)?)
     }
 
     /// `PASS password`. Refused without TLS unless cleartext credentials
     /// are allowed.
     pub fn pass(&mut self, password: &str) -> Result<Status, Error> {
-        self.check_credentials_allowed()?;
         self.exec_status(Command::pass(password)?)
     }
 
     /// `APOP name digest`, the digest made from the greeting's timestamp
-    /// (a greeting received in cleartext before STLS is not used).
+    /// (a greeting received in cleartext before STLS is not used); CAPA is
+    /// read again afterwards (RFC 2449 §5).
     pub fn apop(&mut self, user: &str, secret: &str) -> Result<Status, Error> {
-        self.check_credentials_allowed()?;
         self.check_broken()?;
-        let h = self.core.apop(user, secret)?;
-        match self.wait_reply(h)? {
-            Response::Status(s) => Ok(s),
-            _ => Ok(Status::default()),
-        }
+        self.session.start_apop(user, secret)?;
+        self.authenticated()
     }
 
     /// `RPOP user` (RFC 1081, obsolete).
     pub fn rpop(&mut self, user: &str) -> Result<Status, Error> {
-        self.check_credentials_allowed()?;
         self.exec_status(Command::rpop(user)?)
     }
 
     /// `AUTH` driven by a SASL mechanism (see [`pop3_proto::sasl`]); the
-    /// core answers the challenges.
+    /// core answers the challenges. Refused before anything is sent when
+    /// the server's CAPA does not list the mechanism; CAPA is read again
+    /// afterwards.
     pub fn authenticate(&mut self, mechanism: Box<dyn Mechanism>) -> Result<Status, Error> {
-        self.check_credentials_allowed()?;
         self.check_broken()?;
-        let h = self.core.authenticate(mechanism)?;
-        let status = match self.wait_reply(h)? {
-            Response::Status(s) => s,
-            _ => Status::default(),
-        };
-        self.refresh_capabilities()?;
-        Ok(status)
+        self.session.start_authenticate(mechanism)?;
+        self.authenticated()
     }
 
-    /// Re-reads CAPA after authentication: a server may announce different
-    /// capabilities in TRANSACTION (RFC 2449 §5, RFC 5034 §4). Skipped for
-    /// servers that refused CAPA.
-    fn refresh_capabilities(&mut self) -> Result<(), Error> {
-        if !self.core.capa_refused() {
-            self.capa_unless_refused()?;
-        }
-        Ok(())
-    }
-
-    /// Logs in with the best method the server offers: a SASL mechanism
-    /// (SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, in that order;
-    /// PLAIN and LOGIN only with TLS or cleartext allowed), then APOP (over
-    /// TLS only), then USER/PASS. Runs CAPA first if no capabilities are
-    /// known. Without TLS, refuses before sending anything unless
-    /// cleartext credentials are allowed.
+    /// Logs in with the best method the server offers (the session
+    /// layer's plan, see [`pop3_proto::session`]): SASL (SCRAM-*-PLUS
+    /// with channel binding, SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN,
+    /// LOGIN), then APOP (over TLS only, falling back to USER/PASS if the
+    /// APOP secret is refused), then USER/PASS; CAPA again afterwards.
+    /// Without TLS, refuses before sending anything unless cleartext
+    /// credentials are allowed.
     pub fn login(&mut self, user: &str, password: &str) -> Result<LoginMethod, Error> {
-        self.check_credentials_allowed()?;
-        self.ensure_capabilities()?;
-        // The decision is the core's, so both adapters choose identically.
-        let plan = login::plan(
-            self.core.capabilities(),
-            self.core.greeting(),
-            self.core.is_tls(),
-            self.allow_cleartext,
-        )?;
-        tracing::debug!("login method: {plan:?}");
-        match &plan {
-            LoginMethod::Sasl(name) => {
-                let mut nonce = [0u8; 24];
-                getrandom::getrandom(&mut nonce)
-                    .map_err(|e| Error::Io(io::Error::other(e.to_string())))?;
-                let m = login::mechanism(name, user, password, &nonce)
-                    .map_err(|e| Error::Usage(UsageError::Sasl(e)))?;
-                self.authenticate(m)?;
+        self.check_broken()?;
+        let mut nonce = [0u8; 32];
+        getrandom::getrandom(&mut nonce).map_err(|e| Error::Io(io::Error::other(e.to_string())))?;
+        self.session.start_login(user, password, &nonce)?;
+        match self.run_to_end(None)? {
+            Output::LoggedIn(m) => {
+                tracing::debug!("logged in with {m:?}");
+                Ok(m)
             }
-            LoginMethod::Apop => {
-                self.apop(user, password)?;
-                self.refresh_capabilities()?;
-            }
-            LoginMethod::UserPass => {
-                self.user(user)?;
-                self.pass(password)?;
-                self.refresh_capabilities()?;
-            }
-            _ => return Err(Error::Security(SecurityError::NoUsableMechanism)),
+            _ => Err(unexpected()),
         }
-        Ok(plan)
     }
 
     /// `STAT`.
@@ -547,8 +572,7 @@ impl<S: Read + Write> Client<S> {
     /// [`Error::Protocol`] with [`ProtocolError::TruncatedBody`](pop3_proto::ProtocolError::TruncatedBody)
     /// (kind `Truncated`), never a short success.
     pub fn retr_to(&mut self, n: u32, w: &mut impl Write) -> Result<u64, Error> {
-        let h = self.enqueue(Command::Retr(msg(n)?))?;
-        self.wait_body(h, w)
+        self.exec_body(Command::Retr(msg(n)?), w)
     }
 
     /// `RETR n` into memory.
@@ -558,10 +582,34 @@ impl<S: Read + Write> Client<S> {
         Ok(v)
     }
 
+    /// `RETR n` as a [`Read`]er of the (dot-unstuffed) message: the body
+    /// is read from the server as the reader is read (constant memory).
+    /// The reader returns an error (kind `Truncated` or `Timeout` inside
+    /// an `io::Error`) rather than a short end when the body is cut.
+    /// Dropping it early discards the rest of the body on the next call.
+    pub fn retr_body(&mut self, n: u32) -> Result<Body<'_, S>, Error> {
+        self.body(Command::Retr(msg(n)?))
+    }
+
+    /// `TOP n lines` as a [`Read`]er (see [`Client::retr_body`]).
+    pub fn top_body(&mut self, n: u32, lines: u32) -> Result<Body<'_, S>, Error> {
+        self.body(Command::Top(msg(n)?, lines))
+    }
+
+    fn body(&mut self, cmd: Command) -> Result<Body<'_, S>, Error> {
+        self.check_broken()?;
+        self.session.start_command(cmd)?;
+        Ok(Body {
+            client: self,
+            pending: Vec::new(),
+            at: 0,
+            done: false,
+        })
+    }
+
     /// `TOP n lines`, streaming headers plus `lines` body lines into `w`.
     pub fn top_to(&mut self, n: u32, lines: u32, w: &mut impl Write) -> Result<u64, Error> {
-        let h = self.enqueue(Command::Top(msg(n)?, lines))?;
-        self.wait_body(h, w)
+        self.exec_body(Command::Top(msg(n)?, lines), w)
     }
 
     /// `TOP n lines` into memory.
@@ -592,34 +640,24 @@ impl<S: Read + Write> Client<S> {
     pub fn quit(&mut self) -> Result<Status, Error> {
         let r = self.exec_status(Command::Quit);
         // Drain the Closed event so later calls report Closed at once.
-        while let Ok(Some(_)) = self.core.poll_event() {}
+        while let Ok(Some(_)) = self.session.poll_event() {}
         r
     }
 
     /// `CAPA`: the server's capabilities (also remembered: see
     /// [`Client::capabilities`]).
     pub fn capa(&mut self) -> Result<Capabilities, Error> {
-        match self.exec(Command::Capa) {
-            Ok(Response::Capa(c)) => Ok(c),
-            Ok(_) => Err(unexpected()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// CAPA, with a `-ERR` (a server without CAPA) as `None`.
-    pub(crate) fn capa_unless_refused(&mut self) -> Result<Option<Capabilities>, Error> {
-        match self.capa() {
-            Ok(c) => Ok(Some(c)),
-            Err(Error::Server { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.exec(Command::Capa)?.into_capa().ok_or_else(unexpected)
     }
 
     /// Runs CAPA once if no capabilities are known (they decide pipelining
     /// and the login method); a server without CAPA is asked only once.
     pub(crate) fn ensure_capabilities(&mut self) -> Result<(), Error> {
-        if self.core.needs_capa() {
-            self.capa_unless_refused()?;
+        if self.session.client().needs_capa() {
+            match self.capa() {
+                Ok(_) | Err(Error::Server { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
@@ -646,42 +684,112 @@ impl<S: Read + Write> Client<S> {
     /// TLS library: a closure that performs the handshake and returns the
     /// encrypted stream). Bytes the server sent after its `+OK` and before
     /// the handshake are refused as a response injection.
-    pub fn stls_with<T, F>(mut self, upgrade: F) -> Result<Client<T>, Error>
+    pub fn stls_with<T, F>(self, upgrade: F) -> Result<Client<T>, Error>
     where
         T: Read + Write,
         F: FnOnce(S) -> io::Result<T>,
     {
+        self.stls_with_binding(|s| upgrade(s).map(|t| (t, None)))
+    }
+
+    /// [`Client::stls_with`], where `upgrade` also returns the
+    /// connection's channel-binding data (which enables the SCRAM `-PLUS`
+    /// mechanisms in [`Client::login`]).
+    pub fn stls_with_binding<T, F>(mut self, upgrade: F) -> Result<Client<T>, Error>
+    where
+        T: Read + Write,
+        F: FnOnce(S) -> io::Result<(T, Option<ChannelBinding>)>,
+    {
         self.stls_command()?;
-        let stream = upgrade(self.stream).map_err(Error::Tls)?;
+        let (stream, binding) = upgrade(self.stream).map_err(Error::Tls)?;
         let mut client = Client {
             stream,
-            core: self.core,
+            session: self.session,
+            epoch: self.epoch,
             rbuf: self.rbuf,
             wbuf: self.wbuf,
-            greeting: self.greeting,
-            allow_cleartext: self.allow_cleartext,
             broken: self.broken,
             window: self.window,
+            timeouts: self.timeouts,
+            set_read_timeout: None,
+            armed: None,
             #[cfg(feature = "rustls")]
             tls: self.tls,
         };
-        client.core.tls_established()?;
+        let now = client.now();
+        client.session.tls_established(now, binding)?;
+        client.run_to_end(None)?;
         Ok(client)
     }
 
-    /// Sends STLS, waits for `+OK`, and checks that nothing followed it.
-    pub(crate) fn stls_command(&mut self) -> Result<Status, Error> {
-        let status = self.exec_status(Command::Stls)?;
-        // Anything the server sent after its +OK is already in the core
-        // (every byte read is handed over at once); this reports it as
-        // ProtocolError::StlsInjection before any TLS byte is sent.
-        if let Err(e) = self.core.poll_event() {
-            return Err(Error::Protocol(e));
+    /// Sends STLS and waits for `+OK` (the layer checks that nothing
+    /// followed it); the transport must be upgraded next.
+    pub(crate) fn stls_command(&mut self) -> Result<(), Error> {
+        self.check_broken()?;
+        if self.session.client().is_tls() {
+            return Err(Error::Usage(UsageError::AlreadyTls));
         }
-        if !self.core.is_awaiting_tls() {
-            return Err(unexpected());
+        self.session.start_stls()?;
+        match self.run(None)? {
+            Ran::StartTls => Ok(()),
+            Ran::Done(_) => Err(unexpected()),
         }
-        Ok(status)
+    }
+}
+
+/// A RETR/TOP body being read ([`Client::retr_body`]): `Read` pulls it
+/// from the server. Dropping it before the end abandons the rest (it is
+/// read and discarded by the next call).
+pub struct Body<'a, S: Read + Write> {
+    client: &'a mut Client<S>,
+    pending: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl<S: Read + Write> std::fmt::Debug for Body<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body").field("done", &self.done).finish()
+    }
+}
+
+impl<S: Read + Write> Read for Body<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.at < self.pending.len() {
+                let n = buf.len().min(self.pending.len() - self.at);
+                buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+                self.at += n;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            self.pending.clear();
+            self.at = 0;
+            let c = &mut *self.client;
+            c.flush()?;
+            match c.session.poll() {
+                Ok(Action::Body(data)) => self.pending.extend_from_slice(data),
+                Ok(Action::Done(_)) => self.done = true,
+                Ok(Action::StartTls) => return Err(unexpected().into()),
+                Ok(Action::BodyStart(_)) => {}
+                Ok(_) => {
+                    if !c.session.wants_write() {
+                        c.fill()?;
+                    }
+                }
+                Err(e) => return Err(Error::from(e).into()),
+            }
+        }
+    }
+}
+
+impl<S: Read + Write> Drop for Body<'_, S> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.client.session.abandon();
+        }
     }
 }
 
@@ -689,7 +797,7 @@ fn msg(n: u32) -> Result<MsgNum, Error> {
     Ok(MsgNum::try_from(n)?)
 }
 
-/// The core answered with a response type it never uses for this command.
+/// The layer answered with an output it never uses for this operation.
 fn unexpected() -> Error {
     Error::Protocol(pop3_proto::ProtocolError::UnsolicitedResponse {
         line: String::from("unexpected response type"),
@@ -702,7 +810,7 @@ fn unexpected() -> Error {
 mod tcp {
     use super::*;
     use crate::MaybeTlsStream;
-    use pop3_tls::{ConnectOptions, Timeouts, TlsOptions, TlsPolicy, TlsSetup};
+    use pop3_adapter::{ConnectOptions, TlsOptions, TlsSetup};
 
     /// Opens TCP to `host:port`, trying each resolved address with the
     /// connect timeout, and sets the read/write timeouts and `TCP_NODELAY`.
@@ -726,6 +834,13 @@ mod tcp {
         })))
     }
 
+    fn tcp_read_timeout(s: &MaybeTlsStream<TcpStream>, d: Duration) -> io::Result<()> {
+        match s.get_ref() {
+            Some(tcp) => tcp.set_read_timeout(Some(d)),
+            None => Ok(()),
+        }
+    }
+
     impl Client<MaybeTlsStream<TcpStream>> {
         /// Connects over TCP and applies `options.policy`:
         ///
@@ -736,9 +851,15 @@ mod tcp {
         /// * `Opportunistic`: the same, staying in cleartext when STLS is
         ///   not offered or refused;
         /// * `None`: greeting, CAPA.
+        ///
+        /// `options.timeouts.read` bounds every whole response (greeting,
+        /// status line, listing, body), not each read.
         pub fn connect(host: &str, port: u16, options: &ConnectOptions) -> Result<Self, Error> {
             let tcp = connect_tcp(host, port, &options.timeouts)?;
-            Client::establish(tcp, host, options)
+            let mut c = Client::establish_with(tcp, host, options)?;
+            c.set_read_timeout = Some(tcp_read_timeout);
+            c.connect_sequence()?;
+            Ok(c)
         }
 
         /// Implicit TLS (POP3S) with default options; `port` is usually 995.
@@ -775,37 +896,69 @@ mod tcp {
     }
 
     impl<S: Read + Write> Client<MaybeTlsStream<S>> {
-        /// Applies `options` (policy, TLS, core config; not the timeouts,
-        /// which belong to the transport) over an already connected
-        /// transport `stream`; `host` is the name the certificate must
-        /// match (unless `options.tls` overrides it).
+        /// Applies `options` (policy, TLS, core config, timeouts) over an
+        /// already connected transport `stream`; `host` is the name the
+        /// certificate must match (unless `options.tls` overrides it).
         pub fn establish(stream: S, host: &str, options: &ConnectOptions) -> Result<Self, Error> {
-            let setup = TlsSetup::for_connect(options, host)?;
+            let mut c = Client::establish_with(stream, host, options)?;
+            c.connect_sequence()?;
+            Ok(c)
+        }
+
+        fn establish_with(stream: S, host: &str, options: &ConnectOptions) -> Result<Self, Error> {
+            let setup = options.tls_setup(host)?;
             let implicit = options.policy == TlsPolicy::Implicit;
             let stream = match (&setup, implicit) {
                 (Some(s), true) => MaybeTlsStream::tls(stream, s.config.clone(), s.name.clone())
-                    .map_err(Error::from_io)?,
+                    .map_err(Error::from_handshake)?,
                 _ => MaybeTlsStream::plain(stream),
             };
-            let mut client = Client::unstarted(stream, implicit, options.proto.clone());
-            client.allow_cleartext = options.allow_cleartext_credentials;
+            let binding = stream
+                .tls_connection()
+                .and_then(pop3_adapter::channel_binding);
+            let mut client = Client::unstarted(
+                stream,
+                options.policy,
+                options.proto.clone(),
+                options.timeouts,
+            );
+            client.set_allow_cleartext_credentials(options.allow_cleartext_credentials);
+            if let Some(b) = binding {
+                client.session.set_channel_binding(b);
+            }
             client.tls = setup;
-            client.read_greeting()?;
-            // The decisions are pop3-tls's, shared with pop3-tokio.
-            let caps = client.capa_unless_refused()?;
-            if options.policy.stls_after_capa(caps.as_ref())? {
-                match client.stls() {
-                    Ok(_) => {
-                        client.capa_unless_refused()?;
-                    }
-                    Err(Error::Server { response, .. }) => {
-                        tracing::debug!("STLS refused ({response})");
-                        options.policy.stls_refused(response)?;
-                    }
-                    Err(e) => return Err(e),
+            Ok(client)
+        }
+
+        /// The layer's connect sequence; this driver performs the
+        /// handshake when asked.
+        fn connect_sequence(&mut self) -> Result<(), Error> {
+            self.session.start_connect()?;
+            loop {
+                match self.run(None)? {
+                    Ran::Done(_) => return Ok(()),
+                    Ran::StartTls => self.handshake()?,
                 }
             }
-            Ok(client)
+        }
+
+        fn handshake(&mut self) -> Result<(), Error> {
+            let Some(setup) = self.tls.clone() else {
+                return Err(pop3_adapter::TlsSetup::missing().into());
+            };
+            self.arm_read_timeout()?;
+            if let Err(e) = self.stream.upgrade(setup.config, setup.name) {
+                let e = Error::from_handshake(e);
+                self.broken = Some(e.kind());
+                return Err(e);
+            }
+            let binding = self
+                .stream
+                .tls_connection()
+                .and_then(pop3_adapter::channel_binding);
+            let now = self.now();
+            self.session.tls_established(now, binding)?;
+            Ok(())
         }
 
         /// `STLS`: upgrades this session to TLS in place with the TLS
@@ -813,31 +966,34 @@ mod tcp {
         /// Capabilities and the greeting's APOP timestamp learned in
         /// cleartext are forgotten (RFC 2595); call [`Client::capa`] again.
         pub fn stls(&mut self) -> Result<Status, Error> {
-            let setup = self.tls.clone().ok_or_else(TlsSetup::missing)?;
-            self.stls_setup(setup)
+            if self.tls.is_none() {
+                return Err(TlsSetup::missing().into());
+            }
+            self.stls_command()?;
+            self.handshake()?;
+            self.run_to_end(None)?.into_status().ok_or_else(unexpected)
         }
 
         /// `STLS` with explicit TLS options; `host` is the name the server
         /// certificate must match (unless `tls` overrides it).
         pub fn stls_with_options(&mut self, tls: &TlsOptions, host: &str) -> Result<Status, Error> {
-            let setup = TlsSetup::new(tls, host)?;
-            self.tls = Some(setup.clone());
-            self.stls_setup(setup)
+            self.tls = Some(TlsSetup::new(tls, host)?);
+            self.stls()
         }
+    }
+}
 
-        fn stls_setup(&mut self, setup: TlsSetup) -> Result<Status, Error> {
-            self.check_broken()?;
-            if self.stream.is_tls() {
-                return Err(Error::Usage(UsageError::AlreadyTls));
-            }
-            let status = self.stls_command()?;
-            if let Err(e) = self.stream.upgrade(setup.config, setup.name) {
-                let e = Error::from_handshake(e);
-                self.broken = Some(e.kind());
-                return Err(e);
-            }
-            self.core.tls_established()?;
-            Ok(status)
+#[cfg(feature = "rustls")]
+trait IntoStatus {
+    fn into_status(self) -> Option<Status>;
+}
+
+#[cfg(feature = "rustls")]
+impl IntoStatus for Output {
+    fn into_status(self) -> Option<Status> {
+        match self {
+            Output::Response(r) => r.into_status(),
+            _ => None,
         }
     }
 }

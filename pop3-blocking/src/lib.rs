@@ -44,8 +44,23 @@
 //! [`TlsOptions::with_native_roots`]) plus any CA you add.
 //!
 //! Every wait is bounded by [`Timeouts`] (connect 30 s, read 60 s, write
-//! 60 s by default): a stalled server gives [`Error::Timeout`], never a
-//! hang. Over a stream you bring yourself, set its timeouts yourself.
+//! 60 s by default). `read` bounds each **whole response** (from writing
+//! the command until the status line, listing or body is complete), so a
+//! server trickling one byte at a time still times out; a timeout is
+//! sticky (the connection is unusable afterwards). The TCP constructors
+//! arm the socket's read timeout to the deadline before every read; over
+//! a stream you bring yourself the deadline is checked whenever a read
+//! returns, so set a read timeout on it too.
+//!
+//! # Architecture
+//!
+//! This crate is a *driver* of the session layer [`pop3_proto::session`]:
+//! connect, STLS, login, commands and batches are the layer's operations
+//! (the same ones `pop3-tokio` drives, so both send the same bytes). It
+//! reads, writes, performs the TLS handshake when the layer asks, and
+//! passes the clock. Without the default `rustls` feature it has no TLS
+//! dependency at all: plain streams and [`Client::stls_with`] (any TLS
+//! library) still work.
 //!
 //! # Commands
 //!
@@ -79,7 +94,7 @@
 //!
 //! # Errors
 //!
-//! One enum, [`Error`] (defined in `pop3-tls` and the very type
+//! One enum, [`Error`] (defined in `pop3-adapter` and the very type
 //! `pop3-tokio` returns); [`Error::kind`] gives the adapter-independent
 //! [`ErrorKind`]. A server `-ERR` is
 //! [`Error::Server`] with its typed [`RespCode`] and
@@ -101,19 +116,19 @@ mod client;
 mod stream;
 
 pub use batch::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
-pub use client::{Client, DEFAULT_WINDOW, MAX_WINDOW};
+pub use client::{Body, Client, DEFAULT_WINDOW, MAX_WINDOW};
+pub use pop3_adapter::{BatchError, Error};
 pub use pop3_proto::login::LoginMethod;
-pub use pop3_tls::{BatchError, Error};
 pub use stream::MaybeTlsStream;
 
+#[cfg(feature = "rustls")]
+pub use pop3_adapter::{rustls, TlsConfigError, TlsOptions};
+pub use pop3_adapter::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
 pub use pop3_proto;
 pub use pop3_proto::{
     Capabilities, Command, Config, ErrResponse, Greeting, Language, ListEntry, RespCode, Stat,
     Status, Uid, UidlEntry,
 };
-#[cfg(feature = "rustls")]
-pub use pop3_tls::{rustls, TlsConfigError, TlsOptions};
-pub use pop3_tls::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
 
 /// The client the TCP constructors return: plain or TLS, upgradable in
 /// place with [`Client::stls`].

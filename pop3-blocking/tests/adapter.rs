@@ -236,3 +236,81 @@ fn tls_config_errors_are_tls_kind() {
     let e = Client::connect("127.0.0.1", server.port(), &o).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
 }
+
+/// `retr_body` as a `Read`er gives the same bytes as `retr`; a reader
+/// dropped half-way is abandoned and the session goes on.
+#[test]
+fn body_as_read_and_abandoned_half_way() {
+    let server = Server::builder()
+        .user("alice", "secret")
+        .mailbox(Mailbox::sample())
+        .start()
+        .unwrap();
+    let mut c = Client::connect_plain("127.0.0.1", server.port(), true).unwrap();
+    c.login("alice", "secret").unwrap();
+    let whole = c.retr(1).unwrap();
+    let mut read = Vec::new();
+    c.retr_body(1).unwrap().read_to_end(&mut read).unwrap();
+    assert_eq!(read, whole);
+    {
+        let mut body = c.top_body(2, 100).unwrap();
+        let mut first = [0u8; 3];
+        body.read_exact(&mut first).unwrap();
+    }
+    assert_eq!(c.stat().unwrap().count, 6, "the abandoned body was skipped");
+    assert_eq!(c.retr(1).unwrap(), whole);
+    c.quit().unwrap();
+}
+
+/// After STLS the adapter hands the rustls `tls-exporter` data to the
+/// layer, and login prefers SCRAM-SHA-256-PLUS when the server offers it.
+#[test]
+fn login_prefers_scram_plus_with_channel_binding_after_stls() {
+    let (server, options, _) = pop3_scenarios::scram_plus_after_stls();
+    let mut c = Client::connect("127.0.0.1", server.port(), &options).unwrap();
+    assert!(
+        matches!(
+            c.session().channel_binding(),
+            Some(pop3_blocking::pop3_proto::session::ChannelBinding::TlsExporter(d)) if d.len() == 32
+        ),
+        "TLS 1.3: tls-exporter data"
+    );
+    let e = c.login("alice", "secret").unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Server(Some(pop3_blocking::RespCode::Auth))
+    );
+    c.quit().unwrap();
+    server.script_result().unwrap();
+}
+
+/// The same over TLS 1.2: the adapter hands over `tls-server-end-point`
+/// (the hash of the server certificate) and login still picks -PLUS.
+#[test]
+fn tls12_gives_tls_server_end_point_binding() {
+    let (server, options, ca) = pop3_scenarios::scram_plus_after_stls();
+    let roots = ca.root_store();
+    let tls12 = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let options = options.tls(
+        pop3_blocking::TlsOptions::from_client_config(std::sync::Arc::new(tls12))
+            .server_name("localhost"),
+    );
+    let mut c = Client::connect("127.0.0.1", server.port(), &options).unwrap();
+    assert!(matches!(
+        c.session().channel_binding(),
+        Some(pop3_blocking::pop3_proto::session::ChannelBinding::TlsServerEndPoint(d)) if d.len() == 32
+    ));
+    let e = c.login("alice", "secret").unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Server(Some(pop3_blocking::RespCode::Auth))
+    );
+    c.quit().unwrap();
+    server.script_result().unwrap();
+}

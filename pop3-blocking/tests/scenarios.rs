@@ -67,14 +67,22 @@ fn step(c: &mut TcpClient, step: &Step) -> Result<(), String> {
     }
 }
 
+/// Connects and runs the steps of `s` (the blocking interpreter; also
+/// used by pop3-tokio's transcript-equality test).
+pub fn run(
+    s: &pop3_scenarios::Scenario,
+    port: u16,
+    options: &pop3_blocking::ConnectOptions,
+) -> Result<(), String> {
+    if let Some(mut client) = s.connected(Client::connect("127.0.0.1", port, options))? {
+        for (i, st) in s.steps.iter().enumerate() {
+            step(&mut client, st).map_err(|e| format!("step {i}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn shared_scenarios() {
-    pop3_scenarios::run_all(|s, port, options| {
-        if let Some(mut client) = s.connected(Client::connect("127.0.0.1", port, options))? {
-            for (i, st) in s.steps.iter().enumerate() {
-                step(&mut client, st).map_err(|e| format!("step {i}: {e}"))?;
-            }
-        }
-        Ok(())
-    });
+    pop3_scenarios::run_all(run);
 }

@@ -38,7 +38,9 @@ fn corpus() -> Vec<u8> {
 }
 
 fn ready_client() -> (Client, Vec<u8>) {
-    let mut c = Client::new(Config::default());
+    let mut config = Config::default();
+    config.allow_cleartext_credentials = true;
+    let mut c = Client::new(config);
     let mut out = Vec::new();
     c.handle_input(b"+OK\r\n");
     while c.poll_event().unwrap().is_some() {}

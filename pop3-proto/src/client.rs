@@ -70,6 +70,12 @@ pub struct Config {
     /// The transport is already TLS (implicit TLS, port 995): STLS is
     /// refused locally.
     pub tls: bool,
+    /// Allow credentials (`USER`, `PASS`, `APOP`, `RPOP`, `AUTH`) on a
+    /// session that is not TLS-protected. Off by default: without it
+    /// [`Client::enqueue`], [`Client::apop`] and [`Client::authenticate`]
+    /// refuse them with [`UsageError::CleartextCredentials`] before
+    /// anything is queued. Set it only for trusted networks and tests.
+    pub allow_cleartext_credentials: bool,
 }
 
 impl Default for Config {
@@ -82,6 +88,7 @@ impl Default for Config {
             max_in_flight: 100,
             lenient_uids: false,
             tls: false,
+            allow_cleartext_credentials: false,
         }
     }
 }
@@ -222,6 +229,9 @@ struct Queued {
     handle: Handle,
     cmd: Command,
     mechanism: Option<Box<dyn Mechanism>>,
+    /// An initial response to send after the first empty challenge
+    /// instead of inline (see [`Client::authenticate_deferred`]).
+    defer_ir: Option<Secret<Vec<u8>>>,
 }
 
 /// A command sent and waiting for its reply.
@@ -301,6 +311,8 @@ struct AuthState {
     /// Stream offset when our last SASL line (response or `*`) was sent:
     /// a challenge or `+OK` that arrived before it answers nothing.
     sasl_sent_at: u64,
+    /// The caller abandoned the exchange: answer the next challenge `*`.
+    abandoned: bool,
 }
 
 /// A SASL line waiting to be sent.
@@ -392,6 +404,18 @@ fn is_barrier(kind: CommandKind) -> bool {
             | CommandKind::Apop
             | CommandKind::Rpop
             | CommandKind::Quit
+    )
+}
+
+/// Commands that carry a credential (refused without TLS unless allowed).
+fn is_credential(kind: CommandKind) -> bool {
+    matches!(
+        kind,
+        CommandKind::User
+            | CommandKind::Pass
+            | CommandKind::Apop
+            | CommandKind::Rpop
+            | CommandKind::Auth
     )
 }
 
@@ -614,6 +638,9 @@ impl Client {
         if state == SessionState::Closed || state == SessionState::Update {
             return Err(UsageError::Closed);
         }
+        if is_credential(kind) && !self.tls && !self.config.allow_cleartext_credentials {
+            return Err(UsageError::CleartextCredentials);
+        }
         if !allowed(kind, state) {
             return Err(UsageError::WrongState {
                 state,
@@ -640,6 +667,7 @@ impl Client {
             handle,
             cmd,
             mechanism,
+            defer_ir: None,
         });
         handle
     }
@@ -701,6 +729,75 @@ impl Client {
             initial_response,
         };
         Ok(self.push_pending(cmd, Some(mechanism)))
+    }
+
+    /// Like [`authenticate`](Client::authenticate), but the initial
+    /// response is never sent inline on the AUTH line: it goes after the
+    /// server's first empty challenge. For servers that refused CAPA (pre
+    /// RFC 2449), which may not accept RFC 5034's inline response.
+    pub fn authenticate_deferred(
+        &mut self,
+        mechanism: Box<dyn Mechanism>,
+    ) -> Result<Handle, UsageError> {
+        let name = MechanismName::new(mechanism.name())?;
+        let mut mechanism = mechanism;
+        let cmd = Command::Auth {
+            mechanism: name,
+            initial_response: None,
+        };
+        self.check_enqueue(&cmd)?;
+        let ir = mechanism.initial_response().map_err(UsageError::Sasl)?;
+        let handle = self.push_pending(cmd, Some(mechanism));
+        if let Some(q) = self.pending.back_mut() {
+            q.defer_ir = ir;
+        }
+        Ok(handle)
+    }
+
+    /// Abandons the command `handle`: if it was not sent yet it is dropped
+    /// (no bytes, no events; returns `true`). If it was sent, its reply
+    /// will still be read (POP3 replies are matched in order), and an AUTH
+    /// exchange in progress is cancelled with `*` at its next step;
+    /// returns `false`: the caller discards that handle's events (the
+    /// [`session`](crate::session) layer does this for you).
+    pub fn abandon(&mut self, handle: Handle) -> bool {
+        if let Some(i) = self.pending.iter().position(|q| q.handle == handle) {
+            self.pending.remove(i);
+            return true;
+        }
+        let is_auth = self
+            .in_flight
+            .iter()
+            .any(|f| f.handle == handle && f.kind == CommandKind::Auth);
+        if let (true, Some(a)) = (is_auth, &mut self.auth) {
+            a.abandoned = true;
+            a.mechanism = None;
+            let unsent = matches!(self.sasl_out, Some(SaslOut::Response(_)));
+            if (unsent || a.awaiting_caller) && a.cancelled.is_none() {
+                a.awaiting_caller = false;
+                a.cancelled = Some(SaslError::InvalidInput("exchange abandoned by the caller"));
+                self.sasl_out = Some(SaslOut::Cancel);
+            }
+        }
+        false
+    }
+
+    /// Changes [`Config::allow_cleartext_credentials`] for commands queued
+    /// from now on.
+    pub fn set_allow_cleartext_credentials(&mut self, yes: bool) {
+        self.config.allow_cleartext_credentials = yes;
+    }
+
+    /// The handle and length of the body chunk
+    /// [`has_event`](Client::has_event) found, if the ready event is one.
+    pub fn ready_body_chunk(&self) -> Option<(Handle, usize)> {
+        self.ready_chunk.as_ref().map(|(h, r)| (*h, r.len()))
+    }
+
+    /// The oldest command sent and not yet answered: the one the next
+    /// reply belongs to.
+    pub fn oldest_in_flight(&self) -> Option<(Handle, CommandKind)> {
+        self.in_flight.front().map(|f| (f.handle, f.kind))
     }
 
     /// Answers a [`Event::Continuation`] of a manual AUTH exchange.
@@ -862,6 +959,7 @@ impl Client {
             q.cmd.encode(out);
             if kind == CommandKind::Auth {
                 let deferred = match (&q.cmd, q.cmd.auth_inline_response()) {
+                    _ if q.defer_ir.is_some() => q.defer_ir,
                     (
                         Command::Auth {
                             initial_response: Some(ir),
@@ -877,6 +975,7 @@ impl Client {
                     awaiting_caller: false,
                     cancelled: None,
                     sasl_sent_at: 0,
+                    abandoned: false,
                 });
             }
             self.in_flight.push_back(InFlight {
@@ -900,6 +999,7 @@ impl Client {
     /// Returns the next event, `Ok(None)` when more input is needed, or the
     /// sticky protocol error. Once an error is returned, the client is
     /// poisoned: every later call returns the same error and does no work.
+    #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, ProtocolError> {
         // Fast path for the bulk of a message body: one scan step, no
         // intermediate state (this is most of the events of a RETR).
@@ -1293,6 +1393,12 @@ impl Client {
                 command: CommandKind::Auth,
                 line: parse::excerpt(data),
             });
+        }
+        if auth.abandoned {
+            auth.deferred = None;
+            auth.cancelled = Some(SaslError::InvalidInput("exchange abandoned by the caller"));
+            self.sasl_out = Some(SaslOut::Cancel);
+            return Ok(Step::Progress);
         }
         if let Some(ir) = auth.deferred.take() {
             // The empty challenge that invites the long initial response.

@@ -156,6 +156,31 @@ pub enum UsageError {
     /// A command argument was refused.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// A credential (`USER`, `PASS`, `APOP`, `RPOP`, `AUTH`) on a session
+    /// without TLS, and [`Config::allow_cleartext_credentials`](crate::Config::allow_cleartext_credentials)
+    /// is off. Nothing was queued.
+    #[error("refusing to send credentials over a connection without TLS (not explicitly allowed)")]
+    CleartextCredentials,
+    /// A SASL mechanism the caller asked for explicitly is not in the
+    /// server's `SASL` capability. Nothing was sent.
+    #[error(
+        "the server does not offer SASL {requested} (it offers: {})",
+        offered_list(offered)
+    )]
+    MechanismNotOffered {
+        /// The mechanism asked for.
+        requested: alloc::string::String,
+        /// What the server's CAPA lists.
+        offered: alloc::vec::Vec<alloc::string::String>,
+    },
+}
+
+fn offered_list(offered: &[alloc::string::String]) -> alloc::string::String {
+    if offered.is_empty() {
+        alloc::string::String::from("none")
+    } else {
+        offered.join(" ")
+    }
 }
 
 /// A command argument that cannot be sent safely.

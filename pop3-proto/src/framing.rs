@@ -48,6 +48,14 @@ impl RecvBuf {
             self.buf
                 .shrink_to((self.buf.len() + data.len()).max(SHRINK_ABOVE / 4));
         }
+        // Grow to what is needed plus a quarter of the chunk (room for the
+        // partial line kept across pushes), not to twice the capacity: the
+        // buffer stays bounded by about one input chunk plus one partial
+        // line whatever the reads' sizes and timing, and reallocates only
+        // when a longer partial line comes.
+        if self.buf.len() + data.len() > self.buf.capacity() {
+            self.buf.reserve_exact(data.len() + data.len() / 4);
+        }
         self.buf.extend_from_slice(data);
     }
 

@@ -22,6 +22,34 @@
 //!          Event::{Greeting, Ok, Err, BodyChunk, ...}      Command
 //! ```
 //!
+//! # Two layers: the machine and the session
+//!
+//! [`Client`] is the *machine*: commands to bytes, bytes to events. The
+//! [`session`] module is the *session layer* on top of it: every POP3
+//! sequence (connect with the STLS policy, the login plan with CAPA
+//! refresh, pipelined batches with durable-before-DELE, abandon, the
+//! cleartext-credential rule) as typed operations, with per-response
+//! deadlines driven by the caller's clock. The adapters `pop3-blocking`
+//! and `pop3-tokio` are thin drivers of the session layer; an embedder
+//! with another runtime writes a third (see `examples/unix_socket_driver.rs`).
+//! This picture is the source of truth where it departs from the design
+//! notes:
+//!
+//! ```text
+//!  pop3-proto (no_std + alloc)                  the whole protocol, no I/O, no clock
+//!    codec:    command · framing · parse · response · sasl
+//!    machine:  Client — handle_input / enqueue / abandon / poll_transmit / poll_event
+//!    session:  Session — start_connect / start_login / start_command / batch / abandon
+//!              poll() → Action::{Wait, StartTls, BodyStart, Body, Done(Output)}
+//!              poll_timeout() / handle_timeout(now): one deadline per whole response
+//!         ▲ bytes, now, tls_established(now, channel binding)    ▼ bytes, deadline
+//!  pop3-blocking / pop3-tokio / your driver     read, write, TLS handshake, clock
+//!  pop3-adapter (std)                           the adapters' one Error, options, log
+//!  pop3-rustls (optional)                       TlsOptions → rustls config, tls-exporter
+//! ```
+//!
+//! The session layer's run loop is a doctest in [`session`].
+//!
 //! # Run loop
 //!
 //! The caller owns the transport. The single rule: **after every call that
@@ -38,7 +66,10 @@
 //! ```
 //! use pop3_proto::{Client, Command, Config, Event, MsgNum, Response};
 //!
-//! let mut client = Client::new(Config::default());
+//! let mut config = Config::default();
+//! // A canned cleartext transcript: credentials without TLS must be allowed.
+//! config.allow_cleartext_credentials = true;
+//! let mut client = Client::new(config);
 //! let mut to_server = Vec::new();
 //! let mut message = Vec::new();
 //!
@@ -228,6 +259,7 @@ mod parse;
 mod response;
 pub mod sasl;
 mod secret;
+pub mod session;
 
 pub use client::{Client, Config, Event, Handle, Pipelining, Transmit, MAX_CAPABILITY_LINES};
 pub use command::{

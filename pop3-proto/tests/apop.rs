@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
-use pop3_proto::{Client, Command, Config, OwnedEvent, UsageError};
+use pop3_proto::{Client, Command, OwnedEvent, UsageError};
 
 fn greeted(greeting: &[u8]) -> (Client, Vec<u8>) {
-    let mut c = Client::new(Config::default());
+    let mut c = Client::new(cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     c.handle_input(greeting);
     assert!(drain(&mut c, &mut sent, &mut ev));
@@ -71,7 +71,7 @@ fn with_a_timestamp_apop_is_sent() {
 
 #[test]
 fn before_the_greeting_it_is_a_state_error() {
-    let mut c = Client::new(Config::default());
+    let mut c = Client::new(cleartext_config());
     assert!(matches!(
         c.apop("mrose", "tanstaaf"),
         Err(UsageError::WrongState { .. })
@@ -81,7 +81,7 @@ fn before_the_greeting_it_is_a_state_error() {
 #[test]
 fn closed_or_logged_in_sessions_report_that_first() {
     let server = b"+OK hi\r\n+OK\r\n+OK\r\n";
-    let mut c = Client::new(Config::default());
+    let mut c = Client::new(cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     c.handle_input(&server[..8]);
     assert!(drain(&mut c, &mut sent, &mut ev));

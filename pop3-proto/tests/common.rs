@@ -52,6 +52,14 @@ pub fn state(from: SessionState, to: SessionState) -> Ev {
     Ok(OwnedEvent::StateChanged { from, to })
 }
 
+/// The default core configuration with cleartext credentials allowed: the
+/// canned transcripts log in without TLS.
+pub fn cleartext_config() -> Config {
+    let mut c = Config::default();
+    c.allow_cleartext_credentials = true;
+    c
+}
+
 /// Records `ev`, merging a body chunk into the previous one of the same
 /// command.
 pub fn record(events: &mut Vec<Ev>, ev: Event<'_>) {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use pop3_proto::{Client, Command, Config, Event, MsgNum, OwnedEvent, Pipelining};
+use pop3_proto::{Client, Command, Event, MsgNum, OwnedEvent, Pipelining};
 use proptest::prelude::*;
 
 /// Dot-stuffs a body as a server would and appends the terminator.
@@ -77,7 +77,7 @@ proptest! {
         cmds.push(Command::Retr(n(1)));
         let mut splits: Vec<usize> = cuts.iter().map(|i| i.index(server.len())).collect();
         splits.sort_unstable();
-        let (_, ev) = run_split(Config::default(), &cmds, &server, &splits, false);
+        let (_, ev) = run_split(common::cleartext_config(), &cmds, &server, &splits, false);
         let mut expected_body = body.clone();
         if !(expected_body.is_empty() || expected_body.ends_with(b"\n")) {
             expected_body.extend_from_slice(b"\r\n");
@@ -109,7 +109,7 @@ proptest! {
         // Arbitrary trailing bytes: whatever they cause, it must be the
         // same for every chunking.
         server.extend_from_slice(&noise);
-        let mut config = Config::default();
+        let mut config = common::cleartext_config();
         config.pipelining = Pipelining::Always;
         let (_, whole) = run_split(config.clone(), &cmds, &server, &[], true);
         let (_, bytewise) = {
@@ -126,7 +126,7 @@ proptest! {
     /// Arbitrary server bytes never panic the client, whatever is queued.
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512), pipelined in any::<bool>()) {
-        let mut config = Config::default();
+        let mut config = common::cleartext_config();
         config.max_line_len = 64;
         if pipelined { config.pipelining = Pipelining::Always; }
         let mut cmds = login();
@@ -143,7 +143,7 @@ proptest! {
 /// bound (one read plus the line limit), and every byte comes out.
 #[test]
 fn hundred_mib_body_in_bounded_memory() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let mut sent = Vec::new();
     client.handle_input(b"+OK\r\n");
     for c in login() {

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use pop3_proto::{
-    Command, CommandKind, Config, Expire, MsgNum, OwnedEvent, ProtocolError, Response, SessionState,
+    Command, CommandKind, Expire, MsgNum, OwnedEvent, ProtocolError, Response, SessionState,
 };
 
 fn n(x: u32) -> MsgNum {
@@ -29,7 +29,7 @@ fn session_with_capa(capa_lines: &[&str]) -> (Vec<u8>, Vec<Ev>) {
         Command::pass("p").unwrap(),
         Command::Stat,
     ];
-    run_whole(Config::default(), &cmds, &server)
+    run_whole(cleartext_config(), &cmds, &server)
 }
 
 fn capabilities(ev: &[Ev]) -> pop3_proto::Capabilities {
@@ -139,7 +139,7 @@ fn numbers_and_uids_stay_strict() {
     ] {
         let mut server = b"+OK\r\n+OK\r\n+OK\r\n".to_vec();
         server.extend_from_slice(reply);
-        let (_, ev) = run_whole(Config::default(), &after_login([cmd.clone()]), &server);
+        let (_, ev) = run_whole(cleartext_config(), &after_login([cmd.clone()]), &server);
         assert!(
             matches!(ev.last(), Some(Err(ProtocolError::MalformedLine { .. }))),
             "{cmd:?}: {ev:?}"
@@ -152,7 +152,7 @@ fn status_indicator_without_a_space() {
     let server =
         b"+OKready\r\n+OKfine\r\n+okWelcome\r\n+OK2 320\r\n-ERRno such message\r\n+OKbye\r\n";
     let cmds = after_login([Command::Stat, Command::Retr(n(9)), Command::Quit]);
-    let (sent, ev) = run_whole(Config::default(), &cmds, server);
+    let (sent, ev) = run_whole(cleartext_config(), &cmds, server);
     assert_eq!(sent, b"USER u\r\nPASS p\r\nSTAT\r\nRETR 9\r\nQUIT\r\n");
     assert!(matches!(&ev[0], Ok(OwnedEvent::Greeting(g)) if g.status.text == "ready"));
     assert!(ev.iter().any(|e| matches!(
@@ -169,7 +169,7 @@ fn status_indicator_without_a_space() {
 #[test]
 fn response_code_right_after_the_indicator() {
     let server = b"+OK\r\n+OK\r\n-ERR[IN-USE] locked\r\n";
-    let (_, ev) = run_whole(Config::default(), &after_login([]), server);
+    let (_, ev) = run_whole(cleartext_config(), &after_login([]), server);
     assert!(
         ev.iter().any(|e| matches!(
             e,
@@ -193,7 +193,7 @@ fn other_indicators_stay_malformed() {
     ] {
         let mut server = b"+OK\r\n+OK\r\n+OK\r\n".to_vec();
         server.extend_from_slice(reply);
-        let (_, ev) = run_whole(Config::default(), &after_login([Command::Noop]), &server);
+        let (_, ev) = run_whole(cleartext_config(), &after_login([Command::Noop]), &server);
         assert!(
             matches!(ev.last(), Some(Err(ProtocolError::MalformedStatus { .. }))),
             "{:?}: {ev:?}",
@@ -208,7 +208,7 @@ fn other_indicators_stay_malformed() {
 fn bare_lf_everywhere() {
     let server: &[u8] =
         b"+OK hi\n+OK\nPIPELINING\nEXPIRE soon\n.\n+OK\n+OKin\n+OK\n1 5\n.\n+OK\nline\n..dot\n.\n+OK\n";
-    let config = Config::default();
+    let config = cleartext_config();
     let cmds = [
         Command::Capa,
         Command::user("u").unwrap(),

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use pop3_proto::sasl::SaslError;
 use pop3_proto::{
-    Client, Command, CommandKind, Config, ErrResponse, Expire, ListEntry, MsgNum, OwnedEvent,
-    Pipelining, ProtocolError, RespCode, Response, SessionState, Stat, Status, UsageError,
+    Client, Command, CommandKind, ErrResponse, Expire, ListEntry, MsgNum, OwnedEvent, Pipelining,
+    ProtocolError, RespCode, Response, SessionState, Stat, Status, UsageError,
 };
 
 fn n(x: u32) -> MsgNum {
@@ -65,7 +65,7 @@ fn rfc1939_commands() -> Vec<Command> {
 #[test]
 fn rfc1939_example_session() {
     let (client_bytes, server) = split_trace(RFC1939_SESSION);
-    let (sent, events) = run_whole(Config::default(), &rfc1939_commands(), &server);
+    let (sent, events) = run_whole(common::cleartext_config(), &rfc1939_commands(), &server);
     assert_eq!(
         String::from_utf8_lossy(&sent),
         String::from_utf8_lossy(&client_bytes)
@@ -147,11 +147,11 @@ fn rfc1939_example_session() {
     ];
     assert_eq!(events, expected);
     // The same transcript byte by byte, and at every single split point.
-    let (_, bytewise) = run_bytewise(Config::default(), &rfc1939_commands(), &server);
+    let (_, bytewise) = run_bytewise(common::cleartext_config(), &rfc1939_commands(), &server);
     assert_eq!(bytewise, expected);
     for cut in 0..server.len() {
         let (_, e) = run_split(
-            Config::default(),
+            common::cleartext_config(),
             &rfc1939_commands(),
             &server,
             &[cut],
@@ -208,7 +208,7 @@ S: +OK maildrop has 2 messages (320 octets)
         Command::Noop,
         Command::Rset,
     ];
-    let (sent, events) = run_bytewise(Config::default(), &cmds, &server);
+    let (sent, events) = run_bytewise(common::cleartext_config(), &cmds, &server);
     assert_eq!(sent, client_bytes);
     assert!(
         matches!(&events[2], Ok(OwnedEvent::Err { handle, command: CommandKind::User, response: e }) if handle.id() == 0 && e.text == "sorry, no mailbox for frated here")
@@ -246,7 +246,7 @@ fn rfc2449_capa_and_pipelining() {
     let greeting = b"+OK POP3 server ready\r\n";
     let server = b"+OK Capability list follows\r\n\
 TOP\r\nUSER\r\nSASL CRAM-MD5 KERBEROS_V4\r\nRESP-CODES\r\nLOGIN-DELAY 900\r\nPIPELINING\r\nEXPIRE 60\r\nUIDL\r\nIMPLEMENTATION Shlemazle-Plotz-v302\r\n.\r\n";
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let mut sent = Vec::new();
     let mut events = Vec::new();
     client.enqueue(Command::Capa).unwrap();
@@ -309,7 +309,7 @@ TOP\r\nUSER\r\nSASL CRAM-MD5 KERBEROS_V4\r\nRESP-CODES\r\nLOGIN-DELAY 900\r\nPIP
 
 #[test]
 fn no_pipelining_without_capability() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK hi\r\n");
     client.enqueue(Command::user("u").unwrap()).unwrap();
@@ -332,7 +332,7 @@ fn no_pipelining_without_capability() {
 
 #[test]
 fn pipelining_window_is_bounded() {
-    let mut config = Config::default();
+    let mut config = common::cleartext_config();
     config.pipelining = Pipelining::Always;
     config.max_in_flight = 4;
     let mut client = Client::new(config);
@@ -368,7 +368,7 @@ fn pipelining_window_is_bounded() {
 /// surfaced as events), plus `=` and the cancel.
 #[test]
 fn rfc5034_manual_auth_exchange() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK POP3 server ready\r\n");
     let h = client
@@ -418,7 +418,7 @@ fn rfc5034_manual_auth_exchange() {
 
 #[test]
 fn auth_cancel_and_failure_codes() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     client
@@ -443,7 +443,11 @@ fn auth_cancel_and_failure_codes() {
 
 #[test]
 fn greeting_refused_and_bad_greeting() {
-    let (_, ev) = run_whole(Config::default(), &[], b"-ERR [SYS/TEMP] too busy\r\n");
+    let (_, ev) = run_whole(
+        common::cleartext_config(),
+        &[],
+        b"-ERR [SYS/TEMP] too busy\r\n",
+    );
     assert_eq!(
         ev,
         vec![
@@ -456,13 +460,13 @@ fn greeting_refused_and_bad_greeting() {
             Ok(OwnedEvent::Closed)
         ]
     );
-    let (_, ev) = run_whole(Config::default(), &[], b"* OK IMAP4rev1 ready\r\n");
+    let (_, ev) = run_whole(common::cleartext_config(), &[], b"* OK IMAP4rev1 ready\r\n");
     assert!(matches!(
         ev.last(),
         Some(Err(ProtocolError::BadGreeting { .. }))
     ));
     let (_, ev) = run_whole(
-        Config::default(),
+        common::cleartext_config(),
         &[],
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n",
     );
@@ -477,7 +481,7 @@ fn quit_error_reports_failed_update() {
     let trace = "S: +OK\r\nS: +OK\r\nS: +OK\r\nS: +OK\r\nS: -ERR [SYS/TEMP] some deleted messages not removed\r\n";
     let (_, server) = split_trace(trace);
     let cmds = after_login([Command::Dele(n(1)), Command::Quit]);
-    let (_, ev) = run_whole(Config::default(), &cmds, &server);
+    let (_, ev) = run_whole(common::cleartext_config(), &cmds, &server);
     let tail: Vec<_> = ev.iter().rev().take(4).rev().cloned().collect();
     assert_eq!(
         tail[0],
@@ -492,7 +496,7 @@ fn quit_error_reports_failed_update() {
 
 #[test]
 fn wrong_state_is_refused_locally() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     assert_eq!(
         client.enqueue(Command::Retr(n(1))),
         Err(UsageError::WrongState {
@@ -529,7 +533,7 @@ fn failed_pass_rejects_commands_queued_behind_it() {
         Command::Stat,
     ];
     let (sent, ev) = run_whole(
-        Config::default(),
+        common::cleartext_config(),
         &cmds,
         b"+OK\r\n+OK\r\n-ERR [AUTH] invalid password\r\n",
     );
@@ -544,7 +548,7 @@ fn failed_pass_rejects_commands_queued_behind_it() {
 fn stls_injection_is_refused() {
     // Bytes in the same read as +OK to STLS.
     let (_, ev) = run_whole(
-        Config::default(),
+        common::cleartext_config(),
         &[Command::Stls],
         b"+OK\r\n+OK Begin TLS\r\n+OK injected\r\n",
     );
@@ -553,7 +557,7 @@ fn stls_injection_is_refused() {
         "{ev:?}"
     );
     // Bytes in a later read, before the handshake.
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     client.enqueue(Command::Stls).unwrap();
@@ -576,7 +580,7 @@ fn stls_injection_is_refused() {
 
 #[test]
 fn stls_forgets_capabilities_and_greeting() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK <1.2@host>\r\n");
     client.enqueue(Command::Capa).unwrap();
@@ -603,7 +607,7 @@ fn stls_forgets_capabilities_and_greeting() {
 
 #[test]
 fn hostile_status_line_without_end() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let chunk = vec![b'A'; 4096];
     let mut err = None;
     for _ in 0..100 {
@@ -631,7 +635,7 @@ fn greeting_of_a_million_angle_brackets() {
     let mut g = b"+OK ".to_vec();
     g.extend(std::iter::repeat(b'<').take(1_000_000));
     g.extend_from_slice(b"\r\n");
-    let mut config = Config::default();
+    let mut config = common::cleartext_config();
     config.max_line_len = 2_000_000;
     let (_, ev) = run_whole(config, &[], &g);
     assert!(matches!(&ev[0], Ok(OwnedEvent::Greeting(g)) if g.apop_timestamp.is_none()));
@@ -639,7 +643,11 @@ fn greeting_of_a_million_angle_brackets() {
 
 #[test]
 fn reply_with_nothing_in_flight() {
-    let (_, ev) = run_whole(Config::default(), &[], b"+OK hello\r\n+OK surprise\r\n");
+    let (_, ev) = run_whole(
+        common::cleartext_config(),
+        &[],
+        b"+OK hello\r\n+OK surprise\r\n",
+    );
     assert!(matches!(
         ev.last(),
         Some(Err(ProtocolError::UnsolicitedResponse { .. }))
@@ -650,7 +658,7 @@ fn reply_with_nothing_in_flight() {
 fn eof_in_the_middle_of_a_body_is_truncation() {
     let cmds = after_login([Command::Retr(n(1))]);
     let (_, ev) = run_split(
-        Config::default(),
+        common::cleartext_config(),
         &cmds,
         b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nline one\r\nline tw",
         &[],
@@ -668,7 +676,7 @@ fn eof_in_the_middle_of_a_body_is_truncation() {
         &b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nline\r\n"[..],
         b"+OK\r\n+OK\r\n+OK\r\n+OK\r\nline\r\n.",
     ] {
-        let (_, ev) = run_split(Config::default(), &cmds, server, &[], true);
+        let (_, ev) = run_split(common::cleartext_config(), &cmds, server, &[], true);
         assert!(
             matches!(ev.last(), Some(Err(ProtocolError::TruncatedBody { .. }))),
             "{ev:?}"
@@ -678,14 +686,20 @@ fn eof_in_the_middle_of_a_body_is_truncation() {
 
 #[test]
 fn eof_while_waiting_and_clean_eof() {
-    let (_, ev) = run_split(Config::default(), &[Command::Capa], b"+OK\r\n", &[], true);
+    let (_, ev) = run_split(
+        common::cleartext_config(),
+        &[Command::Capa],
+        b"+OK\r\n",
+        &[],
+        true,
+    );
     assert!(matches!(
         ev.last(),
         Some(Err(ProtocolError::UnexpectedEof { .. }))
     ));
-    let (_, ev) = run_split(Config::default(), &[], b"+OK\r\n", &[], true);
+    let (_, ev) = run_split(common::cleartext_config(), &[], b"+OK\r\n", &[], true);
     assert_eq!(ev.last(), Some(&Ok(OwnedEvent::Closed)));
-    let (_, ev) = run_split(Config::default(), &[], b"", &[], true);
+    let (_, ev) = run_split(common::cleartext_config(), &[], b"", &[], true);
     assert!(matches!(
         ev.last(),
         Some(Err(ProtocolError::UnexpectedEof { .. }))
@@ -696,7 +710,7 @@ fn eof_while_waiting_and_clean_eof() {
 fn bare_lf_server() {
     let server = b"+OK hi\n+OK\n+OK\n+OK\n1 10\n2 20\n.\n+OK\nline\n..dot\n.\n";
     let cmds = after_login([Command::List(None), Command::Retr(n(1))]);
-    let (_, ev) = run_bytewise(Config::default(), &cmds, server);
+    let (_, ev) = run_bytewise(common::cleartext_config(), &cmds, server);
     assert!(ev.iter().any(
         |e| matches!(e, Ok(OwnedEvent::Ok { response: Response::List(v), .. }) if v.len() == 2)
     ));
@@ -707,7 +721,7 @@ fn bare_lf_server() {
 fn malformed_replies_name_the_line() {
     let cmds = after_login([Command::Stat]);
     let (_, ev) = run_whole(
-        Config::default(),
+        common::cleartext_config(),
         &cmds,
         b"+OK\r\n+OK\r\n+OK\r\n+OK lots of mail\r\n",
     );
@@ -723,7 +737,7 @@ fn malformed_replies_name_the_line() {
     }
     let cmds = after_login([Command::Uidl(None)]);
     let (_, ev) = run_whole(
-        Config::default(),
+        common::cleartext_config(),
         &cmds,
         b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n1 has space\r\n.\r\n",
     );
@@ -734,7 +748,7 @@ fn malformed_replies_name_the_line() {
             ..
         }))
     ));
-    let mut lenient = Config::default();
+    let mut lenient = common::cleartext_config();
     lenient.lenient_uids = true;
     let (_, ev) = run_whole(
         lenient,
@@ -744,7 +758,11 @@ fn malformed_replies_name_the_line() {
     assert!(ev.iter().any(
         |e| matches!(e, Ok(OwnedEvent::Ok { response: Response::Uidl(v), .. }) if v[0].uid.as_bytes() == b"has space")
     ));
-    let (_, ev) = run_whole(Config::default(), &[Command::Capa], b"+OK\r\nHELLO\r\n");
+    let (_, ev) = run_whole(
+        common::cleartext_config(),
+        &[Command::Capa],
+        b"+OK\r\nHELLO\r\n",
+    );
     assert!(matches!(
         ev.last(),
         Some(Err(ProtocolError::MalformedStatus { .. }))
@@ -753,7 +771,7 @@ fn malformed_replies_name_the_line() {
 
 #[test]
 fn too_many_entries() {
-    let mut config = Config::default();
+    let mut config = common::cleartext_config();
     config.max_entries = 3;
     let cmds = after_login([Command::List(None)]);
     let (_, ev) = run_whole(
@@ -773,7 +791,11 @@ fn error_display_never_contains_password() {
         Command::user("u").unwrap(),
         Command::pass("hunter2").unwrap(),
     ];
-    let (_, ev) = run_whole(Config::default(), &cmds, b"+OK\r\n+OK\r\ngarbage\r\n");
+    let (_, ev) = run_whole(
+        common::cleartext_config(),
+        &cmds,
+        b"+OK\r\n+OK\r\ngarbage\r\n",
+    );
     let all = format!("{ev:?}");
     assert!(!all.contains("hunter2"));
 }
@@ -782,7 +804,7 @@ fn error_display_never_contains_password() {
 #[test]
 fn authenticate_with_mechanism_cram_md5() {
     use pop3_proto::sasl::CramMd5;
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     let h = client
@@ -812,7 +834,7 @@ fn authenticate_with_mechanism_cram_md5() {
 fn long_initial_response_goes_after_empty_challenge() {
     use pop3_proto::sasl::XOAuth2;
     let token = "y".repeat(1200);
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     client
@@ -859,7 +881,7 @@ fn long_initial_response_goes_after_empty_challenge() {
 fn scram_server_must_prove_itself() {
     use pop3_proto::sasl::{Scram, ScramHash};
     // RFC 7677 §3 exchange, with the final server message tampered with.
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     let m = Scram::with_nonce(ScramHash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO").unwrap();
@@ -884,7 +906,7 @@ fn scram_server_must_prove_itself() {
     );
 
     // Same, but with a wrong signature: the core cancels with "*".
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     let m = Scram::with_nonce(ScramHash::Sha256, "user", "pencil", "rOprNGfwEbeRWgbNEkqO").unwrap();
@@ -922,7 +944,7 @@ fn scram_server_must_prove_itself() {
 /// chunk is pending does not move its bytes.
 #[test]
 fn has_event_keeps_a_pending_chunk_valid() {
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     client.handle_input(b"+OK\r\n");
     client.enqueue(Command::user("u").unwrap()).unwrap();
@@ -962,7 +984,7 @@ fn has_event_keeps_a_pending_chunk_valid() {
 #[test]
 fn transmit_labels_secrets() {
     use pop3_proto::{Secret, Transmit};
-    let mut client = Client::new(Config::default());
+    let mut client = Client::new(common::cleartext_config());
     let mut out = Vec::new();
     client.handle_input(b"+OK <1.2@x>\r\n");
     while client.poll_event().unwrap().is_some() {}

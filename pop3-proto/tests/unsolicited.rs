@@ -69,7 +69,7 @@ fn no_stat_reply(ev: &[Ev]) -> bool {
 /// then STAT: a protocol error, not `Stat 7`, and STAT is never sent.
 #[test]
 fn double_reply_to_pass_is_not_the_stat_reply() {
-    let (mut c, mut sent, mut ev) = awaiting_pass(Config::default());
+    let (mut c, mut sent, mut ev) = awaiting_pass(cleartext_config());
     // An adapter waiting for PASS's reply stops at its Ok event...
     c.handle_input(b"+OK\r\n+OK 7 7777\r\n");
     loop {
@@ -114,7 +114,7 @@ fn double_reply_to_pass_is_not_the_stat_reply() {
 /// the error comes before STAT is even enqueued.
 #[test]
 fn double_reply_to_pass_fully_drained() {
-    let (mut c, mut sent, mut ev) = awaiting_pass(Config::default());
+    let (mut c, mut sent, mut ev) = awaiting_pass(cleartext_config());
     c.handle_input(b"+OK\r\n+OK 7 7777\r\n");
     assert!(!drain(&mut c, &mut sent, &mut ev));
     assert!(is_unsolicited(&ev), "{ev:?}");
@@ -124,7 +124,7 @@ fn double_reply_to_pass_fully_drained() {
 
 #[test]
 fn extra_line_after_a_listing() {
-    let (mut c, mut sent, mut ev) = logged_in(Config::default());
+    let (mut c, mut sent, mut ev) = logged_in(cleartext_config());
     c.enqueue(Command::List(None)).unwrap();
     assert!(drain(&mut c, &mut sent, &mut ev));
     c.handle_input(b"+OK\r\n1 10\r\n.\r\n+OK 3 30\r\n");
@@ -137,7 +137,7 @@ fn extra_line_after_a_listing() {
 
 #[test]
 fn extra_line_after_a_body() {
-    let (mut c, mut sent, mut ev) = logged_in(Config::default());
+    let (mut c, mut sent, mut ev) = logged_in(cleartext_config());
     c.enqueue(Command::Retr(n(1))).unwrap();
     assert!(drain(&mut c, &mut sent, &mut ev));
     c.handle_input(b"+OK\r\nhi\r\n.\r\n+OK message 1 deleted\r\n");
@@ -155,7 +155,7 @@ fn extra_line_after_a_body() {
 /// Nothing in flight, and bytes come in a later read.
 #[test]
 fn bytes_in_a_later_read_while_idle() {
-    let (mut c, mut sent, mut ev) = logged_in(Config::default());
+    let (mut c, mut sent, mut ev) = logged_in(cleartext_config());
     c.handle_input(b"+OK 7 7777\r\n");
     // Enqueue first, then transmit: still nothing goes out.
     c.enqueue(Command::Stat).unwrap();
@@ -171,7 +171,7 @@ fn bytes_in_a_later_read_while_idle() {
 /// yet sent.
 #[test]
 fn partial_line_while_idle() {
-    let (mut c, mut sent, mut ev) = logged_in(Config::default());
+    let (mut c, mut sent, mut ev) = logged_in(cleartext_config());
     c.handle_input(b"+OK 7");
     c.enqueue(Command::Stat).unwrap();
     assert!(c.poll_transmit(&mut sent).is_none());
@@ -183,7 +183,7 @@ fn partial_line_while_idle() {
 
 #[test]
 fn garbage_after_the_greeting_before_the_first_command() {
-    let mut c = Client::new(Config::default());
+    let mut c = Client::new(cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     c.handle_input(b"+OK ready\r\n+OK\r\n");
     c.enqueue(Command::user("u").unwrap()).unwrap();
@@ -196,7 +196,7 @@ fn garbage_after_the_greeting_before_the_first_command() {
 /// Pipelined commands already sent: their replies in one read are fine.
 #[test]
 fn pipelined_replies_in_one_read_are_legitimate() {
-    let mut config = Config::default();
+    let mut config = cleartext_config();
     config.pipelining = Pipelining::Always;
     let (mut c, mut sent, mut ev) = logged_in(config);
     for cmd in [Command::Stat, Command::List(None), Command::Noop] {
@@ -214,7 +214,7 @@ fn pipelined_replies_in_one_read_are_legitimate() {
 /// buffered (events not yet drained) does not get that line as its reply.
 #[test]
 fn pipelined_command_sent_after_the_extra_bytes_arrived() {
-    let mut config = Config::default();
+    let mut config = cleartext_config();
     config.pipelining = Pipelining::Always;
     let (mut c, mut sent, mut ev) = logged_in(config);
     c.enqueue(Command::Noop).unwrap();
@@ -234,7 +234,7 @@ fn pipelined_command_sent_after_the_extra_bytes_arrived() {
 /// an extra `+OK` after the last reply is never QUIT's confirmation.
 #[test]
 fn extra_ok_is_never_the_quit_confirmation() {
-    let mut config = Config::default();
+    let mut config = cleartext_config();
     config.pipelining = Pipelining::Always;
     let (mut c, mut sent, mut ev) = logged_in(config);
     c.enqueue(Command::Dele(n(1))).unwrap();
@@ -254,18 +254,18 @@ fn extra_ok_is_never_the_quit_confirmation() {
 fn causal_transcript_at_every_split() {
     let server = b"+OK hi\r\n+OK\r\n+OK\r\n+OK 1 5\r\n+OK\r\nabc\r\n.\r\n+OK bye\r\n";
     let cmds = after_login([Command::Stat, Command::Retr(n(1)), Command::Quit]);
-    let (sent, whole) = run_whole(Config::default(), &cmds, server);
+    let (sent, whole) = run_whole(cleartext_config(), &cmds, server);
     assert_eq!(sent, b"USER u\r\nPASS p\r\nSTAT\r\nRETR 1\r\nQUIT\r\n");
     assert_eq!(whole.last(), Some(&Ok(OwnedEvent::Closed)));
     for cut in 0..server.len() {
-        let (_, e) = run_split(Config::default(), &cmds, server, &[cut], false);
+        let (_, e) = run_split(cleartext_config(), &cmds, server, &[cut], false);
         assert_eq!(e, whole, "cut at {cut}");
     }
 }
 
 /// A client in AUTHORIZATION with `AUTH LOGIN` (no initial response) sent.
 fn auth_login_sent() -> (Client, Vec<u8>, Vec<Ev>) {
-    let mut c = Client::new(Config::default());
+    let mut c = Client::new(cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     c.handle_input(b"+OK ready\r\n");
     assert!(drain(&mut c, &mut sent, &mut ev));
@@ -335,7 +335,7 @@ fn auth_err_before_our_sasl_response_is_the_failure() {
 /// continuation is unsolicited.
 #[test]
 fn auth_ok_while_the_caller_owes_the_answer() {
-    let mut c = Client::new(Config::default());
+    let mut c = Client::new(cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     c.handle_input(b"+OK ready\r\n");
     c.enqueue(Command::auth("PLAIN", None).unwrap()).unwrap();

@@ -24,8 +24,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io;
 
+use pop3_adapter::{ConnectOptions, Disposition, MessageSink, TlsPolicy};
 use pop3_dovecot::Dovecot;
-use pop3_tls::{ConnectOptions, Disposition, MessageSink, TlsPolicy};
 
 /// A global allocator that forwards to the system allocator and tracks the
 /// current and peak bytes allocated by the calling thread.

@@ -4,7 +4,7 @@
 //! the client connects ([`Connect`]), a list of client [`Step`]s with the
 //! expected outcome of each, and checks on the server afterwards
 //! ([`ServerCheck`], for example "the client never sent `PASS`").
-//! Expected errors are [`ErrorKind`]s (from `pop3-tls`), which both
+//! Expected errors are [`ErrorKind`]s (from `pop3-adapter`), which both
 //! adapters' `Error::kind()` return, so `pop3-blocking` and `pop3-tokio`
 //! run the very same list, each through a small interpreter of its own:
 //!
@@ -34,10 +34,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+pub use pop3_adapter::{ConnectOptions, Error, ErrorKind, Timeouts, TlsOptions, TlsPolicy};
+use pop3_adapter::{Disposition, MessageSink};
 use pop3_proto::{Capabilities, ListEntry, RespCode, Stat, UidlEntry};
 use pop3_testkit::{Mailbox, Message, Script, Server, ServerBuilder, ServerHandle, TestCa};
-pub use pop3_tls::{ConnectOptions, Error, ErrorKind, Timeouts, TlsOptions, TlsPolicy};
-use pop3_tls::{Disposition, MessageSink};
 
 pub mod bench;
 
@@ -315,6 +315,24 @@ pub fn run_all(run: impl Fn(&Scenario, u16, &ConnectOptions) -> Result<(), Strin
 }
 
 impl Scenario {
+    /// Runs the scenario with `run` (an adapter's interpreter) against a
+    /// fresh server and returns what the server received on each
+    /// connection, in accept order (for comparing adapters byte by byte).
+    pub fn client_transcripts(
+        &self,
+        run: &impl Fn(&Scenario, u16, &ConnectOptions) -> Result<(), String>,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let server = (self.server)()
+            .start()
+            .map_err(|e| format!("server start: {e}"))?;
+        let options = self.connect_options(&server);
+        run(self, server.port(), &options)?;
+        self.check_server(&server)?;
+        let mut t = server.transcripts();
+        t.sort_by_key(|t| t.connection);
+        Ok(t.into_iter().map(|t| t.client).collect())
+    }
+
     fn run_with(
         &self,
         run: &impl Fn(&Scenario, u16, &ConnectOptions) -> Result<(), String>,
@@ -559,6 +577,92 @@ fn login() -> Step {
 
 fn all_messages() -> Vec<(u32, Vec<u8>)> {
     (1..=mailbox().len() as u32).map(|n| (n, msg(n))).collect()
+}
+
+/// A scripted server that offers STLS and `SASL SCRAM-SHA-256
+/// SCRAM-SHA-256-PLUS`, upgrades, and requires the client's login to pick
+/// `SCRAM-SHA-256-PLUS` (then refuses it with `-ERR [AUTH]`), and the
+/// options (policy `Required`) that trust its CA, and the CA. For the adapters'
+/// channel-binding tests: after STLS the adapter must hand the layer the
+/// `tls-exporter` data, or the plan falls back to plain SCRAM and the
+/// script fails.
+pub fn scram_plus_after_stls() -> (ServerHandle, ConnectOptions, TestCa) {
+    let ca = TestCa::generate();
+    let caps = "+OK\r\nSTLS\r\nSASL SCRAM-SHA-256 SCRAM-SHA-256-PLUS\r\n.\r\n";
+    let script = Script::new()
+        .send(b"+OK hi\r\n")
+        .expect_line("CAPA")
+        .send(caps)
+        .expect_line("STLS")
+        .send(b"+OK go\r\n")
+        .start_tls()
+        .expect_line("CAPA")
+        .send(caps)
+        .expect_prefix("AUTH SCRAM-SHA-256-PLUS ")
+        .send(b"-ERR [AUTH] not today\r\n")
+        .expect_line("QUIT")
+        .send(b"+OK\r\n");
+    let server = Server::builder()
+        .script(script)
+        .stls(true)
+        .tls_ca(ca.clone())
+        .start()
+        .expect("scripted server");
+    let options = ConnectOptions::new().policy(TlsPolicy::Required).tls(
+        TlsOptions::new()
+            .without_default_roots()
+            .add_ca_pem(ca.cert_pem().as_bytes().to_vec())
+            .server_name("localhost"),
+    );
+    (server, options, ca)
+}
+
+/// The scripted server of the adapters' bring-your-own-TLS tests: it
+/// offers STLS and, after `+OK`, stays in the clear (the test's "TLS" is
+/// an identity upgrade); it expects CAPA, then USER/PASS for
+/// alice/secret, CAPA again, STAT (2 messages) and QUIT.
+pub fn byo_tls_script() -> Script {
+    Script::new()
+        .send(b"+OK hi\r\n")
+        .expect_line("CAPA")
+        .send(b"+OK\r\nSTLS\r\nUSER\r\n.\r\n")
+        .expect_line("STLS")
+        .send(b"+OK go\r\n")
+        .expect_line("CAPA")
+        .send(b"+OK\r\nUSER\r\n.\r\n")
+        .expect_line("USER alice")
+        .send(b"+OK\r\n")
+        .expect_line("PASS secret")
+        .send(b"+OK\r\n")
+        .expect_line("CAPA")
+        .send(b"+OK\r\nUSER\r\n.\r\n")
+        .expect_line("STAT")
+        .send(b"+OK 2 20\r\n")
+        .expect_line("QUIT")
+        .send(b"+OK\r\n")
+}
+
+/// Sends `bytes` one at a time, 50 ms apart (a server that never stalls
+/// long enough for a per-read timeout): the whole response takes far
+/// longer than the 300 ms the trickling scenarios allow it.
+fn trickle(mut script: Script, bytes: &[u8]) -> Script {
+    for b in bytes {
+        script = script.send([*b]).sleep(Duration::from_millis(50));
+    }
+    script
+}
+
+/// Greeting, CAPA refused, USER/PASS accepted: what `login()` over
+/// `Connect::plain()` does.
+fn logged_in_script() -> Script {
+    Script::new()
+        .send(b"+OK hi\r\n")
+        .expect_line("CAPA")
+        .send(b"-ERR unknown command\r\n")
+        .expect_prefix("USER")
+        .send(b"+OK\r\n")
+        .expect_prefix("PASS")
+        .send(b"+OK\r\n")
 }
 
 fn scenario(
@@ -975,6 +1079,60 @@ pub fn all() -> Vec<Scenario> {
                 Step::Stat(Expect::Err(ErrorKind::Timeout)),
                 Step::Noop(err(ErrorKind::Timeout)),
             ],
+            vec![],
+        ),
+        scenario(
+            "trickling_greeting_times_out",
+            || {
+                Server::builder().script(trickle(
+                    Script::new(),
+                    b"+OK a greeting that trickles in\r\n",
+                ))
+            },
+            Connect::plain()
+                .read_timeout(Duration::from_millis(300))
+                .fails(ErrorKind::Timeout),
+            vec![],
+            vec![],
+        ),
+        scenario(
+            "trickling_status_line_times_out",
+            || {
+                Server::builder().script(trickle(
+                    logged_in_script().expect_line("NOOP"),
+                    b"+OK a status line that trickles in\r\n",
+                ))
+            },
+            Connect::plain().read_timeout(Duration::from_millis(300)),
+            vec![
+                login(),
+                Step::Noop(err(ErrorKind::Timeout)),
+                Step::Noop(err(ErrorKind::Timeout)),
+            ],
+            vec![],
+        ),
+        scenario(
+            "trickling_listing_times_out",
+            || {
+                Server::builder().script(trickle(
+                    logged_in_script().expect_line("LIST").send(b"+OK\r\n"),
+                    b"1 10\r\n2 10\r\n3 10\r\n4 10\r\n5 10\r\n.\r\n",
+                ))
+            },
+            Connect::plain().read_timeout(Duration::from_millis(300)),
+            vec![login(), Step::List(Expect::Err(ErrorKind::Timeout))],
+            vec![],
+        ),
+        scenario(
+            "trickling_body_times_out",
+            || {
+                Server::builder().script(trickle(
+                    logged_in_script().expect_line("RETR 1").send(b"+OK\r\n"),
+                    b"Subject: slow\r\n\r\nbody\r\nbody\r\n.\r\n",
+                ))
+            },
+            Connect::plain().read_timeout(Duration::from_millis(300)),
+            vec![login(), Step::Retr(1, Expect::Err(ErrorKind::Timeout))],
             vec![],
         ),
         scenario(

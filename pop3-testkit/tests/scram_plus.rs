@@ -1,7 +1,7 @@
 //! SCRAM and SCRAM-PLUS end to end: the `pop3-blocking` client (through
 //! its public `authenticate`) against the testkit's server-side SCRAM over
 //! TLS 1.3 (`tls-exporter`) and TLS 1.2 (`tls-server-end-point`), with the
-//! binding data extracted by `pop3_tls::binding` and the method and GS2
+//! binding data extracted by `pop3_rustls::binding` and the method and GS2
 //! flag chosen by `pop3_proto::login`.
 #![cfg(feature = "tls")]
 
@@ -61,7 +61,7 @@ fn tls13_all_scram() -> (ServerHandle, TlsClient) {
 }
 
 fn binding(client: &TlsClient) -> Option<ChannelBinding> {
-    pop3_tls::binding::channel_binding(client.get_ref().tls_connection()?)
+    pop3_rustls::binding::channel_binding(client.get_ref().tls_connection()?)
 }
 
 /// What automatic login does with binding data (as the session layer
@@ -382,7 +382,7 @@ async fn tokio_adapter_scram_plus_over_tls13_and_tls12() {
             .await
             .unwrap();
         let conn = c.get_ref().tls_connection().unwrap();
-        let b = pop3_tls::binding::channel_binding(conn).unwrap();
+        let b = pop3_rustls::binding::channel_binding(conn).unwrap();
         let want = if tls12 {
             "tls-server-end-point"
         } else {

@@ -4,14 +4,14 @@
 //!
 //! The sink and report types, and the state machines that decide what to
 //! send and what each reply means ([`RetrBatch`], [`CommandBatch`]), come
-//! from `pop3-tls` and are the very ones `pop3-blocking` uses; this file
+//! from `pop3-adapter` and are the very ones `pop3-blocking` uses; this file
 //! only drives them.
 
+use pop3_adapter::{Batch, BatchError, BatchReport, CommandBatch, MessageSink, Reply, RetrBatch};
 use pop3_proto::{Command, Pipelining};
-use pop3_tls::{Batch, BatchError, BatchReport, CommandBatch, MessageSink, Reply, RetrBatch};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::client::{Client, Live};
+use crate::client::Client;
 use crate::error::Result;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
@@ -121,14 +121,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             if batch.is_finished() {
                 return Ok(());
             }
-            match self.next_live_event()? {
-                Live::Event(ev) => {
+            match self.d.session.poll_event() {
+                Ok(Some(ev)) => {
                     if let Some(h) = batch.handle_event(ev)? {
                         self.settle(h);
                     }
                 }
-                Live::NeedIo => self.pump().await?,
-                Live::Skip => {}
+                Ok(None) => self.pump().await?,
+                Err(e) => return Err(e.into()),
             }
         }
     }

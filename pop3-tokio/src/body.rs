@@ -5,10 +5,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use pop3_proto::{Event, Handle, Status};
+use pop3_proto::session::{Action, Output};
+use pop3_proto::Status;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use crate::client::{Client, Next, Reply};
+use crate::client::{internal, Client};
 use crate::error::{Error, Result};
 
 /// The body of a RETR or TOP whose `+OK` has arrived, read from the
@@ -19,158 +20,152 @@ use crate::error::{Error, Result};
 /// * [`Body::next_chunk`]: a lending API, `Option<Result<&[u8]>>` per
 ///   chunk, `None` once the terminating line arrived;
 /// * `AsyncRead` (for `tokio::io::copy`, `BufReader`, ...): end of file
-///   means the message is complete; a connection cut mid-message is an
-///   error, never a short read;
+///   means the message is complete; a connection cut mid-message (or a
+///   body that outlives the response timeout) is an error, never a short
+///   read;
 /// * `futures_core::Stream` of `Result<Bytes>`.
 ///
 /// Chunks are dot-unstuffed, with line endings exactly as the server sent
-/// them. Dropping a `Body` before its end is fine: the rest of the message
-/// is read and discarded by the client's next call.
+/// them. Dropping a `Body` before its end is fine: the session layer
+/// abandons the rest, which is read and discarded by the client's next
+/// call.
 pub struct Body<'c, S> {
     client: &'c mut Client<S>,
-    handle: Handle,
     status: Status,
-    /// Body octets once the end was seen.
     end: Option<u64>,
-    /// Set after an error was returned (the body cannot continue).
     failed: bool,
-    /// What did not fit into the caller's `ReadBuf`.
-    spill: Vec<u8>,
-    spill_pos: usize,
+    /// The current chunk (copied out of the layer's buffer), and how much
+    /// of it was handed out.
+    chunk: Vec<u8>,
+    pos: usize,
 }
 
 impl<S> std::fmt::Debug for Body<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Body")
-            .field("handle", &self.handle)
             .field("status", &self.status)
             .field("end", &self.end)
             .finish_non_exhaustive()
     }
 }
 
-/// Makes progress until the next chunk of `handle` is ready in the core
-/// (`Ready(Ok(true))`, not taken yet: see [`take_chunk`]) or the body ended
-/// (`Ready(Ok(false))`). Other events are handled here.
-///
-/// Replies arrive in order, so once the body's `+OK` was seen every body
-/// chunk up to its end is this body's.
-fn poll_chunk_ready<S: AsyncRead + AsyncWrite + Unpin>(
-    client: &mut Client<S>,
-    handle: Handle,
-    end: &mut Option<u64>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<bool>> {
-    if end.is_some() {
-        return Poll::Ready(Ok(false));
-    }
-    loop {
-        match client.d.core.has_event() {
-            Ok(true) if client.d.core.has_body_chunk() => return Poll::Ready(Ok(true)),
-            // Not a chunk (or a protocol error, which `next_event` reports).
-            Ok(true) | Err(_) => match client.next_event()? {
-                Next::Reply(h, Reply::BodyEnd(octets)) if h == handle => {
-                    client.settle(h);
-                    *end = Some(octets);
-                    return Poll::Ready(Ok(false));
-                }
-                Next::Reply(h, reply) if reply.is_terminal() => {
-                    client.settle(h);
-                    if h == handle {
-                        *end = Some(0);
-                        reply.into_result()?;
-                        return Poll::Ready(Ok(false));
-                    }
-                }
-                _ => {}
-            },
-            Ok(false) => match client.poll_pump(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(r) => r?,
-            },
-        }
-    }
-}
-
-/// Takes the chunk [`poll_chunk_ready`] found, borrowed from the core's
-/// buffer (no copy).
-fn take_chunk<S: AsyncRead + AsyncWrite + Unpin>(client: &mut Client<S>) -> Result<&[u8]> {
-    match client.d.poll_event()? {
-        Some(Event::BodyChunk { data, .. }) => Ok(data),
-        _ => Err(Error::Io(io::Error::other(
-            "internal error: the body chunk went missing",
-        ))),
-    }
-}
-
 impl<'c, S: AsyncRead + AsyncWrite + Unpin> Body<'c, S> {
-    pub(crate) fn new(client: &'c mut Client<S>, handle: Handle, status: Status) -> Self {
+    pub(crate) fn new(client: &'c mut Client<S>, status: Status) -> Self {
         Body {
             client,
-            handle,
             status,
             end: None,
             failed: false,
-            spill: Vec::new(),
-            spill_pos: 0,
+            chunk: Vec::new(),
+            pos: 0,
         }
     }
 
-    /// The `+OK` line that opened the body (for RETR often `"<n> octets"`).
+    /// The `+OK` status line of the RETR/TOP.
     pub fn status(&self) -> &Status {
         &self.status
     }
 
-    /// The number of body bytes, once the whole body was received.
+    /// Total body bytes, once the end was reached.
     pub fn octets(&self) -> Option<u64> {
         self.end
     }
 
-    /// Whether the terminating line arrived: the message is complete.
+    /// Whether the whole body arrived (terminating line seen, no error).
     pub fn is_complete(&self) -> bool {
         self.end.is_some() && !self.failed
     }
 
-    /// Waits until a chunk is ready (`true`) or the body ended (`false`);
-    /// an error other than a timeout ends the body.
+    /// Fills `self.chunk` with the next piece: `Ready(Ok(true))`, or
+    /// `Ready(Ok(false))` at the end.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool>> {
-        if self.failed {
+        if self.failed || self.end.is_some() {
             return Poll::Ready(Ok(false));
         }
-        let r = poll_chunk_ready(self.client, self.handle, &mut self.end, cx);
-        if let Poll::Ready(Err(e)) = &r {
-            // A timeout leaves the session (and this body) resumable.
-            if !matches!(e, Error::Timeout(_)) {
-                self.failed = true;
+        self.chunk.clear();
+        self.pos = 0;
+        loop {
+            match self.client.d.session.poll() {
+                Ok(Action::Body(data)) => {
+                    self.chunk.extend_from_slice(data);
+                    return Poll::Ready(Ok(true));
+                }
+                Ok(Action::Done(Output::Body { octets })) => {
+                    self.end = Some(octets);
+                    return Poll::Ready(Ok(false));
+                }
+                Ok(Action::BodyStart(_)) => {}
+                Ok(Action::Done(_) | Action::StartTls) => {
+                    self.failed = true;
+                    return Poll::Ready(Err(internal("unexpected output in a body")));
+                }
+                Ok(_) => match self.client.poll_pump(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        self.failed = true;
+                        return Poll::Ready(Err(e));
+                    }
+                },
+                Err(e) => {
+                    self.failed = true;
+                    return Poll::Ready(Err(e.into()));
+                }
             }
         }
-        r
     }
 
-    /// The next chunk of the body, `None` once it is complete. The chunk is
-    /// borrowed from the client's receive buffer: no copy is made.
-    ///
-    /// Cancel-safe: if the future is dropped before it completes, no data
-    /// is lost (the chunk is taken from the connection only when this
-    /// returns).
+    /// The next chunk, `None` once the body is complete. Cancel-safe: a
+    /// dropped call loses nothing (the chunk is kept for the next call).
     pub async fn next_chunk(&mut self) -> Option<Result<&[u8]>> {
-        match std::future::poll_fn(|cx| self.poll_step(cx)).await {
-            Ok(true) => Some(take_chunk(self.client)),
-            Ok(false) => None,
-            Err(e) => Some(Err(e)),
+        if self.pos >= self.chunk.len() {
+            match std::future::poll_fn(|cx| self.poll_step(cx)).await {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            }
         }
+        let from = self.pos;
+        self.pos = self.chunk.len();
+        Some(Ok(&self.chunk[from..]))
     }
 
-    /// Streams the rest of the body into `w` and flushes it; returns the
-    /// body's size. If `w` fails, the rest of the message is read and
-    /// discarded so the session stays in sync, then [`Error::Sink`].
+    /// Writes the whole body into `w`; returns the number of bytes. A
+    /// failing `w` does not stop the reading: the rest is discarded so the
+    /// session stays in sync, then [`Error::Sink`].
     pub async fn write_to<W: AsyncWrite + Unpin + ?Sized>(mut self, w: &mut W) -> Result<u64> {
         let mut sink_error: Option<io::Error> = None;
-        while let Some(chunk) = self.next_chunk().await {
-            let chunk = chunk?;
-            if sink_error.is_none() {
-                if let Err(e) = w.write_all(chunk).await {
-                    sink_error = Some(e);
+        if self.pos < self.chunk.len() {
+            if let Err(e) = w.write_all(&self.chunk[self.pos..]).await {
+                sink_error = Some(e);
+            }
+            self.pos = self.chunk.len();
+        }
+        // Chunks go from the layer's buffer straight to `w` (no copy).
+        while !self.failed && self.end.is_none() {
+            match self.client.d.session.poll() {
+                Ok(Action::Body(data)) => {
+                    if sink_error.is_none() {
+                        if let Err(e) = w.write_all(data).await {
+                            sink_error = Some(e);
+                        }
+                    }
+                }
+                Ok(Action::Done(Output::Body { octets })) => self.end = Some(octets),
+                Ok(Action::BodyStart(_)) => {}
+                Ok(Action::Done(_) | Action::StartTls) => {
+                    self.failed = true;
+                    return Err(internal("unexpected output in a body"));
+                }
+                Ok(_) => {
+                    if let Err(e) = self.client.pump().await {
+                        self.failed = true;
+                        return Err(e);
+                    }
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e.into());
                 }
             }
         }
@@ -181,7 +176,7 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> Body<'c, S> {
         Ok(self.end.unwrap_or(0))
     }
 
-    /// Collects the rest of the body into memory.
+    /// The whole body in memory.
     pub async fn to_vec(self) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         self.write_to(&mut v).await?;
@@ -196,26 +191,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Body<'_, S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.spill_pos < this.spill.len() {
-            let n = buf.remaining().min(this.spill.len() - this.spill_pos);
-            buf.put_slice(&this.spill[this.spill_pos..this.spill_pos + n]);
-            this.spill_pos += n;
-            return Poll::Ready(Ok(()));
-        }
-        this.spill.clear();
-        this.spill_pos = 0;
-        match this.poll_step(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(false)) => Poll::Ready(Ok(())),
-            Poll::Ready(Ok(true)) => {
-                let data = take_chunk(this.client)?;
-                let n = buf.remaining().min(data.len());
-                buf.put_slice(&data[..n]);
-                this.spill.extend_from_slice(&data[n..]);
-                Poll::Ready(Ok(()))
+        if this.pos >= this.chunk.len() {
+            match this.poll_step(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(false)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(true)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
         }
+        let n = buf.remaining().min(this.chunk.len() - this.pos);
+        buf.put_slice(&this.chunk[this.pos..this.pos + n]);
+        this.pos += n;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -224,10 +211,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for Body<'_, S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.pos < this.chunk.len() {
+            let b = Bytes::copy_from_slice(&this.chunk[this.pos..]);
+            this.pos = this.chunk.len();
+            return Poll::Ready(Some(Ok(b)));
+        }
         match this.poll_step(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(true)) => {
-                Poll::Ready(Some(take_chunk(this.client).map(Bytes::copy_from_slice)))
+                this.pos = this.chunk.len();
+                Poll::Ready(Some(Ok(Bytes::copy_from_slice(&this.chunk))))
             }
             Poll::Ready(Ok(false)) => Poll::Ready(None),
             Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),

@@ -1,25 +1,27 @@
-//! The async `Client`: typed POP3 methods over the driver.
+//! The async `Client`: a driver of the sans-IO session layer
+//! ([`pop3_proto::session`]). Every operation is the layer's; this file
+//! moves bytes, performs TLS handshakes when asked, and sleeps until the
+//! layer's deadlines.
 
-use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::io;
 use std::task::{Context, Poll};
 
-use pop3_proto::login::{self, LoginMethod};
-use pop3_proto::sasl::{Mechanism, SaslError};
+#[cfg(feature = "rustls")]
+use pop3_adapter::{ConnectOptions, TlsOptions, TlsSetup};
+use pop3_adapter::{ErrorKind, Timeouts, TlsPolicy};
+use pop3_proto::login::LoginMethod;
+use pop3_proto::sasl::Mechanism;
+use pop3_proto::session::{Action, ChannelBinding, Output, Session};
 use pop3_proto::{
-    Capabilities, Client as Core, Command, CommandKind, Config, ErrResponse, Event, Greeting,
-    Handle, Language, ListEntry, MsgNum, Response, SessionState, Stat, Status, UidlEntry,
-    UsageError,
-};
-use pop3_tls::{
-    ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsOptions, TlsPolicy, TlsSetup,
+    Capabilities, Client as Core, Command, Config, Greeting, Handle, Language, ListEntry, MsgNum,
+    Response, SessionState, Stat, Status, UidlEntry, UsageError,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::body::Body;
-use crate::driver::{Driver, Progress};
+use crate::driver::{log_event, Driver, Progress};
 use crate::error::{Error, Result};
 use crate::stream::MaybeTlsStream;
 
@@ -28,32 +30,25 @@ pub type TcpClient = Client<MaybeTlsStream<TcpStream>>;
 
 /// An async POP3 session over any `AsyncRead + AsyncWrite` transport.
 ///
-/// Every method sends its command(s), drives the transport (reading and
-/// writing concurrently) until the reply is complete, and turns the core's
-/// events into a `Result`. A server `-ERR` is [`Error::Server`]; the session
-/// continues. See the crate docs for cancellation safety.
+/// Every method starts one operation of the session layer, drives the
+/// transport (reading and writing concurrently) until it is done, and
+/// returns its typed output. A server `-ERR` is [`Error::Server`]; the
+/// session continues. See the crate docs for cancellation safety.
 pub struct Client<S> {
     pub(crate) d: Driver<S>,
-    pub(crate) st: Session,
+    pub(crate) st: State,
 }
 
 /// Everything of a [`Client`] but the driver.
-pub(crate) struct Session {
-    /// Handles of the running call; left over when its future was dropped.
-    pub(crate) current: VecDeque<Handle>,
-    /// Handles nobody waits for any more: their events are discarded.
-    abandoned: HashSet<Handle>,
-    /// Set when the connection became unusable.
+pub(crate) struct State {
+    /// Raw (batch) handles of the running call; abandoned if its future
+    /// was dropped.
+    pub(crate) current: Vec<Handle>,
+    /// Set when the transport became unusable.
     broken: Option<ErrorKind>,
-    /// An STLS upgrade is under way (seen by the next call if dropped).
-    upgrading: bool,
-    allow_cleartext: bool,
-    /// A dropped call's SASL exchange waits for an answer: cancel it.
-    auth_cancel_due: bool,
-    /// The greeting received on connect (kept after STLS, for display).
-    greeting: Option<Greeting>,
     pub(crate) window: usize,
     /// TLS parameters kept for a later `stls()`.
+    #[cfg(feature = "rustls")]
     pub(crate) tls: Option<TlsSetup>,
     timeouts: Timeouts,
 }
@@ -66,119 +61,20 @@ pub const DEFAULT_WINDOW: usize = 100;
 impl<S> std::fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("core", &self.d.core)
+            .field("session", &self.d.session)
             .field("broken", &self.st.broken)
-            .field("abandoned", &self.st.abandoned.len())
             .finish_non_exhaustive()
     }
 }
 
-/// What the event classifier found.
-pub(crate) enum Next {
-    /// A reply (or part of one) of a live command.
-    Reply(Handle, Reply),
-    /// The server greeting, or its refusal.
-    Greeting(std::result::Result<Greeting, ErrResponse>),
-    /// Nothing for the caller (logged, or belonged to a dropped call).
-    Skip,
-    /// The core needs I/O.
-    NeedIo,
+/// How [`Client::run`] stopped.
+pub(crate) enum Ran {
+    Done(Output),
+    StartTls,
 }
 
-/// An owned reply event.
-#[derive(Debug)]
-pub(crate) enum Reply {
-    Ok(Response),
-    Err(CommandKind, ErrResponse),
-    Rejected(UsageError),
-    AuthCancelled(SaslError, ErrResponse),
-    BodyEnd(u64),
-    Continuation,
-}
-
-impl Reply {
-    /// Whether this is the last event of its command.
-    pub(crate) fn is_terminal(&self) -> bool {
-        !matches!(
-            self,
-            Reply::Ok(Response::BodyStart(_)) | Reply::Continuation
-        )
-    }
-
-    /// Turns a final reply into a result.
-    pub(crate) fn into_result(self) -> Result<Response> {
-        match self {
-            Reply::Ok(r) => Ok(r),
-            Reply::Err(command, response) => Err(Error::Server { command, response }),
-            Reply::Rejected(e) => Err(Error::Usage(e)),
-            Reply::AuthCancelled(error, response) => Err(Error::auth_cancelled(&error, response)),
-            Reply::BodyEnd(_) | Reply::Continuation => Err(internal("unexpected reply event")),
-        }
-    }
-}
-
-fn internal(what: &str) -> Error {
+pub(crate) fn internal(what: &str) -> Error {
     Error::Io(io::Error::other(format!("internal error: {what}")))
-}
-
-/// The next core event of a live call, or why there is none.
-pub(crate) enum Live<'a> {
-    /// An event for the running call (or one without a handle).
-    Event(Event<'a>),
-    /// An event of a dropped call, discarded.
-    Skip,
-    /// The core needs I/O.
-    NeedIo,
-}
-
-/// Discards the events of dropped calls (`None`); a dropped call's SASL
-/// exchange waiting for an answer is marked for cancelling.
-fn live<'a>(st: &mut Session, ev: Event<'a>) -> Option<Event<'a>> {
-    let Some(handle) = ev.handle() else {
-        return Some(ev);
-    };
-    if !st.abandoned.contains(&handle) {
-        return Some(ev);
-    }
-    match ev {
-        Event::Continuation { .. } => st.auth_cancel_due = true,
-        Event::BodyChunk { .. }
-        | Event::Ok {
-            response: Response::BodyStart(_),
-            ..
-        } => {}
-        _ => {
-            st.abandoned.remove(&handle);
-        }
-    }
-    None
-}
-
-/// Sorts one live core event into an owned reply. Body chunks are taken
-/// by the callers that want them (`Live`, `Body`), never here.
-fn classify(ev: Event<'_>) -> Next {
-    let (handle, reply) = match ev {
-        Event::Greeting(g) => return Next::Greeting(Ok(g)),
-        Event::GreetingRefused(e) => return Next::Greeting(Err(e)),
-        Event::Ok {
-            handle, response, ..
-        } => (handle, Reply::Ok(response)),
-        Event::Err {
-            handle,
-            command,
-            response,
-        } => (handle, Reply::Err(command, response)),
-        Event::Rejected { handle, error, .. } => (handle, Reply::Rejected(error)),
-        Event::AuthCancelled {
-            handle,
-            error,
-            response,
-        } => (handle, Reply::AuthCancelled(error, response)),
-        Event::BodyEnd { handle, octets } => (handle, Reply::BodyEnd(octets)),
-        Event::Continuation { handle, .. } => (handle, Reply::Continuation),
-        _ => return Next::Skip,
-    };
-    Next::Reply(handle, reply)
 }
 
 fn msg(n: u32) -> Result<MsgNum> {
@@ -190,6 +86,7 @@ fn random_bytes(buf: &mut [u8]) -> Result<()> {
     getrandom::getrandom(buf).map_err(|e| Error::Io(io::Error::other(e.to_string())))
 }
 
+#[cfg(feature = "rustls")]
 impl TcpClient {
     /// Connects over TCP and applies `options.policy`:
     ///
@@ -200,7 +97,8 @@ impl TcpClient {
     ///   offered or refused;
     /// * `None`: greeting, CAPA.
     ///
-    /// Every step is bounded by `options.timeouts`.
+    /// `options.timeouts.read` bounds every whole response (greeting,
+    /// status line, listing, body) and each TLS handshake.
     pub async fn connect(host: &str, port: u16, options: &ConnectOptions) -> Result<TcpClient> {
         let tcp = connect_tcp(host, port, &options.timeouts).await?;
         Client::establish(tcp, host, options).await
@@ -235,6 +133,7 @@ impl TcpClient {
 
 /// Opens TCP to `host:port`, trying each resolved address with the connect
 /// timeout, and sets `TCP_NODELAY`.
+#[cfg(feature = "rustls")]
 pub(crate) async fn connect_tcp(host: &str, port: u16, t: &Timeouts) -> Result<TcpStream> {
     let addrs = match tokio::time::timeout(t.connect, tokio::net::lookup_host((host, port))).await {
         Err(_) => return Err(Error::timeout("name lookup")),
@@ -260,12 +159,13 @@ pub(crate) async fn connect_tcp(host: &str, port: u16, t: &Timeouts) -> Result<T
     }))
 }
 
+#[cfg(feature = "rustls")]
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
     /// Applies `options` (policy, TLS, timeouts, core config) over an
     /// already connected transport `stream`; `host` is the name the server
     /// certificate must match (unless `options.tls` overrides it).
     pub async fn establish(stream: S, host: &str, options: &ConnectOptions) -> Result<Self> {
-        let setup = TlsSetup::for_connect(options, host)?;
+        let setup = options.tls_setup(host)?;
         let implicit = options.policy == TlsPolicy::Implicit;
         let stream = match (&setup, implicit) {
             (Some(s), true) => {
@@ -277,26 +177,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
             }
             _ => MaybeTlsStream::plain(stream),
         };
-        let mut client = Client::unstarted(stream, implicit, options.proto.clone());
-        client.st.allow_cleartext = options.allow_cleartext_credentials;
+        let binding = stream
+            .tls_connection()
+            .and_then(pop3_adapter::channel_binding);
+        let mut client = Client::unstarted(
+            stream,
+            options.policy,
+            options.proto.clone(),
+            options.timeouts,
+        );
+        client.set_allow_cleartext_credentials(options.allow_cleartext_credentials);
+        if let Some(b) = binding {
+            client.d.session.set_channel_binding(b);
+        }
         client.st.tls = setup;
-        client.set_timeouts(options.timeouts);
-        client.read_greeting().await?;
-        // The decisions are pop3-tls's, shared with pop3-blocking.
-        let caps = client.capa_unless_refused().await?;
-        if options.policy.stls_after_capa(caps.as_ref())? {
-            match client.stls().await {
-                Ok(_) => {
-                    client.capa_unless_refused().await?;
-                }
-                Err(Error::Server { response, .. }) => {
-                    tracing::debug!("STLS refused ({response})");
-                    options.policy.stls_refused(response)?;
-                }
-                Err(e) => return Err(e),
+        client.begin()?;
+        client.d.session.start_connect()?;
+        loop {
+            match client.run().await? {
+                Ran::Done(_) => return Ok(client),
+                Ran::StartTls => client.handshake().await?,
             }
         }
-        Ok(client)
+    }
+
+    /// The TLS handshake the layer asked for, bounded by its deadline.
+    async fn handshake(&mut self) -> Result<()> {
+        let setup = self.st.tls.clone().ok_or_else(TlsSetup::missing)?;
+        self.d.flush_all().await.map_err(|e| self.fail(e))?;
+        let deadline = self.d.session.poll_timeout().map(|at| self.d.instant(at));
+        let handshake = self.d.stream.upgrade(setup.config, setup.name);
+        let r = match deadline {
+            Some(when) => tokio::time::timeout_at(when, handshake).await,
+            None => Ok(handshake.await),
+        };
+        match r {
+            Err(_) => {
+                let now = self.d.now();
+                self.d.session.handle_timeout(now);
+                self.st.broken = Some(ErrorKind::Timeout);
+                return Err(Error::timeout("TLS handshake"));
+            }
+            Ok(Err(e)) => return Err(self.fail(Error::from_handshake(e))),
+            Ok(Ok(())) => {}
+        }
+        let binding = self
+            .d
+            .stream
+            .tls_connection()
+            .and_then(pop3_adapter::channel_binding);
+        let now = self.d.now();
+        self.d.session.tls_established(now, binding)?;
+        Ok(())
     }
 
     /// `STLS`: upgrades this session to TLS in place with the TLS options
@@ -305,53 +237,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<MaybeTlsStream<S>> {
     /// are forgotten (RFC 2595); call [`Client::capa`] again.
     ///
     /// **Not cancel-safe**: if this future is dropped after `STLS` was
-    /// sent, the client is broken ([`Error::Cancelled`], then
-    /// [`Error::Broken`]).
+    /// sent, the client is broken ([`Error::Cancelled`]).
     pub async fn stls(&mut self) -> Result<Status> {
-        let setup = self.st.tls.clone().ok_or_else(TlsSetup::missing)?;
-        self.stls_setup(setup).await
+        if self.st.tls.is_none() {
+            return Err(TlsSetup::missing().into());
+        }
+        self.begin()?;
+        if self.d.stream.is_tls() {
+            return Err(Error::Usage(UsageError::AlreadyTls));
+        }
+        self.d.session.start_stls()?;
+        match self.run().await? {
+            Ran::StartTls => {}
+            Ran::Done(_) => return Err(internal("STLS finished without a handshake")),
+        }
+        self.handshake().await?;
+        self.finish_status().await
     }
 
     /// `STLS` with explicit TLS options; `host` is the name the server
     /// certificate must match (unless `tls` overrides it).
     pub async fn stls_with_options(&mut self, tls: &TlsOptions, host: &str) -> Result<Status> {
-        let setup = TlsSetup::new(tls, host)?;
-        self.st.tls = Some(setup.clone());
-        self.stls_setup(setup).await
-    }
-
-    async fn stls_setup(&mut self, setup: TlsSetup) -> Result<Status> {
-        self.begin()?;
-        if self.d.stream.is_tls() {
-            return Err(Error::Usage(UsageError::AlreadyTls));
-        }
-        self.st.upgrading = true;
-        let status = match self.stls_command().await {
-            Ok(s) => s,
-            Err(e) => {
-                // Before +OK nothing is lost: a timeout leaves the reply
-                // to be drained like any other (the core then waits for a
-                // TLS upgrade that never comes, so break instead).
-                self.st.upgrading = false;
-                if matches!(e, Error::Timeout(_)) {
-                    self.st.broken = Some(ErrorKind::Timeout);
-                }
-                return Err(e);
-            }
-        };
-        let handshake = self.d.stream.upgrade(setup.config, setup.name);
-        let r = tokio::time::timeout(self.st.timeouts.read, handshake).await;
-        self.st.upgrading = false;
-        match r {
-            Err(_) => {
-                self.st.broken = Some(ErrorKind::Timeout);
-                return Err(Error::timeout("TLS handshake"));
-            }
-            Ok(Err(e)) => return Err(self.fail(Error::from_handshake(e))),
-            Ok(Ok(())) => {}
-        }
-        self.d.core.tls_established().map_err(|e| self.usage(e))?;
-        Ok(status)
+        self.st.tls = Some(TlsSetup::new(tls, host)?);
+        self.stls().await
     }
 }
 
@@ -375,127 +283,87 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Wraps a stream with a core configuration and reads the greeting.
     /// `secure`: the stream is protected (see [`Client::new_secure`]).
     pub async fn with_config(stream: S, secure: bool, config: Config) -> Result<Client<S>> {
-        let mut client = Client::unstarted(stream, secure, config);
-        client.read_greeting().await?;
+        let policy = if secure {
+            TlsPolicy::Implicit
+        } else {
+            TlsPolicy::None
+        };
+        let mut client = Client::unstarted(stream, policy, config, Timeouts::default());
+        client.begin()?;
+        client.d.session.start_greeting()?;
+        client.finish().await?;
         Ok(client)
     }
 
-    pub(crate) fn unstarted(stream: S, secure: bool, mut config: Config) -> Client<S> {
-        config.tls = secure;
+    pub(crate) fn unstarted(
+        stream: S,
+        policy: TlsPolicy,
+        mut config: Config,
+        timeouts: Timeouts,
+    ) -> Client<S> {
         config.max_in_flight = config.max_in_flight.max(1);
         let window = config.max_in_flight.min(DEFAULT_WINDOW);
-        let timeouts = Timeouts::default();
+
+        let session = pop3_adapter::new_session(policy, config, timeouts, log_event);
         Client {
-            d: Driver::new(stream, Core::new(config), timeouts.read, timeouts.write),
-            st: Session {
-                current: VecDeque::new(),
-                abandoned: HashSet::new(),
+            d: Driver::new(stream, session, timeouts.write),
+            st: State {
+                current: Vec::new(),
                 broken: None,
-                upgrading: false,
-                allow_cleartext: false,
-                auth_cancel_due: false,
-                greeting: None,
                 window,
+                #[cfg(feature = "rustls")]
                 tls: None,
                 timeouts,
             },
         }
     }
 
-    async fn read_greeting(&mut self) -> Result<()> {
-        loop {
-            let next = self.next_event()?;
-            match next {
-                Next::Greeting(Ok(g)) => {
-                    self.st.greeting = Some(g);
-                    return Ok(());
-                }
-                Next::Greeting(Err(e)) => return Err(Error::GreetingRefused(e)),
-                Next::NeedIo => self.pump().await?,
-                _ => {}
-            }
-        }
-    }
-
     // ----- plumbing -----
 
     /// Start of every public call: refuses a broken client, abandons what
-    /// a dropped call left behind, and resets the timers.
+    /// a dropped call left behind (the layer discards its replies and
+    /// cancels a SASL exchange with `*`), and resets the write timer.
     pub(crate) fn begin(&mut self) -> Result<()> {
         if let Some(k) = &self.st.broken {
             return Err(Error::Broken(k.clone()));
         }
-        if self.st.upgrading {
-            self.st.upgrading = false;
-            self.st.broken = Some(ErrorKind::Tls);
-            return Err(Error::Cancelled("STLS"));
+        if self.d.session.is_busy() {
+            self.d.session.abandon();
         }
-        self.st.abandoned.extend(self.st.current.drain(..));
+        for h in std::mem::take(&mut self.st.current) {
+            self.d.session.abandon_handle(h);
+        }
+        if let Some(e) = self.d.session.error() {
+            // Reported once as what it is, then as Broken.
+            let e: Error = e.clone().into();
+            self.st.broken = Some(e.kind());
+            return Err(e);
+        }
         self.d.reset_timers();
         Ok(())
     }
 
-    /// Records an error; transport and protocol failures break the client.
+    /// Records an error; transport failures break the client (the layer
+    /// keeps its own sticky errors).
     pub(crate) fn fail(&mut self, e: Error) -> Error {
-        match &e {
-            Error::Io(_) | Error::Tls(_) | Error::Protocol(_) => {
-                self.st.broken = Some(e.kind());
-            }
-            _ => {}
+        if let Error::Io(_) | Error::Tls(_) | Error::Timeout(_) = &e {
+            self.st.broken = Some(e.kind());
         }
         e
     }
 
+    /// Queues a raw command (batches); abandoned if the call is dropped.
     pub(crate) fn enqueue(&mut self, cmd: Command) -> Result<Handle> {
-        let h = self.d.core.enqueue(cmd).map_err(|e| self.usage(e))?;
-        self.st.current.push_back(h);
+        let h = self.d.session.enqueue(cmd)?;
+        self.st.current.push(h);
         Ok(h)
     }
 
-    /// A usage error from the core; a poisoned core means a broken client.
-    fn usage(&mut self, e: UsageError) -> Error {
-        if let UsageError::Poisoned(p) = &e {
-            self.st.broken = Some(ErrorKind::of_protocol(p));
-        }
-        Error::Usage(e)
-    }
-
-    /// A handle got its final event.
+    /// A raw handle got its final event.
     pub(crate) fn settle(&mut self, h: Handle) {
         if let Some(i) = self.st.current.iter().position(|c| *c == h) {
-            self.st.current.remove(i);
+            self.st.current.swap_remove(i);
         }
-    }
-
-    /// The next event of a live call. `Live::NeedIo` means: call `pump`.
-    /// A dropped call's SASL exchange waiting for an answer is cancelled
-    /// here.
-    pub(crate) fn next_live_event(&mut self) -> Result<Live<'_>> {
-        if std::mem::take(&mut self.st.auth_cancel_due) {
-            // Only fails when no exchange waits, which the core just said
-            // does.
-            let _ = self.d.core.auth_cancel();
-        }
-        match self.d.poll_event() {
-            Err(e) => {
-                self.st.broken = Some(ErrorKind::of_protocol(&e));
-                Err(Error::Protocol(e))
-            }
-            Ok(None) => Ok(Live::NeedIo),
-            Ok(Some(ev)) => Ok(match live(&mut self.st, ev) {
-                Some(ev) => Live::Event(ev),
-                None => Live::Skip,
-            }),
-        }
-    }
-
-    /// The next event, classified. `Next::NeedIo` means: call `pump`.
-    pub(crate) fn next_event(&mut self) -> Result<Next> {
-        Ok(match self.next_live_event()? {
-            Live::Event(ev) => classify(ev),
-            Live::Skip => Next::Skip,
-            Live::NeedIo => Next::NeedIo,
-        })
     }
 
     /// One step of I/O.
@@ -518,47 +386,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             Ok(Progress::Idle) => Err(self.fail(internal(
                 "the session cannot make progress (nothing to send, no reply expected)",
             ))),
-            Err(e @ Error::Timeout(_)) => Err(e),
             Err(e) => Err(self.fail(e)),
         }
     }
 
-    /// Waits for the final reply to `h`.
-    pub(crate) async fn wait(&mut self, h: Handle) -> Result<Reply> {
+    /// The run loop of an operation without a body.
+    pub(crate) async fn run(&mut self) -> Result<Ran> {
         loop {
-            match self.next_event()? {
-                Next::Reply(handle, reply) if reply.is_terminal() => {
-                    self.settle(handle);
-                    if handle == h {
-                        return Ok(reply);
-                    }
-                }
-                Next::NeedIo => self.pump().await?,
-                _ => {}
+            match self.d.session.poll() {
+                Ok(Action::Done(out)) => return Ok(Ran::Done(out)),
+                Ok(Action::StartTls) => return Ok(Ran::StartTls),
+                Ok(Action::Body(_) | Action::BodyStart(_)) => {}
+                Ok(_) => self.pump().await?,
+                Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    async fn finish(&mut self) -> Result<Output> {
+        match self.run().await? {
+            Ran::Done(out) => Ok(out),
+            Ran::StartTls => Err(internal("unexpected TLS upgrade")),
+        }
+    }
+
+    async fn finish_status(&mut self) -> Result<Status> {
+        match self.finish().await? {
+            Output::Response(r) => r.into_status().ok_or_else(wrong_type),
+            Output::Authenticated(s) => Ok(s),
+            _ => Err(wrong_type()),
         }
     }
 
     /// Sends one command and returns its `+OK` response.
     async fn command(&mut self, cmd: Command) -> Result<Response> {
         self.begin()?;
-        let h = self.enqueue(cmd)?;
-        self.wait(h).await?.into_result()
+        self.d.session.start_command(cmd)?;
+        match self.finish().await? {
+            Output::Response(r) => Ok(r),
+            _ => Err(wrong_type()),
+        }
     }
 
     async fn status(&mut self, cmd: Command) -> Result<Status> {
-        match self.command(cmd).await? {
-            Response::Status(s) => Ok(s),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    fn check_credentials(&self) -> Result<()> {
-        if self.d.core.is_tls() || self.st.allow_cleartext {
-            Ok(())
-        } else {
-            Err(SecurityError::CleartextCredentials.into())
-        }
+        self.command(cmd)
+            .await?
+            .into_status()
+            .ok_or_else(wrong_type)
     }
 
     // ----- getters -----
@@ -567,32 +441,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// connecting, kept after STLS for display (the core itself forgets it
     /// after STLS, so APOP never uses a timestamp seen in cleartext).
     pub fn greeting(&self) -> Option<&Greeting> {
-        self.st.greeting.as_ref()
+        self.d.session.greeting()
     }
 
     /// The capabilities from the last CAPA, if any.
     pub fn capabilities(&self) -> Option<&Capabilities> {
-        self.d.core.capabilities()
+        self.d.session.client().capabilities()
     }
 
     /// The session state.
     pub fn session_state(&self) -> SessionState {
-        self.d.core.session_state()
+        self.d.session.client().session_state()
     }
 
     /// Whether the session is protected by TLS.
     pub fn is_tls(&self) -> bool {
-        self.d.core.is_tls()
+        self.d.session.client().is_tls()
     }
 
     /// Whether an earlier error left the client unusable.
     pub fn is_broken(&self) -> bool {
-        self.st.broken.is_some()
+        self.st.broken.is_some() || self.d.session.is_broken()
     }
 
     /// The sans-IO core, for inspection.
     pub fn core(&self) -> &Core {
-        &self.d.core
+        self.d.session.client()
+    }
+
+    /// The session layer, for inspection.
+    pub fn session(&self) -> &Session {
+        &self.d.session
     }
 
     /// The transport.
@@ -614,7 +493,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Allows (or forbids, the default) sending credentials on a connection
     /// without TLS.
     pub fn set_allow_cleartext_credentials(&mut self, yes: bool) {
-        self.st.allow_cleartext = yes;
+        self.d.session.set_allow_cleartext_credentials(yes);
     }
 
     /// The pipeline window of the batch methods.
@@ -627,103 +506,77 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// advertised `PIPELINING` (or the core config forces it); otherwise
     /// batches run one command at a time.
     pub fn set_window(&mut self, window: usize) {
-        self.st.window = window.clamp(1, self.d.core.config().max_in_flight.max(1));
+        let max = self.d.session.client().config().max_in_flight.max(1);
+        self.st.window = window.clamp(1, max);
     }
 
-    /// The read and write timeouts in force (the connect timeout applies
-    /// only to the constructors).
+    /// The timeouts in force: `read` bounds every whole response (from
+    /// the moment its command was written), `write` each wait for the
+    /// transport to accept bytes; `connect` applies to the constructors.
     pub fn timeouts(&self) -> Timeouts {
         self.st.timeouts
     }
 
-    /// Sets the read and write timeouts: each wait for the server to send
-    /// something, or for the transport to accept bytes, is bounded by them.
+    /// Sets the timeouts (see [`Client::timeouts`]).
     pub fn set_timeouts(&mut self, timeouts: Timeouts) {
         self.st.timeouts = timeouts;
-        self.d.set_timeouts(timeouts.read, timeouts.write);
+        self.d.session.set_response_timeout(timeouts.read);
+        self.d.set_write_timeout(timeouts.write);
     }
 
     // ----- AUTHORIZATION -----
 
     /// `USER name`.
     pub async fn user(&mut self, name: &str) -> Result<Status> {
-        self.check_credentials()?;
         self.status(Command::user(name)?).await
     }
 
     /// `PASS password`.
     pub async fn pass(&mut self, password: &str) -> Result<Status> {
-        self.check_credentials()?;
         self.status(Command::pass(password)?).await
     }
 
     /// `APOP name digest`, the digest computed from the greeting's
-    /// timestamp.
+    /// timestamp; CAPA is read again afterwards (RFC 2449 §5).
     pub async fn apop(&mut self, name: &str, secret: &str) -> Result<Status> {
-        self.check_credentials()?;
         self.begin()?;
-        let h = self.d.core.apop(name, secret).map_err(|e| self.usage(e))?;
-        self.st.current.push_back(h);
-        match self.wait(h).await?.into_result()? {
-            Response::Status(s) => Ok(s),
-            other => Err(unexpected(other)),
-        }
+        self.d.session.start_apop(name, secret)?;
+        self.finish_status().await
     }
 
     /// `RPOP user` (RFC 1081, obsolete).
     pub async fn rpop(&mut self, name: &str) -> Result<Status> {
-        self.check_credentials()?;
         self.status(Command::rpop(name)?).await
     }
 
     /// `AUTH` driven by a SASL mechanism (see [`pop3_proto::sasl`]); the
-    /// core answers the challenges.
+    /// core answers the challenges. Refused before anything is sent when
+    /// the server's CAPA does not list the mechanism; CAPA is read again
+    /// afterwards.
     pub async fn authenticate(&mut self, mechanism: Box<dyn Mechanism>) -> Result<Status> {
-        self.check_credentials()?;
         self.begin()?;
-        let h = self
-            .d
-            .core
-            .authenticate(mechanism)
-            .map_err(|e| self.usage(e))?;
-        self.st.current.push_back(h);
-        match self.wait(h).await?.into_result()? {
-            Response::Status(s) => Ok(s),
-            other => Err(unexpected(other)),
-        }
+        self.d.session.start_authenticate(mechanism)?;
+        self.finish_status().await
     }
 
-    /// Logs in with the strongest method both sides support
-    /// ([`pop3_proto::login::plan`]): SCRAM, CRAM-MD5, PLAIN, LOGIN, then
-    /// APOP (over TLS), then USER/PASS. Issues CAPA first when no
-    /// capabilities are known. Returns the method used.
+    /// Logs in with the best method both sides support (the session
+    /// layer's plan, see [`pop3_proto::session`]): SCRAM-*-PLUS with
+    /// channel binding, SCRAM, CRAM-MD5, PLAIN, LOGIN, then APOP (over
+    /// TLS, falling back to USER/PASS when the APOP secret is refused),
+    /// then USER/PASS; CAPA first when unknown and again afterwards.
+    /// Returns the method used.
     pub async fn login(&mut self, user: &str, password: &str) -> Result<LoginMethod> {
-        self.check_credentials()?;
-        self.learn_capabilities().await?;
-        let method = login::plan(
-            self.capabilities(),
-            self.greeting(),
-            self.is_tls(),
-            self.st.allow_cleartext,
-        )?;
-        tracing::debug!("login method: {method:?}");
-        match &method {
-            LoginMethod::Sasl(name) => {
-                let mut random = [0u8; 24];
-                random_bytes(&mut random)?;
-                let m = login::mechanism(name, user, password, &random)
-                    .map_err(|e| Error::Usage(UsageError::Sasl(e)))?;
-                self.authenticate(m).await?;
+        self.begin()?;
+        let mut random = [0u8; 32];
+        random_bytes(&mut random)?;
+        self.d.session.start_login(user, password, &random)?;
+        match self.finish().await? {
+            Output::LoggedIn(m) => {
+                tracing::debug!("logged in with {m:?}");
+                Ok(m)
             }
-            LoginMethod::Apop => {
-                self.apop(user, password).await?;
-            }
-            _ => {
-                self.user(user).await?;
-                self.pass(password).await?;
-            }
+            _ => Err(wrong_type()),
         }
-        Ok(method)
     }
 
     // ----- TRANSACTION -----
@@ -821,21 +674,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     async fn body(&mut self, cmd: Command) -> Result<Body<'_, S>> {
         self.begin()?;
-        let h = self.enqueue(cmd)?;
+        self.d.session.start_command(cmd)?;
         loop {
-            match self.next_event()? {
-                Next::Reply(handle, Reply::Ok(Response::BodyStart(status))) if handle == h => {
-                    return Ok(Body::new(self, h, status))
+            match self.d.session.poll() {
+                Ok(Action::BodyStart(status)) => return Ok(Body::new(self, status)),
+                Ok(Action::Done(_) | Action::Body(_) | Action::StartTls) => {
+                    return Err(internal("body without +OK"))
                 }
-                Next::Reply(handle, reply) if reply.is_terminal() => {
-                    self.settle(handle);
-                    if handle == h {
-                        reply.into_result()?;
-                        return Err(internal("body reply without +OK"));
-                    }
-                }
-                Next::NeedIo => self.pump().await?,
-                _ => {}
+                Ok(_) => self.pump().await?,
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -871,28 +718,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// `CAPA`: the server's capabilities (also kept for
     /// [`Client::capabilities`] and pipelining).
     pub async fn capa(&mut self) -> Result<Capabilities> {
-        // The core remembers a refusal (`needs_capa`), reset by STLS.
-        match self.command(Command::Capa).await {
-            Ok(Response::Capa(c)) => Ok(c),
-            Ok(other) => Err(unexpected(other)),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// CAPA, with a `-ERR` (a server without CAPA) as `None`.
-    async fn capa_unless_refused(&mut self) -> Result<Option<Capabilities>> {
-        match self.capa().await {
-            Ok(c) => Ok(Some(c)),
-            Err(Error::Server { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.command(Command::Capa)
+            .await?
+            .into_capa()
+            .ok_or_else(wrong_type)
     }
 
     /// Runs CAPA when no capabilities are known and the server has not
     /// refused CAPA already (a `-ERR` is not an error here).
     pub(crate) async fn learn_capabilities(&mut self) -> Result<()> {
-        if self.d.core.needs_capa() {
-            self.capa_unless_refused().await?;
+        if self.d.session.client().needs_capa() {
+            match self.capa().await {
+                Ok(_) | Err(Error::Server { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
@@ -919,17 +758,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// TLS library: an async closure that performs the handshake and
     /// returns the encrypted stream). Bytes the server sent after its `+OK`
     /// and before the handshake are refused as a response injection.
-    pub async fn stls_with<T, F, Fut>(mut self, upgrade: F) -> Result<Client<T>>
+    pub async fn stls_with<T, F, Fut>(self, upgrade: F) -> Result<Client<T>>
     where
         T: AsyncRead + AsyncWrite + Unpin,
         F: FnOnce(S) -> Fut,
         Fut: Future<Output = io::Result<T>>,
     {
+        self.stls_with_binding(|s| async move { upgrade(s).await.map(|t| (t, None)) })
+            .await
+    }
+
+    /// [`Client::stls_with`], where `upgrade` also returns the
+    /// connection's channel-binding data (which enables the SCRAM `-PLUS`
+    /// mechanisms in [`Client::login`]).
+    pub async fn stls_with_binding<T, F, Fut>(mut self, upgrade: F) -> Result<Client<T>>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+        F: FnOnce(S) -> Fut,
+        Fut: Future<Output = io::Result<(T, Option<ChannelBinding>)>>,
+    {
         self.begin()?;
-        self.stls_command().await?;
+        if self.is_tls() {
+            return Err(Error::Usage(UsageError::AlreadyTls));
+        }
+        self.d.session.start_stls()?;
+        match self.run().await? {
+            Ran::StartTls => {}
+            Ran::Done(_) => return Err(internal("STLS finished without a handshake")),
+        }
+        self.d.flush_all().await.map_err(|e| self.fail(e))?;
+        let deadline = self.d.session.poll_timeout().map(|at| self.d.instant(at));
         let Client { d, st } = self;
         let (stream, parts) = d.into_parts();
-        let stream = match tokio::time::timeout(st.timeouts.read, upgrade(stream)).await {
+        let r = match deadline {
+            Some(when) => tokio::time::timeout_at(when, upgrade(stream)).await,
+            None => Ok(upgrade(stream).await),
+        };
+        let (stream, binding) = match r {
             Err(_) => return Err(Error::timeout("TLS handshake")),
             Ok(r) => r.map_err(Error::Tls)?,
         };
@@ -937,42 +802,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             d: Driver::from_parts(stream, parts),
             st,
         };
-        client
-            .d
-            .core
-            .tls_established()
-            .map_err(|e| client.usage(e))?;
+        let now = client.d.now();
+        client.d.session.tls_established(now, binding)?;
+        client.finish().await?;
         Ok(client)
     }
-
-    /// Sends STLS, waits for `+OK`, checks that nothing followed it, and
-    /// writes out everything before the handshake starts.
-    async fn stls_command(&mut self) -> Result<Status> {
-        let h = self.enqueue(Command::Stls)?;
-        let status = match self.wait(h).await?.into_result()? {
-            Response::Status(s) => s,
-            other => return Err(unexpected(other)),
-        };
-        // Anything the server sent after its +OK is already in the core
-        // (every byte read is handed over at once); this reports it as
-        // ProtocolError::StlsInjection before any TLS byte is sent.
-        if let Err(e) = self.d.poll_event() {
-            self.st.broken = Some(ErrorKind::of_protocol(&e));
-            return Err(Error::Protocol(e));
-        }
-        if !self.d.core.is_awaiting_tls() {
-            return Err(internal("STLS answered but the core does not wait for TLS"));
-        }
-        self.d.flush_all().await.map_err(|e| self.fail(e))?;
-        Ok(status)
-    }
 }
 
-/// The core answered a command with a response type it never uses for it.
 fn wrong_type() -> Error {
     internal("unexpected response type")
-}
-
-fn unexpected(r: Response) -> Error {
-    internal(&format!("unexpected response type {r:?}"))
 }

@@ -1,5 +1,7 @@
 //! The I/O driver: a thin, poll-based pump between a transport and the
-//! sans-IO core (no protocol knowledge here).
+//! sans-IO session layer (no protocol knowledge here): it writes what the
+//! layer gives, reads into it with the clock, and sleeps until the layer's
+//! deadline ([`Session::poll_timeout`]).
 //!
 //! [`Driver::poll_io`] writes pending command bytes and reads server bytes
 //! *in the same poll*, so a deep pipeline never deadlocks against a server
@@ -13,15 +15,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use pop3_proto::{Client as Core, Event};
+use pop3_proto::session::{Instant as At, Session};
+use pop3_proto::Event;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
-use pop3_tls::log;
+use pop3_adapter::log;
 
-pop3_tls::tracing_logger!(
-    /// Emits the shared log lines ([`pop3_tls::log`]) under this crate's
+pop3_adapter::tracing_logger!(
+    /// Emits the shared log lines ([`pop3_adapter::log`]) under this crate's
     /// target, so `RUST_LOG=pop3_tokio=debug` selects them.
     Log,
     "pop3_tokio"
@@ -90,52 +93,61 @@ pub(crate) struct IoState {
     wpos: usize,
     flush_needed: bool,
     read_eof: bool,
-    read_timer: Timer,
+    /// The layer's deadline, slept on while reading.
+    deadline: Option<Pin<Box<Sleep>>>,
     write_timer: Timer,
+    /// The epoch of the layer's clock.
+    epoch: Instant,
     /// The output buffer holds a secret: zero it once written.
     sensitive: bool,
 }
 
-/// Transport + core + buffers.
+/// Transport + session + buffers.
 pub(crate) struct Driver<S> {
     pub(crate) stream: S,
-    pub(crate) core: Core,
+    pub(crate) session: Session,
     st: IoState,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
-    pub(crate) fn new(
-        stream: S,
-        core: Core,
-        read_timeout: Duration,
-        write_timeout: Duration,
-    ) -> Self {
+    /// A driver whose clock starts now (the session was created with
+    /// `Instant::ZERO`).
+    pub(crate) fn new(stream: S, session: Session, write_timeout: Duration) -> Self {
         Driver {
             stream,
-            core,
+            session,
             st: IoState {
                 rbuf: vec![0; READ_BUF].into_boxed_slice(),
                 wbuf: Vec::new(),
                 wpos: 0,
                 flush_needed: false,
                 read_eof: false,
-                read_timer: Timer::new(read_timeout),
+                deadline: None,
                 write_timer: Timer::new(write_timeout),
+                epoch: Instant::now(),
                 sensitive: false,
             },
         }
     }
 
-    /// Changes the read and write timeouts.
-    pub(crate) fn set_timeouts(&mut self, read: Duration, write: Duration) {
-        self.st.read_timer = Timer::new(read);
+    /// The layer's `now`.
+    pub(crate) fn now(&self) -> At {
+        At::from_epoch(Instant::now().saturating_duration_since(self.st.epoch))
+    }
+
+    /// The tokio instant of a layer instant.
+    pub(crate) fn instant(&self, at: At) -> Instant {
+        self.st.epoch + at.since_epoch()
+    }
+
+    /// Changes the write timeout (the read side follows the layer's
+    /// whole-response deadline).
+    pub(crate) fn set_write_timeout(&mut self, write: Duration) {
         self.st.write_timer = Timer::new(write);
     }
 
-    /// Forgets partly elapsed timeouts (at the start of every call, so time
-    /// spent by the caller between calls never counts).
+    /// Forgets a partly elapsed write timeout (at the start of every call).
     pub(crate) fn reset_timers(&mut self) {
-        self.st.read_timer.disarm();
         self.st.write_timer.disarm();
     }
 
@@ -144,11 +156,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         self.st.wpos < self.st.wbuf.len() || self.st.flush_needed
     }
 
-    /// Moves everything the core wants to send into the output buffer.
+    /// Moves everything the layer wants to send into the output buffer.
     fn gather(&mut self) {
+        let now = self.now();
         loop {
             let start = self.st.wbuf.len();
-            let Some(t) = self.core.poll_transmit(&mut self.st.wbuf) else {
+            let Some(t) = self.session.poll_transmit(now, &mut self.st.wbuf) else {
                 break;
             };
             log::sent(&Log, &self.st.wbuf[start..start + t.len], &t);
@@ -222,21 +235,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => false,
         };
-        let reading = !self.st.read_eof && self.core.wants_read();
+        let reading = !self.st.read_eof && self.session.client().wants_read();
         if reading {
+            let now_at = Instant::now();
             let mut buf = ReadBuf::new(&mut self.st.rbuf);
-            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+            let r = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
+            let now = At::from_epoch(now_at.saturating_duration_since(self.st.epoch));
+            match r {
                 Poll::Ready(Ok(())) => {
                     let data = buf.filled();
                     if data.is_empty() {
                         log::end_of_stream(&Log, true);
                         self.st.read_eof = true;
-                        self.core.handle_eof();
+                        self.session.handle_eof(now);
                     } else {
                         log::received(&Log, data);
-                        self.core.handle_input(data);
+                        self.session.handle_input(now, data);
                     }
-                    self.st.read_timer.disarm();
                     return Poll::Ready(Ok(Progress::Read));
                 }
                 // rustls reports a TCP close without close_notify this
@@ -245,8 +260,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     log::end_of_stream(&Log, false);
                     self.st.read_eof = true;
-                    self.core.handle_eof();
-                    self.st.read_timer.disarm();
+                    self.session.handle_eof(now);
                     return Poll::Ready(Ok(Progress::Read));
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::from_io(e))),
@@ -265,9 +279,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                 return Poll::Ready(Err(e));
             }
         }
-        if reading && self.st.read_timer.poll_expired(cx).is_ready() {
-            self.st.read_timer.disarm();
-            return Poll::Ready(Err(Error::timeout("read")));
+        if reading && self.poll_deadline(cx).is_ready() {
+            // The layer now holds a sticky timeout: the caller's next
+            // poll of the session reports it.
+            return Poll::Ready(Ok(Progress::Read));
+        }
+        Poll::Pending
+    }
+
+    /// Sleeps until the layer's deadline; `Ready` once it passed (and the
+    /// layer was told).
+    pub(crate) fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(at) = self.session.poll_timeout() else {
+            return Poll::Pending;
+        };
+        let when = self.instant(at);
+        let sleep = match &mut self.st.deadline {
+            Some(s) => {
+                if s.deadline() != when {
+                    s.as_mut().reset(when);
+                }
+                s
+            }
+            None => self
+                .st
+                .deadline
+                .insert(Box::pin(tokio::time::sleep_until(when))),
+        };
+        if sleep.as_mut().poll(cx).is_ready() {
+            let now = self.now().max(at);
+            self.session.handle_timeout(now);
+            return Poll::Ready(());
         }
         Poll::Pending
     }
@@ -304,21 +346,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 
     /// Takes the transport out, keeping everything else for
     /// [`Driver::from_parts`] (a TLS upgrade that changes the type).
-    pub(crate) fn into_parts(self) -> (S, (Core, IoState)) {
-        (self.stream, (self.core, self.st))
+    pub(crate) fn into_parts(self) -> (S, (Session, IoState)) {
+        (self.stream, (self.session, self.st))
     }
 
     /// Rebuilds a driver from [`Driver::into_parts`] over a new transport.
-    pub(crate) fn from_parts(stream: S, (core, st): (Core, IoState)) -> Driver<S> {
-        Driver { stream, core, st }
-    }
-
-    /// Next core event, logging it; `Ok(None)` when input is needed.
-    pub(crate) fn poll_event(&mut self) -> Result<Option<Event<'_>>, pop3_proto::ProtocolError> {
-        let ev = self.core.poll_event()?;
-        if let Some(ev) = &ev {
-            log::event(&Log, ev);
+    pub(crate) fn from_parts(stream: S, (session, st): (Session, IoState)) -> Driver<S> {
+        Driver {
+            stream,
+            session,
+            st,
         }
-        Ok(ev)
     }
+}
+
+/// Logs every event the layer sees.
+pub(crate) fn log_event(ev: &Event<'_>) {
+    log::event(&Log, ev);
 }

@@ -43,10 +43,22 @@
 //! without TLS unless [`ConnectOptions::allow_cleartext_credentials`] (or
 //! [`Client::set_allow_cleartext_credentials`]) says so.
 //!
-//! Every wait is bounded by [`Timeouts`]: the connect, each wait for server
-//! bytes (`read`), each wait for the transport to accept bytes (`write`),
-//! and the TLS handshake (`read`). A stalled server gives
-//! [`Error::Timeout`], never a hang.
+//! Every wait is bounded by [`Timeouts`]: the connect, each **whole
+//! response** (`read`: from the moment its command was written until the
+//! status line, listing or body is complete, so a server trickling one
+//! byte at a time still times out), each wait for the transport to accept
+//! bytes (`write`), and the TLS handshake (`read`). A stalled or trickling
+//! server gives [`Error::Timeout`], never a hang. The deadlines are the
+//! session layer's ([`pop3_proto::session`]); this crate sleeps until
+//! them.
+//!
+//! # Architecture
+//!
+//! This crate is a *driver* of [`pop3_proto::session`]: connect, STLS,
+//! login, commands and batches are the layer's operations, so this
+//! adapter and `pop3-blocking` send the same bytes (a test compares their
+//! server-side transcripts). It moves bytes (reading while it writes),
+//! performs TLS handshakes when the layer asks, and passes the clock.
 //!
 //! # Commands
 //!
@@ -62,7 +74,7 @@
 //! [`lang`](Client::lang) / [`languages`](Client::languages), plus
 //! [`authenticate`](Client::authenticate) (SASL) and
 //! [`login`](Client::login), which picks the best method offered
-//! ([`pop3_proto::login::plan`]).
+//! (the session layer's plan).
 //!
 //! Bodies can also be consumed piece by piece: [`Client::retr_body`] and
 //! [`Client::top_body`] return a [`Body`] with a lending
@@ -110,14 +122,16 @@
 //! | `stls_with` | **no** | the client is consumed; it is gone with the future |
 //! | `connect*`, `establish`, `new*` | no | nothing to resume: no client was returned |
 //!
-//! Read and write timeouts behave like a cancellation: after
-//! [`Error::Timeout`] the client stays usable and the late reply is drained
-//! by the next call (each call waits at most the timeout per read). A
-//! timeout during STLS or a TLS handshake breaks the client.
+//! A timeout is sticky: after [`Error::Timeout`] the connection is
+//! unusable (the rest of the response may still be on its way), and a
+//! body cut by it is an error, never a short message. A dropped future is
+//! *abandoned* through the layer ([`Session::abandon`](pop3_proto::session::Session::abandon)):
+//! its remaining replies are read and discarded by the next call, and a
+//! SASL exchange in progress is cancelled with `*`.
 //!
 //! # Errors
 //!
-//! One enum, [`Error`] (defined in `pop3-tls` and the very type
+//! One enum, [`Error`] (defined in `pop3-adapter` and the very type
 //! `pop3-blocking` returns); [`Error::kind`] gives the adapter-independent
 //! [`ErrorKind`]. A server `-ERR` is
 //! [`Error::Server`] with its typed [`RespCode`] and
@@ -148,11 +162,12 @@ pub use error::{BatchError, Error, Result};
 pub use pop3_proto::login::LoginMethod;
 pub use stream::MaybeTlsStream;
 
+#[cfg(feature = "rustls")]
+pub use pop3_adapter::{rustls, TlsConfigError, TlsOptions};
+pub use pop3_adapter::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
+pub use pop3_adapter::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
 pub use pop3_proto;
 pub use pop3_proto::{
     Capabilities, Command, Config, ErrResponse, Greeting, Language, ListEntry, RespCode, Stat,
     Status, Uid, UidlEntry,
 };
-pub use pop3_tls::{rustls, TlsConfigError, TlsOptions};
-pub use pop3_tls::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
-pub use pop3_tls::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};

@@ -297,3 +297,55 @@ async fn futures_are_send() {
     let (received, n) = task.await.unwrap().unwrap();
     assert_eq!(received, n);
 }
+
+/// A future dropped in the middle of a SASL exchange: the next call
+/// abandons it through the session layer, which answers the server's
+/// challenge with `*` (no user name goes out), then runs normally.
+#[tokio::test(flavor = "current_thread")]
+async fn dropped_sasl_exchange_is_cancelled_with_a_star() {
+    let caps = "+OK\r\nSASL LOGIN\r\n.\r\n";
+    let script = pop3_testkit::Script::new()
+        .send(b"+OK hi\r\n")
+        .expect_line("CAPA")
+        .send(caps)
+        .expect_line("AUTH LOGIN")
+        .sleep(Duration::from_millis(300))
+        .send(b"+ VXNlcm5hbWU6\r\n")
+        .expect_line("*")
+        .send(b"-ERR [AUTH] cancelled\r\n")
+        .expect_line("CAPA")
+        .send(caps)
+        .expect_line("QUIT")
+        .send(b"+OK\r\n");
+    let server = Server::builder().script(script).start().unwrap();
+    let mut c = Client::connect_plain("127.0.0.1", server.port(), true)
+        .await
+        .unwrap();
+    let mechanism = Box::new(pop3_proto::sasl::Login::new("alice", "secret"));
+    let r = tokio::time::timeout(Duration::from_millis(50), c.authenticate(mechanism)).await;
+    assert!(
+        r.is_err(),
+        "the exchange should still wait for its challenge"
+    );
+    assert!(c.capa().await.unwrap().sasl.contains(&"LOGIN".to_string()));
+    c.quit().await.unwrap();
+    server.script_result().unwrap();
+}
+
+/// After STLS the adapter hands the rustls `tls-exporter` data to the
+/// layer, and login prefers SCRAM-SHA-256-PLUS when the server offers it.
+#[tokio::test(flavor = "current_thread")]
+async fn login_prefers_scram_plus_with_channel_binding_after_stls() {
+    let (server, options, _) = pop3_scenarios::scram_plus_after_stls();
+    let mut c = Client::connect("127.0.0.1", server.port(), &options)
+        .await
+        .unwrap();
+    assert!(c.session().channel_binding().is_some(), "tls-exporter data");
+    let e = c.login(USER, PASS).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Server(Some(pop3_tokio::RespCode::Auth))
+    );
+    c.quit().await.unwrap();
+    server.script_result().unwrap();
+}

@@ -72,25 +72,32 @@ async fn step(c: &mut TcpClient, step: &Step) -> Result<(), String> {
     }
 }
 
+/// Connects and runs the steps of `s` on a current-thread runtime of its
+/// own (timing scenarios must not wait behind another scenario's CPU
+/// work); also used by the transcript-equality test.
+pub fn run(
+    s: &pop3_scenarios::Scenario,
+    port: u16,
+    options: &pop3_tokio::ConnectOptions,
+) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    rt.block_on(async {
+        let connected = Client::connect("127.0.0.1", port, options).await;
+        if let Some(mut client) = s.connected(connected)? {
+            for (i, st) in s.steps.iter().enumerate() {
+                step(&mut client, st)
+                    .await
+                    .map_err(|e| format!("step {i}: {e}"))?;
+            }
+        }
+        Ok(())
+    })
+}
+
 #[test]
 fn shared_scenarios() {
-    // Each scenario on its own thread and current-thread runtime (timing
-    // scenarios must not wait behind another scenario's CPU work).
-    pop3_scenarios::run_all(|s, port, options| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("runtime: {e}"))?;
-        rt.block_on(async {
-            let connected = Client::connect("127.0.0.1", port, options).await;
-            if let Some(mut client) = s.connected(connected)? {
-                for (i, st) in s.steps.iter().enumerate() {
-                    step(&mut client, st)
-                        .await
-                        .map_err(|e| format!("step {i}: {e}"))?;
-                }
-            }
-            Ok(())
-        })
-    });
+    pop3_scenarios::run_all(run);
 }

@@ -17,7 +17,7 @@
 //! ```no_run
 //! # fn f(conn: &rustls::ClientConnection) -> Result<(), pop3_proto::sasl::SaslError> {
 //! use pop3_proto::login;
-//! let binding = pop3_tls::binding::channel_binding(conn);
+//! let binding = pop3_rustls::binding::channel_binding(conn);
 //! let _method = login::plan_with(None, None, true, false, binding.is_some());
 //! let _m = login::mechanism_with_binding("SCRAM-SHA-256-PLUS", "u", "p", &[7; 18], binding.as_ref())?;
 //! # Ok(()) }

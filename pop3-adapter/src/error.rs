@@ -5,9 +5,12 @@ use std::fmt;
 use std::io;
 
 use pop3_proto::login::LoginError;
+use pop3_proto::session::SessionError;
 use pop3_proto::{CommandError, CommandKind, ErrResponse, ProtocolError, UsageError};
 
-use crate::{BatchReport, ErrorKind, SecurityError, TlsConfigError};
+#[cfg(feature = "rustls")]
+use crate::TlsConfigError;
+use crate::{BatchReport, ErrorKind, SecurityError};
 
 /// Everything that can go wrong in a `Client` call of `pop3-blocking` or
 /// `pop3-tokio` (both re-export this type as their `Error`).
@@ -29,6 +32,7 @@ pub enum Error {
     /// closure of `Client::stls_with` failed).
     Tls(io::Error),
     /// The TLS configuration could not be built (bad CA file, key, name).
+    #[cfg(feature = "rustls")]
     TlsConfig(TlsConfigError),
     /// The server broke the protocol, or the connection ended where it must
     /// not ([`ProtocolError::TruncatedBody`]: a message was cut short and
@@ -67,25 +71,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// The error for an AUTH the core cancelled (`Event::AuthCancelled`):
-    /// the server's `-ERR` to our `*`, with the mechanism's reason as its
-    /// `sasl_detail` when the server gave none.
-    pub fn auth_cancelled(error: &pop3_proto::sasl::SaslError, mut response: ErrResponse) -> Error {
-        response
-            .sasl_detail
-            .get_or_insert_with(|| format!("client cancelled: {error}"));
-        Error::Server {
-            command: CommandKind::Auth,
-            response,
-        }
-    }
-
     /// The adapter-independent kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Io(e) => ErrorKind::of_io(e),
             Error::Timeout(_) => ErrorKind::Timeout,
-            Error::Tls(_) | Error::TlsConfig(_) | Error::Cancelled(_) => ErrorKind::Tls,
+            Error::Tls(_) | Error::Cancelled(_) => ErrorKind::Tls,
+            #[cfg(feature = "rustls")]
+            Error::TlsConfig(_) => ErrorKind::Tls,
             Error::Protocol(e) => ErrorKind::of_protocol(e),
             Error::Server { response, .. } | Error::GreetingRefused(response) => {
                 ErrorKind::of_server(response)
@@ -145,6 +138,7 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Timeout(e) => write!(f, "timed out: {e}"),
             Error::Tls(e) => write!(f, "TLS error: {e}"),
+            #[cfg(feature = "rustls")]
             Error::TlsConfig(e) => write!(f, "TLS configuration error: {e}"),
             Error::Protocol(e) => write!(f, "protocol error: {e}"),
             Error::Server { command, response } => write!(f, "{command} failed: {response}"),
@@ -167,6 +161,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) | Error::Timeout(e) | Error::Tls(e) | Error::Sink(e) => Some(e),
+            #[cfg(feature = "rustls")]
             Error::TlsConfig(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::Usage(e) => Some(e),
@@ -185,8 +180,35 @@ impl From<io::Error> for Error {
 }
 
 impl From<UsageError> for Error {
+    /// The core's cleartext-credential refusal is a [`SecurityError`].
     fn from(e: UsageError) -> Self {
-        Error::Usage(e)
+        match e {
+            UsageError::CleartextCredentials => {
+                Error::Security(SecurityError::CleartextCredentials)
+            }
+            e => Error::Usage(e),
+        }
+    }
+}
+
+impl From<SessionError> for Error {
+    /// A session-layer error: a timeout becomes [`Error::Timeout`] whose
+    /// inner error is the [`SessionError::Timeout`] (downcast it for what
+    /// was waited for and how much of a body arrived).
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Protocol(p) => Error::Protocol(p),
+            SessionError::Timeout(t) => Error::Timeout(io::Error::new(
+                io::ErrorKind::TimedOut,
+                SessionError::Timeout(t),
+            )),
+            SessionError::Cancelled(what) => Error::Cancelled(what),
+            SessionError::Server { command, response } => Error::Server { command, response },
+            SessionError::GreetingRefused(r) => Error::GreetingRefused(r),
+            SessionError::Usage(u) => u.into(),
+            SessionError::Security(s) => Error::Security(s),
+            other => Error::Io(io::Error::other(other)),
+        }
     }
 }
 
@@ -208,24 +230,13 @@ impl From<SecurityError> for Error {
     }
 }
 
-impl From<LoginError> for SecurityError {
-    /// [`pop3_proto::login::plan`]'s refusal is a policy refusal.
-    fn from(e: LoginError) -> Self {
-        match e {
-            LoginError::CleartextRefused => SecurityError::CleartextCredentials,
-            // `LoginError` is non-exhaustive; any future refusal is one of
-            // the policy too.
-            _ => SecurityError::NoUsableMechanism,
-        }
-    }
-}
-
 impl From<LoginError> for Error {
     fn from(e: LoginError) -> Self {
         Error::Security(e.into())
     }
 }
 
+#[cfg(feature = "rustls")]
 impl From<TlsConfigError> for Error {
     fn from(e: TlsConfigError) -> Self {
         Error::TlsConfig(e)

@@ -8,7 +8,7 @@
 //! writes that `Logger`.
 //!
 //! ```
-//! use pop3_tls::log::{self, Level, Logger};
+//! use pop3_adapter::log::{self, Level, Logger};
 //! use std::cell::RefCell;
 //!
 //! #[derive(Default)]
