@@ -194,9 +194,10 @@ mod tests {
 
     #[test]
     fn every_event_of_a_session_converts_and_compares() {
-        let mut config = Config::default();
-        config.allow_cleartext_credentials = true;
-        let mut c = Client::new(config);
+        let mut c = Client::new(Config {
+            allow_cleartext_credentials: true,
+            ..Config::default()
+        });
         let mut out = Vec::new();
         c.handle_input(b"+OK hi <1@x>\r\n");
         let mut evs = Vec::new();
