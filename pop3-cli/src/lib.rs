@@ -48,7 +48,7 @@
 //! | `top N LINES` | headers and the first LINES body lines |
 //! | `dele N...` | mark and commit deletions (a failed QUIT is reported) |
 //! | `headers` | table of number, size, date, from, subject (pipelined `TOP n 0`, RFC 2047 decoded) |
-//! | `fetch --maildir DIR \| --mbox FILE \| --eml-dir DIR [--delete] [--new-only]` | durable download |
+//! | `fetch --maildir DIR \| --mbox FILE \| --eml-dir DIR [--delete] [--all] [--max-size N] [--line-endings lf\|crlf\|keep]` | durable download |
 //!
 //! `--json` prints one JSON object per line instead of tables. Server
 //! text shown on the terminal (greeting, `-ERR` text, headers, UIDs) has
@@ -71,8 +71,11 @@
 //! each message only after it is stored, but a cut before QUIT means those
 //! messages are downloaded again by the next run (a warning says so).
 //! Messages are retrieved pipelined when the server offers `PIPELINING`.
-//! The mbox file is not locked: do not let another program write it
-//! during a fetch.
+//!
+//! Locking: an mbox is locked with `fcntl` and a dotlock (`FILE.lock`), a
+//! Maildir or `.eml` directory with `fcntl` on `DIR/.pop3-lock`, and the
+//! state file with `fcntl`; a second fetch into the same destination waits
+//! up to `--lock-timeout` seconds, then exits with code 9.
 //!
 //! # Exit codes
 //!
@@ -86,6 +89,7 @@
 //! | 6 | TLS failure (handshake, certificate, STLS not offered, cleartext refused) |
 //! | 7 | timeout |
 //! | 8 | I/O error (network, local files) |
+//! | 9 | another fetch is running into the same destination |
 //!
 //! # Verbosity
 //!
@@ -95,15 +99,29 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// Like `eprintln!`, but a stderr that cannot be written (closed, a broken
+/// pipe) is ignored instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+    }};
+}
+
 pub mod cli;
 pub mod commands;
+pub mod durable;
 pub mod error;
 pub mod fetch;
+pub mod lock;
 pub mod output;
 pub mod password;
 pub mod sanitize;
 pub mod session;
+pub mod state;
+pub mod store;
 pub mod target;
+pub mod transform;
 
 use std::process::ExitCode;
 
@@ -151,7 +169,10 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
             eml_dir,
             delete,
             new_only,
+            all,
             max_size,
+            line_endings,
+            lock_timeout,
         } => {
             let dest = match (maildir, mbox, eml_dir) {
                 (Some(d), None, None) => Dest::Maildir(d.clone()),
@@ -170,7 +191,10 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
                     dest,
                     delete: *delete,
                     new_only: *new_only,
+                    all: *all,
                     max_size: *max_size,
+                    line_endings: *line_endings,
+                    lock_timeout: std::time::Duration::from_secs(*lock_timeout),
                 },
             )
         }
@@ -192,7 +216,7 @@ pub fn run() -> ExitCode {
     match execute(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pop3: {e}");
+            say!("pop3: {e}");
             ExitCode::from(e.class.code())
         }
     }
