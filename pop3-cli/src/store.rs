@@ -164,6 +164,8 @@ struct Mbox {
     /// What goes before the next `From ` line so it starts a paragraph.
     sep: &'static [u8],
     msg_start: u64,
+    /// A message was begun and has not ended.
+    in_message: bool,
     /// The start of the current message while its header is held back.
     header: Option<Vec<u8>>,
 }
@@ -269,6 +271,7 @@ impl Store {
                 self.buf.extend_from_slice(m.sep);
                 m.sep = b"";
                 m.msg_start = m.file_len + self.buf.len() as u64;
+                m.in_message = true;
                 m.header = Some(Vec::new());
             }
             Kind::Dir(d) => {
@@ -386,9 +389,10 @@ impl Store {
             self.buf.extend_from_slice(nl);
             self.maybe_flush()?;
             self.unsynced = true;
-            let Kind::Mbox(m) = &self.kind else {
+            let Kind::Mbox(m) = &mut self.kind else {
                 unreachable!()
             };
+            m.in_message = false;
             return Ok(m.path.clone());
         }
         self.transform.finish(&mut self.buf);
@@ -419,7 +423,8 @@ impl Store {
         self.current = None;
         self.transform.reset();
         if let Kind::Mbox(m) = &mut self.kind {
-            if m.header.take().is_some() || m.file_len + self.buf.len() as u64 > m.msg_start {
+            m.header = None;
+            if std::mem::take(&mut m.in_message) {
                 let keep = m.msg_start;
                 if keep >= m.file_len {
                     self.buf.truncate((keep - m.file_len) as usize);
@@ -575,6 +580,7 @@ fn open_mbox(path: &Path, host: &str, deadline: Instant) -> Result<Mbox, LockErr
         dir_synced: !created,
         sep,
         msg_start: file_len,
+        in_message: false,
         header: None,
     })
 }
