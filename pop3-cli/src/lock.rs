@@ -95,12 +95,30 @@ impl DotLock {
     /// or older than [`DOTLOCK_STALE`] is removed, as procmail and mutt do.
     pub fn acquire(target: &Path, host: &str, deadline: Instant) -> Result<DotLock, LockError> {
         let path = DotLock::path_for(target);
+        // The lock appears complete (with its PID) or not at all: written
+        // to a private name first, then hard-linked (which never replaces
+        // an existing lock), as procmail does.
+        let tmp_name = |pid: u32| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(format!(".pop3-{pid}"));
+            PathBuf::from(p)
+        };
+        let tmp = tmp_name(std::process::id());
+        remove_dead_temps(&path);
         loop {
-            match private_options().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    let _ = writeln!(f, "{} {host}", std::process::id());
-                    return Ok(DotLock { path });
-                }
+            let _ = fs::remove_file(&tmp);
+            let mut f = private_options()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(|e| LockError::Io(tmp.clone(), e))?;
+            f.write_all(format!("{} {host}\n", std::process::id()).as_bytes())
+                .map_err(|e| LockError::Io(tmp.clone(), e))?;
+            drop(f);
+            let linked = fs::hard_link(&tmp, &path);
+            let _ = fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => return Ok(DotLock { path }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     if is_stale(&path, host) {
                         let _ = fs::remove_file(&path);
@@ -120,6 +138,28 @@ impl DotLock {
 impl Drop for DotLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Removes `LOCK.pop3-PID` files of processes that are gone (a run killed
+/// while taking the lock).
+fn remove_dead_temps(lock: &Path) {
+    let Some(name) = lock.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let dir = crate::durable::parent_of(lock);
+    let Ok(rd) = fs::read_dir(&dir) else { return };
+    let prefix = format!("{name}.pop3-");
+    for e in rd.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = n.strip_prefix(&prefix).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let dead = rustix::process::Pid::from_raw(pid)
+            .is_some_and(|p| rustix::process::test_kill_process(p) == Err(Errno::SRCH));
+        if dead {
+            let _ = fs::remove_file(e.path());
+        }
     }
 }
 

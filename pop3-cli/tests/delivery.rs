@@ -188,14 +188,14 @@ fn killed_at_every_syscall_nothing_lost_or_doubled() {
     }
     let mb = small_mailbox();
     let started = Instant::now();
-    let mut runs = 0;
+    let (mut runs, mut killed) = (0, 0);
     for kind in KINDS {
         let probe = start(stls(mb.clone()));
         let dest = probe.path("dest");
         let mut cmd = probe.cmd();
         cmd.args(fetch_args(kind, &dest)).arg("--delete");
         let counts = syscall_counts(&cmd, &probe.path("trace"));
-        for (name, n) in injection_points(&counts, FILE_AND_SOCKET, 12) {
+        for (name, n) in injection_points(&counts, FILE_AND_SOCKET, 25) {
             let tk = start(stls(mb.clone()));
             let dest = tk.path("dest");
             let mut cmd = tk.cmd();
@@ -205,12 +205,18 @@ fn killed_at_every_syscall_nothing_lost_or_doubled() {
                 &cmd,
                 &[String::from("-e"), inject.clone()],
             ));
+            // Killed: no exit code (strace re-raises the signal).
+            killed += usize::from(r.code == -1);
             check_then_rerun(&tk, kind, &dest, &mb, &inject, &r);
             runs += 1;
         }
     }
-    eprintln!("{runs} killed runs in {:?}", started.elapsed());
-    assert!(runs > 50, "too few injection points: {runs}");
+    eprintln!("{runs} runs, {killed} killed, in {:?}", started.elapsed());
+    assert!(runs > 150, "too few injection points: {runs}");
+    assert!(
+        killed * 10 >= runs * 9,
+        "the injection must really kill: {killed} of {runs}"
+    );
 }
 
 /// ENOSPC or EIO at each write, sync, link, rename and truncate.
@@ -220,7 +226,7 @@ fn io_errors_at_every_write_sync_and_rename_nothing_lost_or_doubled() {
         return;
     }
     let mb = small_mailbox();
-    let mut runs = 0;
+    let (mut runs, mut failed) = (0, 0);
     for kind in KINDS {
         let probe = start(stls(mb.clone()));
         let dest = probe.path("dest");
@@ -250,13 +256,19 @@ fn io_errors_at_every_write_sync_and_rename_nothing_lost_or_doubled() {
                     &[String::from("-e"), inject.clone()],
                 ));
                 assert_ne!(r.code, 101, "{inject}: panicked: {r:?}");
+                failed += usize::from(r.code != 0);
                 check_then_rerun(&tk, kind, &dest, &mb, &inject, &r);
                 runs += 1;
             }
         }
     }
-    eprintln!("{runs} runs with an injected error");
-    assert!(runs > 20, "too few injection points: {runs}");
+    eprintln!("{runs} runs with an injected error, {failed} of them failed");
+    assert!(runs > 60, "too few injection points: {runs}");
+    // Errors on stderr writes are ignored; the others fail the run.
+    assert!(
+        failed * 2 >= runs,
+        "the injection must really fail runs: {failed} of {runs}"
+    );
 }
 
 /// Two runs at once into one destination: the second waits for the first,
