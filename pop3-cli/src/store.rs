@@ -3,11 +3,14 @@
 //! `.eml` files (each message in an anonymous `O_TMPFILE` file linked into
 //! place, or a named temporary file where the file system has no
 //! `O_TMPFILE`), with group commit: [`Store::sync`] makes every message
-//! placed since the last call durable with one data sync per file (or one
-//! for the mbox) and one directory sync.
+//! placed since the last call durable at once: one data sync of the mbox,
+//! or one `syncfs` of the directory's file system (data and directory
+//! entries of the whole group in one call, instead of one `fdatasync` per
+//! file plus a directory sync).
 //!
-//! Maildir names carry `U` + a hash of (account, UID), so a message placed
-//! by a run that stopped before recording it is recognised later, even
+//! Maildir names carry `U` + a hash of (account, UID) and, as Dovecot's do,
+//! `,S=` + the size, so a message placed by a run that stopped before
+//! recording it is recognised later (complete: its size must match), even
 //! after a mail reader moved it to `cur/` and added flags.
 
 use std::collections::HashSet;
@@ -404,12 +407,11 @@ impl Store {
         let Kind::Dir(d) = &self.kind else {
             unreachable!()
         };
-        cur.file.sync_data()?;
         let placed = if d.eml {
             place_eml(d, &mut cur)?
         } else {
-            let target = d.target_path.join(&cur.name);
-            let name = cur.name.clone();
+            let name = format!("{},S={}", cur.name, cur.written);
+            let target = d.target_path.join(&name);
             link_into(d, &mut cur, &name)?;
             target
         };
@@ -455,11 +457,9 @@ impl Store {
                 }
             }
             Kind::Dir(d) => {
-                d.target.sync_all()?;
-                if !d.o_tmpfile && !d.eml {
-                    // The renames out of tmp/.
-                    d.tmp.sync_all()?;
-                }
+                // The data of every file of the group and the directory
+                // entries: one call.
+                rustix::fs::syncfs(&d.target)?;
             }
         }
         self.unsynced = false;
@@ -512,12 +512,16 @@ impl Store {
                     for e in rd.flatten() {
                         let name = e.file_name();
                         let name = name.to_string_lossy();
-                        for (i, _) in name.match_indices('U') {
-                            if let Some(h) = name.get(i + 1..i + 33) {
-                                if wanted.contains(h) {
-                                    found.insert(h.to_string());
-                                }
-                            }
+                        let Some(h) = our_hash(&name).filter(|h| wanted.contains(*h)) else {
+                            continue;
+                        };
+                        // Complete only: the size in the name is the size
+                        // written (a power cut before the sync may leave a
+                        // short file).
+                        let size_ok = our_size(&name)
+                            .is_some_and(|sz| e.metadata().is_ok_and(|m| m.len() == sz));
+                        if size_ok {
+                            found.insert(h.to_string());
                         }
                     }
                 }
@@ -532,6 +536,22 @@ impl Store {
         }
         Ok(r)
     }
+}
+
+/// The hash in a Maildir name this program gave (`...U<32 hex>.host...`).
+fn our_hash(name: &str) -> Option<&str> {
+    name.match_indices('U').find_map(|(i, _)| {
+        let h = name.get(i + 1..i + 33)?;
+        let after = name.get(i + 33..i + 34)?;
+        (after == "." && h.bytes().all(|b| b.is_ascii_hexdigit())).then_some(h)
+    })
+}
+
+/// The `,S=size` of a Maildir name (before any `:2,` flags).
+fn our_size(name: &str) -> Option<u64> {
+    let base = name.split(':').next()?;
+    let i = base.rfind(",S=")?;
+    base[i + 3..].split(',').next()?.parse().ok()
 }
 
 fn open_mbox(path: &Path, host: &str, deadline: Instant) -> Result<Mbox, LockError> {
@@ -884,6 +904,13 @@ mod tests {
         };
         let r = s.recover(&intent).unwrap();
         assert_eq!(r.recognised, ["u1"]);
+        // A short file (a power cut before the sync) is not taken as stored.
+        let full = fs::read(&cur).unwrap();
+        fs::write(&cur, &full[..full.len() - 1]).unwrap();
+        assert!(s.recover(&intent).unwrap().recognised.is_empty());
+        fs::write(&cur, &full).unwrap();
+        assert_eq!(our_size("1.M2P3Q4U0.h,S=17:2,S"), Some(17));
+        assert_eq!(our_hash("1.M2P3Q4U0.h,S=17:2,S"), None);
         // Another account's same UID is not recognised.
         let other = Intent {
             account: String::from("a@h:2"),
