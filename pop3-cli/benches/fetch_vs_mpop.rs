@@ -40,7 +40,7 @@ fn message(i: usize, size: usize) -> Vec<u8> {
             m.extend_from_slice(b"From the archive: a line an mbox has to quote\r\n");
         } else {
             let c = b'a' + ((i + line) % 26) as u8;
-            m.extend(std::iter::repeat_n(c, 74));
+            m.extend_from_slice(&[c; 74]);
             m.extend_from_slice(b"\r\n");
         }
         line += 1;
