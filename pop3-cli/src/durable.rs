@@ -102,6 +102,51 @@ pub fn create_private(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
+/// The error of [`open_regular_append`] for a path that is a FIFO, a
+/// directory, a device...
+#[derive(Debug)]
+pub struct NotRegularFile;
+
+impl std::fmt::Display for NotRegularFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a regular file")
+    }
+}
+
+impl std::error::Error for NotRegularFile {}
+
+/// Whether `e` is a [`NotRegularFile`] error.
+pub fn is_not_regular(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<NotRegularFile>())
+}
+
+/// Opens a regular file for reading and appending, creating it with mode
+/// 0600 (whatever the umask). A FIFO or other non-regular file is refused
+/// ([`NotRegularFile`]) without blocking. Returns whether it was created.
+pub fn open_regular_append(path: &Path) -> io::Result<(File, bool)> {
+    let not_regular = || io::Error::other(NotRegularFile);
+    let created = match fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => return Err(not_regular()),
+        Ok(_) => false,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+        Err(e) => return Err(e),
+    };
+    // O_NONBLOCK: a FIFO swapped in meanwhile must not hang the open.
+    let file = private_options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(not_regular());
+    }
+    if created {
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    Ok((file, created))
+}
+
 /// A temporary file, removed when dropped unless committed.
 pub struct TempFile {
     /// `None` once renamed into place.

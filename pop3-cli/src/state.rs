@@ -23,13 +23,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::durable::{parent_of, private_options, sync_dir};
+use crate::durable::{is_not_regular, open_regular_append, parent_of, sync_dir};
 use crate::lock::{fcntl_exclusive, LockError};
 
 const HEADER: &str = "pop3-uidl 2";
@@ -160,31 +159,13 @@ impl State {
     /// Opens (creating, 0600) and locks the state file, reads it and cuts
     /// off a torn last line.
     pub fn open(path: &Path, deadline: Instant) -> Result<State, StateError> {
-        let err = |e| StateError::Io(path.to_path_buf(), e);
-        let created = match fs::symlink_metadata(path) {
-            Ok(m) if !m.file_type().is_file() => {
-                return Err(StateError::NotRegular(path.to_path_buf()))
+        let (file, created) = open_regular_append(path).map_err(|e| {
+            if is_not_regular(&e) {
+                StateError::NotRegular(path.to_path_buf())
+            } else {
+                StateError::Io(path.to_path_buf(), e)
             }
-            Ok(_) => false,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => true,
-            Err(e) => return Err(err(e)),
-        };
-        // O_NONBLOCK: a FIFO swapped in meanwhile must not hang the open.
-        let file = private_options()
-            .read(true)
-            .append(true)
-            .create(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(path)
-            .map_err(err)?;
-        let meta = file.metadata().map_err(err)?;
-        if !meta.file_type().is_file() {
-            return Err(StateError::NotRegular(path.to_path_buf()));
-        }
-        if created {
-            file.set_permissions(fs::Permissions::from_mode(0o600))
-                .map_err(err)?;
-        }
+        })?;
         fcntl_exclusive(&file, path, deadline).map_err(|e| match e {
             LockError::Busy(p) => StateError::Busy(p),
             LockError::Io(p, e) => StateError::Io(p, e),
@@ -386,6 +367,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::time::Duration;
 
     fn open(p: &Path) -> Result<State, StateError> {

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -25,7 +25,7 @@ use md5::{Digest, Md5};
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
 
 use crate::durable::{
-    create_private, hostname, parent_of, private_dir_all, private_options, sync_dir,
+    create_private, hostname, open_regular_append, parent_of, private_dir_all, sync_dir,
     unique_name_with,
 };
 use crate::lock::{fcntl_exclusive, DotLock, FileLock, LockError};
@@ -557,29 +557,7 @@ fn our_size(name: &str) -> Option<u64> {
 fn open_mbox(path: &Path, host: &str, deadline: Instant) -> Result<Mbox, LockError> {
     let err = ctx(path);
     private_dir_all(&parent_of(path)).map_err(ctx(&parent_of(path)))?;
-    let created = match fs::symlink_metadata(path) {
-        Ok(m) if !m.file_type().is_file() => {
-            return Err(err(io::Error::other("not a regular file")));
-        }
-        Ok(_) => false,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
-        Err(e) => return Err(err(e)),
-    };
-    let file = private_options()
-        .read(true)
-        .append(true)
-        .create(true)
-        .custom_flags(OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(&err)?;
-    let meta = file.metadata().map_err(&err)?;
-    if !meta.file_type().is_file() {
-        return Err(err(io::Error::other("not a regular file")));
-    }
-    if created {
-        file.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(&err)?;
-    }
+    let (file, created) = open_regular_append(path).map_err(&err)?;
     fcntl_exclusive(&file, path, deadline)?;
     let dotlock = DotLock::acquire(path, host, deadline)?;
     // Temporary copies of earlier versions of pop3 (we hold the lock).

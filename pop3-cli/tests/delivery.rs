@@ -158,12 +158,14 @@ fn check_then_rerun(tk: &Tk, kind: &str, dest: &Path, mb: &Mailbox, label: &str,
     );
 }
 
+/// The syscalls that change files or talk to the server.
 const FILE_AND_SOCKET: &[&str] = &[
     "openat",
     "write",
     "pwrite64",
     "fdatasync",
     "fsync",
+    "syncfs",
     "linkat",
     "rename",
     "renameat",
@@ -179,6 +181,53 @@ const FILE_AND_SOCKET: &[&str] = &[
     "close",
 ];
 
+/// The syscalls that write, sync, link, rename or truncate.
+const WRITE_SYNC_RENAME: &[&str] = &[
+    "write",
+    "pwrite64",
+    "fdatasync",
+    "fsync",
+    "syncfs",
+    "linkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "ftruncate",
+];
+
+/// For each destination kind: a small `fetch --delete` with each of
+/// `faults` (strace `inject=` actions) injected at each occurrence of each
+/// of `syscalls` (at most `cap` per syscall), each followed by
+/// [`check_then_rerun`]. Returns the exit codes of the disturbed runs.
+fn inject_everywhere(syscalls: &[&str], cap: usize, faults: &[&str]) -> Vec<i32> {
+    let mb = small_mailbox();
+    let mut codes = Vec::new();
+    for kind in KINDS {
+        let probe = start(stls(mb.clone()));
+        let mut cmd = probe.cmd();
+        cmd.args(fetch_args(kind, &probe.path("dest")))
+            .arg("--delete");
+        let counts = syscall_counts(&cmd, &probe.path("trace"));
+        for (name, n) in injection_points(&counts, syscalls, cap) {
+            for fault in faults {
+                let tk = start(stls(mb.clone()));
+                let dest = tk.path("dest");
+                let mut cmd = tk.cmd();
+                cmd.args(fetch_args(kind, &dest)).arg("--delete");
+                let inject = format!("inject={name}:{fault}:when={n}");
+                let r = run(&mut under_strace(
+                    &cmd,
+                    &[String::from("-e"), inject.clone()],
+                ));
+                assert_ne!(r.code, 101, "{inject}: panicked: {r:?}");
+                check_then_rerun(&tk, kind, &dest, &mb, &inject, &r);
+                codes.push(r.code);
+            }
+        }
+    }
+    codes
+}
+
 /// SIGKILL at each occurrence of each file and socket system call of a
 /// small `fetch --delete` (capped per syscall), then a clean re-run.
 #[test]
@@ -186,36 +235,24 @@ fn killed_at_every_syscall_nothing_lost_or_doubled() {
     if !strace() {
         return;
     }
-    let mb = small_mailbox();
     let started = Instant::now();
-    let (mut runs, mut killed) = (0, 0);
-    for kind in KINDS {
-        let probe = start(stls(mb.clone()));
-        let dest = probe.path("dest");
-        let mut cmd = probe.cmd();
-        cmd.args(fetch_args(kind, &dest)).arg("--delete");
-        let counts = syscall_counts(&cmd, &probe.path("trace"));
-        for (name, n) in injection_points(&counts, FILE_AND_SOCKET, 25) {
-            let tk = start(stls(mb.clone()));
-            let dest = tk.path("dest");
-            let mut cmd = tk.cmd();
-            cmd.args(fetch_args(kind, &dest)).arg("--delete");
-            let inject = format!("inject={name}:signal=KILL:when={n}");
-            let r = run(&mut under_strace(
-                &cmd,
-                &[String::from("-e"), inject.clone()],
-            ));
-            // Killed: no exit code (strace re-raises the signal).
-            killed += usize::from(r.code == -1);
-            check_then_rerun(&tk, kind, &dest, &mb, &inject, &r);
-            runs += 1;
-        }
-    }
-    eprintln!("{runs} runs, {killed} killed, in {:?}", started.elapsed());
-    assert!(runs > 150, "too few injection points: {runs}");
+    let codes = inject_everywhere(FILE_AND_SOCKET, 25, &["signal=KILL"]);
+    // Killed: no exit code (strace re-raises the signal).
+    let killed = codes.iter().filter(|&&c| c == -1).count();
+    eprintln!(
+        "{} runs, {killed} killed, in {:?}",
+        codes.len(),
+        started.elapsed()
+    );
     assert!(
-        killed * 10 >= runs * 9,
-        "the injection must really kill: {killed} of {runs}"
+        codes.len() > 150,
+        "too few injection points: {}",
+        codes.len()
+    );
+    assert!(
+        killed * 10 >= codes.len() * 9,
+        "the injection must really kill: {killed} of {}",
+        codes.len()
     );
 }
 
@@ -225,49 +262,22 @@ fn io_errors_at_every_write_sync_and_rename_nothing_lost_or_doubled() {
     if !strace() {
         return;
     }
-    let mb = small_mailbox();
-    let (mut runs, mut failed) = (0, 0);
-    for kind in KINDS {
-        let probe = start(stls(mb.clone()));
-        let dest = probe.path("dest");
-        let mut cmd = probe.cmd();
-        cmd.args(fetch_args(kind, &dest)).arg("--delete");
-        let counts = syscall_counts(&cmd, &probe.path("trace"));
-        let names = [
-            "write",
-            "pwrite64",
-            "fdatasync",
-            "fsync",
-            "linkat",
-            "rename",
-            "renameat",
-            "renameat2",
-            "ftruncate",
-        ];
-        for (name, n) in injection_points(&counts, &names, 10) {
-            for errno in ["ENOSPC", "EIO"] {
-                let tk = start(stls(mb.clone()));
-                let dest = tk.path("dest");
-                let mut cmd = tk.cmd();
-                cmd.args(fetch_args(kind, &dest)).arg("--delete");
-                let inject = format!("inject={name}:error={errno}:when={n}");
-                let r = run(&mut under_strace(
-                    &cmd,
-                    &[String::from("-e"), inject.clone()],
-                ));
-                assert_ne!(r.code, 101, "{inject}: panicked: {r:?}");
-                failed += usize::from(r.code != 0);
-                check_then_rerun(&tk, kind, &dest, &mb, &inject, &r);
-                runs += 1;
-            }
-        }
-    }
-    eprintln!("{runs} runs with an injected error, {failed} of them failed");
-    assert!(runs > 60, "too few injection points: {runs}");
+    let codes = inject_everywhere(WRITE_SYNC_RENAME, 10, &["error=ENOSPC", "error=EIO"]);
+    let failed = codes.iter().filter(|&&c| c != 0).count();
+    eprintln!(
+        "{} runs with an injected error, {failed} of them failed",
+        codes.len()
+    );
+    assert!(
+        codes.len() > 60,
+        "too few injection points: {}",
+        codes.len()
+    );
     // Errors on stderr writes are ignored; the others fail the run.
     assert!(
-        failed * 2 >= runs,
-        "the injection must really fail runs: {failed} of {runs}"
+        failed * 2 >= codes.len(),
+        "the injection must really fail runs: {failed} of {}",
+        codes.len()
     );
 }
 
