@@ -56,16 +56,26 @@
 //!
 //! # Nothing lost
 //!
-//! `fetch` stores each message completely (Maildir: `tmp/`, fsync, rename
-//! into `new/`, fsync of the directory; mbox: appended mboxrd-quoted and
-//! fsynced, cut back on failure; `.eml`: temporary file, fsync, rename to
-//! `UID.eml`, directory fsync), then records its UID in the state file
-//! beside the destination (`DIR/.pop3-uidl`, or `FILE.pop3-uidl` for an
-//! mbox) and fsyncs it, and only then sends `DELE`. The next run with
-//! `--delete` or `--new-only` skips messages whose UID is recorded (and,
-//! with `--delete`, deletes them without downloading them again), so a
-//! connection cut at any point neither loses nor duplicates mail. A `-ERR`
-//! to QUIT (deletions not applied) is reported with exit code 3.
+//! `fetch` opens, locks and checks the destination and its state file
+//! (`DIR/.pop3-uidl`, or `FILE.pop3-uidl` beside an mbox; keyed on
+//! `user@host:port`, so two servers never share records) before it
+//! connects, and finishes what an interrupted run left (see
+//! [`fetch`]). It then fetches in groups: the group's intent
+//! is recorded, its messages are streamed into place (Maildir: anonymous
+//! `O_TMPFILE` file linked into `new/` under a name carrying a hash of the
+//! UID and the size; mbox: appended mboxrd-quoted, with the `Return-Path`
+//! sender in the `From ` line; `.eml`: linked to `UID.eml`, never replacing
+//! a different file), the group is made durable (one mbox data sync, or one
+//! `syncfs`), its UIDs are recorded and synced, and only then are its
+//! `DELE`s sent, pipelined. Messages the destination already holds are
+//! skipped (and, with `--delete`, deleted, pipelined); `--all` fetches them
+//! again. So a crash or cut at any point neither loses nor duplicates mail.
+//! Maildir and mbox store LF line endings, `.eml` the received bytes
+//! (`--line-endings lf|crlf|keep` chooses); mail, state and lock files are
+//! created 0600, directories 0700. Messages larger than `--max-size` (as
+//! LIST gives them) stay on the server and are reported. A `-ERR` to QUIT
+//! (deletions not applied) is reported with exit code 3; a lost QUIT reply
+//! as "unknown (N were marked)".
 //!
 //! Servers without UIDL: `--new-only` is refused; `--delete` still deletes
 //! each message only after it is stored, but a cut before QUIT means those
