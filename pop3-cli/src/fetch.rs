@@ -230,7 +230,6 @@ fn intent_for(
             .iter()
             .filter_map(|e| uids.get(&e.number).map(|u| escape_field(u)))
             .collect(),
-        recorded_after: false,
     }
 }
 

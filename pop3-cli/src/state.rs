@@ -10,7 +10,8 @@
 //! B ACCOUNT OFFSET COUNT UID...            intent: a group of COUNT messages is
 //!                                          about to be placed (OFFSET: mbox length
 //!                                          before it, `-` for directories)
-//! S ACCOUNT UID                            stored durably
+//! S ACCOUNT UID                            stored durably (after a `B`: counts
+//!                                          only once the `C` follows)
 //! C                                        the last intent is resolved
 //! ACCOUNT UID                              version 1 record (no port in ACCOUNT):
 //!                                          kept, but never trusted
@@ -95,8 +96,6 @@ pub struct Intent {
     pub count: u64,
     /// The escaped UIDs of the group.
     pub uids: Vec<String>,
-    /// Whether `S` records followed it (the group's data was durable).
-    pub recorded_after: bool,
 }
 
 /// Why the state could not be used.
@@ -151,6 +150,8 @@ pub struct State {
 struct Parsed {
     seen: HashMap<String, HashSet<String>>,
     pending: Option<Intent>,
+    /// `S` records of the open intent, not yet closed by `C`.
+    tentative: Vec<(String, String)>,
     has_header: bool,
     legacy: usize,
 }
@@ -242,15 +243,19 @@ impl Parsed {
         match f.as_slice() {
             ["C"] => {
                 self.pending = None;
+                for (acct, uid) in self.tentative.drain(..) {
+                    self.seen.entry(acct).or_default().insert(uid);
+                }
                 true
             }
             ["S", acct, uid] if valid_field(acct) && valid_field(uid) => {
-                self.seen
-                    .entry((*acct).to_string())
-                    .or_default()
-                    .insert((*uid).to_string());
-                if let Some(p) = self.pending.as_mut() {
-                    p.recorded_after = true;
+                let rec = ((*acct).to_string(), (*uid).to_string());
+                if self.pending.is_some() {
+                    // Counts once the `C` that closes the group follows (a
+                    // write cut short must not record half a group).
+                    self.tentative.push(rec);
+                } else {
+                    self.seen.entry(rec.0).or_default().insert(rec.1);
                 }
                 true
             }
@@ -268,12 +273,12 @@ impl Parsed {
                 if !uids.iter().all(|u| valid_field(u)) {
                     return false;
                 }
+                self.tentative.clear();
                 self.pending = Some(Intent {
                     account: (*acct).to_string(),
                     offset,
                     count,
                     uids: uids.iter().map(|u| (*u).to_string()).collect(),
-                    recorded_after: false,
                 });
                 true
             }
@@ -390,7 +395,6 @@ mod tests {
                 offset: Some(7),
                 count: 2,
                 uids: vec![escape_field(b"uid-1"), escape_field(b"uid 2%")],
-                recorded_after: false,
             }),
         )
         .unwrap();
@@ -400,7 +404,6 @@ mod tests {
         let i = st.unresolved().unwrap();
         assert_eq!(i.offset, Some(7));
         assert_eq!(i.uids, ["uid-1", "uid%202%25"]);
-        assert!(!i.recorded_after);
         let mut st = st;
         st.commit(&a, &[escape_field(b"uid-1"), escape_field(b"uid 2%")], None)
             .unwrap();
@@ -425,6 +428,17 @@ mod tests {
         assert!(st.contains("a@h:1", b"x"));
         assert!(!st.contains("a@h", b"y"));
         assert_eq!(st.legacy_records(), 1);
+        drop(st);
+        // Records of a group that was never closed by `C` (a write cut
+        // short) do not count; the intent stays open.
+        fs::write(&q, "pop3-uidl 2\nB a@h:1 - 2 x y\nS a@h:1 x\n").unwrap();
+        let st = open(&q).unwrap();
+        assert!(!st.contains("a@h:1", b"x"));
+        assert_eq!(st.unresolved().unwrap().uids, ["x", "y"]);
+        drop(st);
+        fs::write(&q, "pop3-uidl 2\nB a@h:1 - 2 x y\nS a@h:1 x\nC\n").unwrap();
+        let st = open(&q).unwrap();
+        assert!(st.contains("a@h:1", b"x") && st.unresolved().is_none());
         drop(st);
         // Garbage names its line.
         fs::write(&q, "pop3-uidl 2\nS a@h:1 x\nwhat is this\n").unwrap();

@@ -471,10 +471,6 @@ impl Store {
     /// Maildir messages of the group are looked for by their hash.
     pub fn recover(&mut self, intent: &Intent) -> io::Result<Recovery> {
         let mut r = Recovery::default();
-        if intent.recorded_after {
-            // Recording starts only once the group's data is durable.
-            return Ok(r);
-        }
         match &mut self.kind {
             Kind::Mbox(m) => {
                 let Some(off) = intent.offset else {
@@ -840,7 +836,6 @@ mod tests {
             offset: Some(off),
             count: 2,
             uids: vec![],
-            recorded_after: false,
         };
         let mut s = Store::open(&Dest::Mbox(path.clone()), LineEndings::Lf, far()).unwrap();
         let r = s.recover(&intent).unwrap();
@@ -878,7 +873,6 @@ mod tests {
             offset: None,
             count: 2,
             uids: vec![String::from("u1"), String::from("u2")],
-            recorded_after: false,
         };
         let r = s.recover(&intent).unwrap();
         assert_eq!(r.recognised, ["u1"]);
