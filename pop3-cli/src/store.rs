@@ -286,10 +286,11 @@ impl Store {
                 let (file, temp) = if d.o_tmpfile {
                     (open_tmpfile(&d.tmp)?, None)
                 } else {
+                    // Names a later run (holding the lock) knows as its own.
                     let tname = if d.eml {
                         format!(".pop3-tmp-{name}")
                     } else {
-                        name.clone()
+                        format!("{name}{MAILDIR_TMP_SUFFIX}")
                     };
                     let p = d.tmp_path.join(tname);
                     (create_private(&p)?, Some(p))
@@ -672,8 +673,15 @@ fn linkat_tmpfile(file: &File, dir: &File, name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Set (to anything) to never use `O_TMPFILE`: the named-temporary-file
+/// path of file systems without it, for tests.
+pub const NO_O_TMPFILE_ENV: &str = "POP3_NO_O_TMPFILE";
+
 /// Whether anonymous temporary files can be made and linked here.
 fn probe_o_tmpfile(dir: &File, dir_path: &Path) -> bool {
+    if std::env::var_os(NO_O_TMPFILE_ENV).is_some() {
+        return false;
+    }
     let Ok(f) = open_tmpfile(dir) else {
         return false;
     };
@@ -766,8 +774,12 @@ fn clean_own_temps(dir: &Path, matches: impl Fn(&str) -> bool) {
     }
 }
 
+/// The suffix of this program's named temporary files in Maildir `tmp/`.
+const MAILDIR_TMP_SUFFIX: &str = ".pop3-tmp";
+
 /// Maildir `tmp/`: files older than 36 hours are removed (the Maildir
-/// convention), and this program's probe files at once.
+/// convention), and this program's own temporary and probe files at once
+/// (the caller holds the destination lock, so their runs are gone).
 fn clean_maildir_tmp(tmp: &Path) {
     let Ok(rd) = fs::read_dir(tmp) else {
         return;
@@ -778,7 +790,9 @@ fn clean_maildir_tmp(tmp: &Path) {
         if !meta.is_file() {
             continue;
         }
-        let probe = e.file_name().to_string_lossy().starts_with(".pop3-probe-");
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let probe = name.starts_with(".pop3-probe-") || name.ends_with(MAILDIR_TMP_SUFFIX);
         let old = meta
             .modified()
             .ok()

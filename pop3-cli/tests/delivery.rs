@@ -177,20 +177,34 @@ const OTHER_FILE_AND_SOCKET: &[&str] = &[
 /// of `syscalls` (at most `cap` per syscall), each followed by
 /// [`check_then_rerun`]. Returns the exit codes of the disturbed runs.
 fn inject_everywhere(syscalls: &[&str], cap: usize, faults: &[&str]) -> Vec<i32> {
+    inject_everywhere_with(syscalls, cap, faults, &[])
+}
+
+/// [`inject_everywhere`] with environment variables for the disturbed CLI.
+fn inject_everywhere_with(
+    syscalls: &[&str],
+    cap: usize,
+    faults: &[&str],
+    envs: &[(&str, &str)],
+) -> Vec<i32> {
     let mb = small_mailbox();
     let mut codes = Vec::new();
+    let command = |tk: &Tk, kind: &str, dest: &Path| {
+        let mut cmd = tk.cmd();
+        cmd.args(fetch_args(kind, dest))
+            .arg("--delete")
+            .envs(envs.iter().copied());
+        cmd
+    };
     for kind in KINDS {
         let probe = start(stls(mb.clone()));
-        let mut cmd = probe.cmd();
-        cmd.args(fetch_args(kind, &probe.path("dest")))
-            .arg("--delete");
+        let cmd = command(&probe, kind, &probe.path("dest"));
         let counts = syscall_counts(&cmd, &probe.path("trace"));
         for (name, n) in injection_points(&counts, syscalls, cap) {
             for fault in faults {
                 let tk = start(stls(mb.clone()));
                 let dest = tk.path("dest");
-                let mut cmd = tk.cmd();
-                cmd.args(fetch_args(kind, &dest)).arg("--delete");
+                let cmd = command(&tk, kind, &dest);
                 let inject = format!("inject={name}:{fault}:when={n}");
                 let r = run(&mut under_strace(
                     &cmd,
@@ -261,6 +275,55 @@ fn io_errors_at_every_write_sync_and_rename_nothing_lost_or_doubled() {
         "the injection must really fail runs: {failed} of {}",
         codes.len()
     );
+}
+
+/// Without `O_TMPFILE` (named files in Maildir `tmp/`, `.pop3-tmp-*` in an
+/// `.eml` directory, renamed or linked into place): kills and errors at the
+/// writes, links and renames, then a clean re-run.
+#[test]
+fn without_o_tmpfile_kills_and_errors_lose_nothing() {
+    if !strace() {
+        return;
+    }
+    let env = [(pop3_cli::store::NO_O_TMPFILE_ENV, "1")];
+    let codes = inject_everywhere_with(
+        &[
+            "write",
+            "linkat",
+            "rename",
+            "renameat",
+            "renameat2",
+            "unlink",
+            "unlinkat",
+        ],
+        6,
+        &["signal=KILL", "error=EIO"],
+        &env,
+    );
+    assert!(
+        codes.len() > 20,
+        "too few injection points: {}",
+        codes.len()
+    );
+    // A plain run leaves nothing behind in tmp/ (read_dest checks it).
+    let mb = small_mailbox();
+    let tk = start(stls(mb.clone()));
+    for kind in ["maildir", "eml-dir"] {
+        let dest = tk.path(kind);
+        let r = run(tk.cmd().args(fetch_args(kind, &dest)).envs(env));
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(multiset(read_dest(kind, &dest)), expected(&mb), "{kind}");
+        if kind == "eml-dir" {
+            let temps = std::fs::read_dir(&dest)
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    name.to_string_lossy().starts_with(".pop3-tmp-")
+                })
+                .count();
+            assert_eq!(temps, 0, "no temporary file left");
+        }
+    }
 }
 
 /// Two runs at once into one destination: the second waits for the first,
