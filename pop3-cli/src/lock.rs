@@ -71,6 +71,8 @@ impl FileLock {
             .truncate(false)
             .open(path)
             .map_err(io)?;
+        // 0600 whatever the umask; best effort (it may be another user's).
+        let _ = file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
         fcntl_exclusive(&file, path, deadline)?;
         Ok(FileLock { _file: file })
     }

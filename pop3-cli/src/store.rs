@@ -657,6 +657,8 @@ fn open_tmpfile(dir: &File) -> io::Result<File> {
         OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )?;
+    // 0600 whatever the umask.
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600))?;
     Ok(File::from(fd))
 }
 
