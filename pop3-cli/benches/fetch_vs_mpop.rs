@@ -7,7 +7,9 @@
 //!
 //! `cargo bench -p pop3-cli --bench fetch_vs_mpop` (needs Dovecot, mpop at
 //! /usr/bin/mpop and /usr/bin/time). `POP3_BENCH_MESSAGES` and
-//! `POP3_BENCH_ROUNDS` change the size of the run.
+//! `POP3_BENCH_ROUNDS` change the size of the run; `POP3_BENCH_STRACE=1`
+//! runs each fetcher once more under `strace -c` and prints its counts of
+//! sync, open, write and rename calls (not timed).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -76,6 +78,43 @@ fn timed(cmd: &[&str], envs: &[(&str, &str)], time_out: &Path) -> Sample {
         .filter_map(|v| v.parse::<f64>().ok())
         .sum();
     Sample { wall, cpu }
+}
+
+/// `strace -f -c` counts of the calls that decide the cost of durable
+/// delivery, for one run of `cmd`.
+fn syscall_summary(cmd: &[&str], envs: &[(&str, &str)], out: &Path) -> String {
+    let mut c = Command::new("strace");
+    c.args([
+        "-f",
+        "-c",
+        "-e",
+        "trace=fsync,fdatasync,syncfs,openat,close,write,writev,rename,renameat2,linkat,statx,fstat",
+        "-o",
+    ])
+    .arg(out)
+    .args(cmd);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    let st = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("strace");
+    assert!(st.success(), "{cmd:?} under strace failed");
+    let text = fs::read_to_string(out).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // % time, seconds, usecs/call, calls, [errors], syscall
+            let name = *f.last()?;
+            let calls: u64 = f.get(3)?.parse().ok()?;
+            Some(format!("{name} {calls}"))
+        })
+        .filter(|s| !s.starts_with("total"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -201,6 +240,51 @@ fn main() {
             let _ = fs::remove_file(&dest);
             let _ = fs::remove_dir_all(&mdest);
             let _ = fs::remove_file(&mdest);
+        }
+        if std::env::var_os("POP3_BENCH_STRACE").is_some() {
+            let dest = work.path().join(format!("strace-pop3-{kind}"));
+            let dest_s = dest.display().to_string();
+            let kind_flag = format!("--{kind}");
+            let pop3_cmd = [
+                pop3,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--user",
+                d.user(),
+                "--tls",
+                "starttls",
+                "--ca-file",
+                &ca,
+                "fetch",
+                &kind_flag,
+                &dest_s,
+            ];
+            let env = [("POP3_PASSWORD", d.password())];
+            let sum = syscall_summary(&pop3_cmd, &env, &work.path().join("strace-out"));
+            println!("  {kind:7} pop3 syscalls: {sum}");
+            let mdest = work.path().join(format!("strace-mpop-{kind}"));
+            if kind == "maildir" {
+                for sub in ["tmp", "new", "cur"] {
+                    fs::create_dir_all(mdest.join(sub)).unwrap();
+                }
+            }
+            let rc = work.path().join(format!("mpoprc-{kind}-0"));
+            let text = fs::read_to_string(&rc).unwrap_or_default();
+            let last = work.path().join(format!("mpop-{kind}-0"));
+            fs::write(
+                &rc,
+                text.replace(&last.display().to_string(), &mdest.display().to_string()),
+            )
+            .unwrap();
+            let rc_s = rc.display().to_string();
+            let sum = syscall_summary(
+                &[MPOP, "-q", "-C", &rc_s, "bench"],
+                &[],
+                &work.path().join("strace-out"),
+            );
+            println!("  {kind:7} mpop syscalls: {sum}");
         }
         let (pw, pc, mw, mc) = (median(pw), median(pc), median(mw), median(mc));
         println!(
