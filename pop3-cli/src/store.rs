@@ -221,6 +221,35 @@ pub struct Store {
     unsynced: bool,
     /// Files placed since the last sync, whose data is not synced yet.
     to_sync: Vec<File>,
+    dir_sync: DirSync,
+}
+
+/// How a directory destination makes a group durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirSync {
+    /// `fdatasync` of each file of the group (at the group's end), then
+    /// `fsync` of the directory.
+    Files,
+    /// One `syncfs` for the whole group: fewest calls, but it also writes
+    /// back everything else that is dirty on that file system.
+    Filesystem,
+}
+
+/// Environment variable choosing [`DirSync`]: `files` or `fs`.
+pub const DIR_SYNC_ENV: &str = "POP3_DIR_SYNC";
+
+impl DirSync {
+    /// From [`DIR_SYNC_ENV`], else the default.
+    pub fn from_env() -> DirSync {
+        match std::env::var(DIR_SYNC_ENV).as_deref() {
+            Ok("fs") => DirSync::Filesystem,
+            Ok("files") => DirSync::Files,
+            _ => DirSync::DEFAULT,
+        }
+    }
+
+    /// The default.
+    pub const DEFAULT: DirSync = DirSync::Files;
 }
 
 impl std::fmt::Debug for Store {
@@ -268,6 +297,7 @@ impl Store {
             current: None,
             unsynced: false,
             to_sync: Vec::new(),
+            dir_sync: DirSync::from_env(),
         })
     }
 
@@ -439,9 +469,11 @@ impl Store {
             target
         };
         self.unsynced = true;
-        self.to_sync.push(cur.file);
-        if self.to_sync.len() >= MAX_UNSYNCED_FILES {
-            self.sync_files()?;
+        if self.dir_sync == DirSync::Files {
+            self.to_sync.push(cur.file);
+            if self.to_sync.len() >= MAX_UNSYNCED_FILES {
+                self.sync_files()?;
+            }
         }
         Ok(placed)
     }
@@ -488,7 +520,11 @@ impl Store {
                 let Kind::Dir(d) = &self.kind else {
                     unreachable!()
                 };
-                d.target.sync_all()?;
+                match self.dir_sync {
+                    DirSync::Files => d.target.sync_all()?,
+                    // Data and directory entries of the whole group.
+                    DirSync::Filesystem => rustix::fs::syncfs(&d.target)?,
+                }
             }
         }
         self.unsynced = false;
