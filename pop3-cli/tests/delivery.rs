@@ -278,17 +278,23 @@ fn io_errors_at_every_write_sync_and_rename_nothing_lost_or_doubled() {
 }
 
 /// Without `O_TMPFILE` (named files in Maildir `tmp/`, `.pop3-tmp-*` in an
-/// `.eml` directory, renamed or linked into place): kills and errors at the
-/// writes, links and renames, then a clean re-run.
+/// `.eml` directory, renamed or linked into place) and with per-file
+/// `fdatasync` instead of `syncfs`: kills and errors at the writes, syncs,
+/// links and renames, then a clean re-run.
 #[test]
 fn without_o_tmpfile_kills_and_errors_lose_nothing() {
     if !strace() {
         return;
     }
-    let env = [(pop3_cli::store::NO_O_TMPFILE_ENV, "1")];
+    let env = [
+        (pop3_cli::store::NO_O_TMPFILE_ENV, "1"),
+        (pop3_cli::store::DIR_SYNC_ENV, "files"),
+    ];
     let codes = inject_everywhere_with(
         &[
             "write",
+            "fdatasync",
+            "fsync",
             "linkat",
             "rename",
             "renameat",
