@@ -12,6 +12,8 @@
 //! sync, open, write and rename calls (not timed); `POP3_BENCH_KINDS=maildir`
 //! (or `mbox`) runs one kind only.
 
+use std::ffi::OsStr;
+use std::fmt::Debug;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,7 +59,7 @@ struct Sample {
 }
 
 /// Runs `cmd` under GNU time: wall (measured here) and user+sys.
-fn timed(cmd: &[&str], envs: &[(&str, &str)], time_out: &Path) -> Sample {
+fn timed<S: AsRef<OsStr> + Debug>(cmd: &[S], envs: &[(&str, &str)], time_out: &Path) -> Sample {
     let mut c = Command::new(TIME);
     c.args(["-f", "%U %S", "-o"]).arg(time_out).args(cmd);
     for (k, v) in envs {
@@ -83,7 +85,11 @@ fn timed(cmd: &[&str], envs: &[(&str, &str)], time_out: &Path) -> Sample {
 
 /// `strace -f -c` counts of the calls that decide the cost of durable
 /// delivery, for one run of `cmd`.
-fn syscall_summary(cmd: &[&str], envs: &[(&str, &str)], out: &Path) -> String {
+fn syscall_summary<S: AsRef<OsStr> + Debug>(
+    cmd: &[S],
+    envs: &[(&str, &str)],
+    out: &Path,
+) -> String {
     let mut c = Command::new("strace");
     c.args([
         "-f",
@@ -163,6 +169,27 @@ fn main() {
     let port = d.plain_addr().port().to_string();
     let ca = d.ca_cert_path().display().to_string();
     let time_out = work.path().join("time");
+    let pop3_args = |kind_flag: &str, dest: &str| -> Vec<String> {
+        [
+            pop3,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            d.user(),
+            "--tls",
+            "starttls",
+            "--ca-file",
+            &ca,
+            "fetch",
+            kind_flag,
+            dest,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
     let kinds = std::env::var("POP3_BENCH_KINDS").unwrap_or_else(|_| String::from("mbox,maildir"));
     for kind in kinds.split(',').filter(|k| ["mbox", "maildir"].contains(k)) {
         let (mut pw, mut pc, mut mw, mut mc) = (vec![], vec![], vec![], vec![]);
@@ -172,22 +199,7 @@ fn main() {
             let dest: PathBuf = work.path().join(format!("pop3-{kind}-{round}"));
             let dest_s = dest.display().to_string();
             let s = timed(
-                &[
-                    pop3,
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port,
-                    "--user",
-                    d.user(),
-                    "--tls",
-                    "starttls",
-                    "--ca-file",
-                    &ca,
-                    "fetch",
-                    &format!("--{kind}"),
-                    &dest_s,
-                ],
+                &pop3_args(&format!("--{kind}"), &dest_s),
                 &[("POP3_PASSWORD", d.password())],
                 &time_out,
             );
@@ -204,22 +216,7 @@ fn main() {
                 let dest2 = work.path().join(format!("pop3-files-{kind}-{round}"));
                 let dest2_s = dest2.display().to_string();
                 let s = timed(
-                    &[
-                        pop3,
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        &port,
-                        "--user",
-                        d.user(),
-                        "--tls",
-                        "starttls",
-                        "--ca-file",
-                        &ca,
-                        "fetch",
-                        "--maildir",
-                        &dest2_s,
-                    ],
+                    &pop3_args("--maildir", &dest2_s),
                     &[("POP3_PASSWORD", d.password()), ("POP3_DIR_SYNC", "files")],
                     &time_out,
                 );
@@ -277,22 +274,7 @@ fn main() {
             let dest = work.path().join(format!("strace-pop3-{kind}"));
             let dest_s = dest.display().to_string();
             let kind_flag = format!("--{kind}");
-            let pop3_cmd = [
-                pop3,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--user",
-                d.user(),
-                "--tls",
-                "starttls",
-                "--ca-file",
-                &ca,
-                "fetch",
-                &kind_flag,
-                &dest_s,
-            ];
+            let pop3_cmd = pop3_args(&kind_flag, &dest_s);
             let env = [("POP3_PASSWORD", d.password())];
             let sum = syscall_summary(&pop3_cmd, &env, &work.path().join("strace-out"));
             println!("  {kind:7} pop3 syscalls: {sum}");

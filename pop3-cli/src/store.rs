@@ -6,7 +6,7 @@
 //! placed since the last call durable at once: one data sync of the mbox,
 //! or, for a directory, one `syncfs` (data and directory entries of the
 //! whole group in one call; it also writes back whatever else is dirty on
-//! that file system). `POP3_DIR_SYNC=files` ([`DIR_SYNC_ENV`]) chooses one
+//! that file system; groups of fewer than 16 files get per-file syncs). `POP3_DIR_SYNC=files` ([`DIR_SYNC_ENV`]) chooses one
 //! `fdatasync` per file (all at the group's end) and one directory `fsync`
 //! instead: more calls, but nothing else is flushed. On the loaded test
 //! machine `syncfs` was 2-6 times faster in wall time (see the
@@ -39,6 +39,10 @@ use crate::transform::{asctime, envelope_sender, header_complete, LineEndings, T
 /// Placed files whose data sync is deferred to the group's end, at most
 /// (bounds the open descriptors).
 const MAX_UNSYNCED_FILES: usize = 128;
+/// [`DirSync::Filesystem`] uses `syncfs` for groups of at least this many
+/// files; smaller ones get per-file syncs, whose cost does not depend on
+/// what else is dirty on the file system.
+const SYNCFS_MIN_FILES: usize = 16;
 /// Bytes buffered before they are written out.
 const BUF: usize = 256 * 1024;
 /// Header bytes held back to find `Return-Path:` for the mbox `From ` line.
@@ -223,6 +227,8 @@ pub struct Store {
     unsynced: bool,
     /// Files placed since the last sync, whose data is not synced yet.
     to_sync: Vec<File>,
+    /// Files placed since the last sync.
+    placed_unsynced: usize,
     dir_sync: DirSync,
 }
 
@@ -232,8 +238,9 @@ pub enum DirSync {
     /// `fdatasync` of each file of the group (at the group's end), then
     /// `fsync` of the directory.
     Files,
-    /// One `syncfs` for the whole group: fewest calls, but it also writes
-    /// back everything else that is dirty on that file system.
+    /// One `syncfs` for a whole group (of at least 16 files; smaller ones
+    /// as [`DirSync::Files`]): fewest calls, but it also writes back
+    /// everything else that is dirty on that file system.
     Filesystem,
 }
 
@@ -299,6 +306,7 @@ impl Store {
             current: None,
             unsynced: false,
             to_sync: Vec::new(),
+            placed_unsynced: 0,
             dir_sync: DirSync::from_env(),
         })
     }
@@ -471,11 +479,20 @@ impl Store {
             target
         };
         self.unsynced = true;
-        if self.dir_sync == DirSync::Files {
-            self.to_sync.push(cur.file);
-            if self.to_sync.len() >= MAX_UNSYNCED_FILES {
-                self.sync_files()?;
+        self.placed_unsynced += 1;
+        match self.dir_sync {
+            DirSync::Files => {
+                self.to_sync.push(cur.file);
+                if self.to_sync.len() >= MAX_UNSYNCED_FILES {
+                    self.sync_files()?;
+                }
             }
+            // Kept for a small group's per-file syncs; a large one gets one
+            // syncfs.
+            DirSync::Filesystem if self.placed_unsynced < SYNCFS_MIN_FILES => {
+                self.to_sync.push(cur.file)
+            }
+            DirSync::Filesystem => self.to_sync.clear(),
         }
         Ok(placed)
     }
@@ -518,15 +535,23 @@ impl Store {
                 }
             }
             Kind::Dir(_) => {
-                self.sync_files()?;
-                let Kind::Dir(d) = &self.kind else {
-                    unreachable!()
-                };
-                match self.dir_sync {
-                    DirSync::Files => d.target.sync_all()?,
+                let whole_fs = self.dir_sync == DirSync::Filesystem
+                    && self.placed_unsynced >= SYNCFS_MIN_FILES;
+                if whole_fs {
+                    let Kind::Dir(d) = &self.kind else {
+                        unreachable!()
+                    };
                     // Data and directory entries of the whole group.
-                    DirSync::Filesystem => rustix::fs::syncfs(&d.target)?,
+                    rustix::fs::syncfs(&d.target)?;
+                    self.to_sync.clear();
+                } else {
+                    self.sync_files()?;
+                    let Kind::Dir(d) = &self.kind else {
+                        unreachable!()
+                    };
+                    d.target.sync_all()?;
                 }
+                self.placed_unsynced = 0;
             }
         }
         self.unsynced = false;

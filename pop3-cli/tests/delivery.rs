@@ -177,17 +177,17 @@ const OTHER_FILE_AND_SOCKET: &[&str] = &[
 /// of `syscalls` (at most `cap` per syscall), each followed by
 /// [`check_then_rerun`]. Returns the exit codes of the disturbed runs.
 fn inject_everywhere(syscalls: &[&str], cap: usize, faults: &[&str]) -> Vec<i32> {
-    inject_everywhere_with(syscalls, cap, faults, &[])
+    inject_everywhere_with(&small_mailbox(), syscalls, cap, faults, &[])
 }
 
 /// [`inject_everywhere`] with environment variables for the disturbed CLI.
 fn inject_everywhere_with(
+    mb: &Mailbox,
     syscalls: &[&str],
     cap: usize,
     faults: &[&str],
     envs: &[(&str, &str)],
 ) -> Vec<i32> {
-    let mb = small_mailbox();
     let mut codes = Vec::new();
     let command = |tk: &Tk, kind: &str, dest: &Path| {
         let mut cmd = tk.cmd();
@@ -211,7 +211,7 @@ fn inject_everywhere_with(
                     &[String::from("-e"), inject.clone()],
                 ));
                 assert_ne!(r.code, 101, "{inject}: panicked: {r:?}");
-                check_then_rerun(&tk, kind, &dest, &mb, &inject, &r);
+                check_then_rerun(&tk, kind, &dest, mb, &inject, &r);
                 codes.push(r.code);
             }
         }
@@ -291,6 +291,7 @@ fn without_o_tmpfile_kills_and_errors_lose_nothing() {
         (pop3_cli::store::DIR_SYNC_ENV, "files"),
     ];
     let codes = inject_everywhere_with(
+        &small_mailbox(),
         &[
             "write",
             "fdatasync",
@@ -330,6 +331,35 @@ fn without_o_tmpfile_kills_and_errors_lose_nothing() {
             assert_eq!(temps, 0, "no temporary file left");
         }
     }
+}
+
+/// A group large enough for one `syncfs` (Maildir and .eml): killed or
+/// failed at it and around it, then a clean re-run.
+#[test]
+fn syncfs_groups_kills_and_errors_lose_nothing() {
+    if !strace() {
+        return;
+    }
+    let mut mb = small_mailbox();
+    for i in 0..20 {
+        mb.push(Message::new(
+            format!("g-{i}"),
+            format!("Subject: group {i}\r\n\r\nbody {i}\r\n").into_bytes(),
+        ));
+    }
+    let codes = inject_everywhere_with(
+        &mb,
+        &["syncfs", "linkat", "fdatasync"],
+        4,
+        &["signal=KILL", "error=EIO"],
+        &[],
+    );
+    assert!(
+        codes.len() >= 20,
+        "too few injection points: {}",
+        codes.len()
+    );
+    assert!(codes.iter().filter(|&&c| c != 0).count() * 2 >= codes.len());
 }
 
 /// Two runs at once into one destination: the second waits for the first,
