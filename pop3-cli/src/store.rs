@@ -757,8 +757,8 @@ fn open_tmpfile(dir: &File) -> io::Result<File> {
         OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )?;
-    // 0600 whatever the umask.
-    rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600))?;
+    // Mode 0600 minus the umask: never readable by others, whatever the
+    // umask (no fchmod per message: it would only add an inode update).
     Ok(File::from(fd))
 }
 
