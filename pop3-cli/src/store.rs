@@ -311,11 +311,6 @@ impl Store {
         })
     }
 
-    /// Whether messages go into anonymous `O_TMPFILE` files.
-    pub fn uses_o_tmpfile(&self) -> bool {
-        matches!(&self.kind, Kind::Dir(d) if d.o_tmpfile)
-    }
-
     /// The mbox length (what an intent records); `None` for directories.
     pub fn offset(&self) -> Option<u64> {
         match &self.kind {
