@@ -32,8 +32,9 @@ have_pop3() {
     return 1
 }
 
-if bin=$(find_dovecot) && have_pop3; then
-    echo "dovecot-setup: already installed: $bin $("$bin" --version)"
+# strace: pop3-cli's crash tests inject SIGKILL/ENOSPC/EIO at system calls with it.
+if bin=$(find_dovecot) && have_pop3 && command -v strace >/dev/null 2>&1; then
+    echo "dovecot-setup: already installed: $bin $("$bin" --version), $(strace -V | head -1)"
     exit 0
 fi
 
@@ -43,9 +44,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 install() {
-    $SUDO apt-get install -y --no-install-recommends dovecot-core dovecot-pop3d
+    $SUDO apt-get install -y --no-install-recommends dovecot-core dovecot-pop3d strace
 }
-echo "dovecot-setup: installing dovecot-core dovecot-pop3d"
+echo "dovecot-setup: installing dovecot-core dovecot-pop3d strace"
 # Always refresh the index first: a stale one points at superseded .debs (404).
 $SUDO apt-get update -q
 if ! install; then
@@ -65,4 +66,5 @@ fi
 
 bin=$(find_dovecot) || { echo "dovecot-setup: dovecot still not found after install" >&2; exit 1; }
 have_pop3 || { echo "dovecot-setup: dovecot pop3 executables not found after install" >&2; exit 1; }
+command -v strace >/dev/null 2>&1 || { echo "dovecot-setup: strace not found after install" >&2; exit 1; }
 echo "dovecot-setup: installed $bin $("$bin" --version)"

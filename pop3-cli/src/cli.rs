@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser, Subcommand};
 
 use crate::target::TlsMode;
+use crate::transform::LineEndings;
 
 /// Printed after `--help`: the exit codes.
 pub const AFTER_HELP: &str = "\
@@ -25,7 +26,9 @@ Exit codes:
   5  authentication failed
   6  TLS failure (handshake, certificate, STLS not offered, cleartext refused)
   7  timeout
-  8  I/O error (network, or writing local files)";
+  8  I/O error (network, or writing local files)
+  9  another fetch is running into the same destination (its lock was held
+     for the whole --lock-timeout)";
 
 /// `pop3`: a safe, fast POP3 mail fetcher.
 #[derive(Debug, Parser)]
@@ -163,14 +166,28 @@ pub enum Cmd {
         /// Delete each message on the server once it is safely stored.
         #[arg(long)]
         delete: bool,
-        /// Only messages not fetched before (UIDL state kept beside the
-        /// destination).
-        #[arg(long)]
+        /// Only messages not fetched before. This is the default whenever
+        /// the destination's UIDL state exists; the flag is kept for
+        /// compatibility and also refuses servers without UIDL.
+        #[arg(long, conflicts_with = "all")]
         new_only: bool,
-        /// Refuse a message whose body grows past this many bytes (a
-        /// hostile or broken server streaming without end must not fill
-        /// the disk). The message is not stored and never deleted.
+        /// Fetch every message again, also those this destination already
+        /// holds (by default they are skipped).
+        #[arg(long, visible_alias = "refetch")]
+        all: bool,
+        /// Leave messages larger than this many bytes (as LIST gives them)
+        /// on the server and report them; a body that grows past it
+        /// anyway stops the run (a hostile server streaming without end
+        /// must not fill the disk). Nothing refused is deleted.
         #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
         max_size: u64,
+        /// Line endings of stored messages (default: lf for Maildir and
+        /// mbox, keep for .eml).
+        #[arg(long, value_enum, value_name = "MODE")]
+        line_endings: Option<LineEndings>,
+        /// Wait this many seconds for another fetch into the same
+        /// destination to finish before giving up (exit 9).
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        lock_timeout: u64,
     },
 }

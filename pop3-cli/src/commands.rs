@@ -8,8 +8,8 @@ use pop3_blocking::{Capabilities, Disposition, Error, MessageSink};
 use serde_json::json;
 
 use crate::cli::Cli;
+use crate::durable;
 use crate::error::CliError;
-use crate::fetch::durable;
 use crate::output::{self, human_size, json_line, table, truncate, Align};
 use crate::sanitize::{clean, clean_bytes};
 use crate::session::{self, Server};
@@ -248,7 +248,7 @@ pub fn retr(s: &Server, cli: &Cli, n: u32, output: Option<&Path>) -> Result<(), 
             if cli.json {
                 json_line(&json!({"number": n, "octets": octets, "path": path}))?;
             } else {
-                eprintln!(
+                say!(
                     "pop3: message {n} ({octets} octets) written to {}",
                     path.display()
                 );

@@ -27,6 +27,8 @@ pub enum Class {
     Timeout,
     /// Network or local file I/O failed (exit 8).
     Io,
+    /// Another fetch holds the destination's lock (exit 9).
+    Locked,
 }
 
 impl Class {
@@ -40,6 +42,7 @@ impl Class {
             Class::Tls => 6,
             Class::Timeout => 7,
             Class::Io => 8,
+            Class::Locked => 9,
         }
     }
 }
@@ -190,6 +193,7 @@ mod tests {
             Class::Tls,
             Class::Timeout,
             Class::Io,
+            Class::Locked,
         ]
         .iter()
         .map(|c| c.code())

@@ -48,7 +48,7 @@
 //! | `top N LINES` | headers and the first LINES body lines |
 //! | `dele N...` | mark and commit deletions (a failed QUIT is reported) |
 //! | `headers` | table of number, size, date, from, subject (pipelined `TOP n 0`, RFC 2047 decoded) |
-//! | `fetch --maildir DIR \| --mbox FILE \| --eml-dir DIR [--delete] [--new-only]` | durable download |
+//! | `fetch --maildir DIR \| --mbox FILE \| --eml-dir DIR [--delete] [--all] [--max-size N] [--line-endings lf\|crlf\|keep]` | durable download |
 //!
 //! `--json` prints one JSON object per line instead of tables. Server
 //! text shown on the terminal (greeting, `-ERR` text, headers, UIDs) has
@@ -56,23 +56,36 @@
 //!
 //! # Nothing lost
 //!
-//! `fetch` stores each message completely (Maildir: `tmp/`, fsync, rename
-//! into `new/`, fsync of the directory; mbox: appended mboxrd-quoted and
-//! fsynced, cut back on failure; `.eml`: temporary file, fsync, rename to
-//! `UID.eml`, directory fsync), then records its UID in the state file
-//! beside the destination (`DIR/.pop3-uidl`, or `FILE.pop3-uidl` for an
-//! mbox) and fsyncs it, and only then sends `DELE`. The next run with
-//! `--delete` or `--new-only` skips messages whose UID is recorded (and,
-//! with `--delete`, deletes them without downloading them again), so a
-//! connection cut at any point neither loses nor duplicates mail. A `-ERR`
-//! to QUIT (deletions not applied) is reported with exit code 3.
+//! `fetch` opens, locks and checks the destination and its state file
+//! (`DIR/.pop3-uidl`, or `FILE.pop3-uidl` beside an mbox; keyed on
+//! `user@host:port`, so two servers never share records) before it
+//! connects, and finishes what an interrupted run left (see
+//! [`fetch`]). It then fetches in groups: the group's intent
+//! is recorded, its messages are streamed into place (Maildir: anonymous
+//! `O_TMPFILE` file linked into `new/` under a name carrying a hash of the
+//! UID and the size; mbox: appended mboxrd-quoted, with the `Return-Path`
+//! sender in the `From ` line; `.eml`: linked to `UID.eml`, never replacing
+//! a different file), the group is made durable (one mbox data sync, or one
+//! `syncfs`), its UIDs are recorded and synced, and only then are its
+//! `DELE`s sent, pipelined. Messages the destination already holds are
+//! skipped (and, with `--delete`, deleted, pipelined); `--all` fetches them
+//! again. So a crash or cut at any point neither loses nor duplicates mail.
+//! Maildir and mbox store LF line endings, `.eml` the received bytes
+//! (`--line-endings lf|crlf|keep` chooses); mail, state and lock files are
+//! created 0600, directories 0700. Messages larger than `--max-size` (as
+//! LIST gives them) stay on the server and are reported. A `-ERR` to QUIT
+//! (deletions not applied) is reported with exit code 3; a lost QUIT reply
+//! as "unknown (N were marked)".
 //!
 //! Servers without UIDL: `--new-only` is refused; `--delete` still deletes
 //! each message only after it is stored, but a cut before QUIT means those
 //! messages are downloaded again by the next run (a warning says so).
 //! Messages are retrieved pipelined when the server offers `PIPELINING`.
-//! The mbox file is not locked: do not let another program write it
-//! during a fetch.
+//!
+//! Locking: an mbox is locked with `fcntl` and a dotlock (`FILE.lock`), a
+//! Maildir or `.eml` directory with `fcntl` on `DIR/.pop3-lock`, and the
+//! state file with `fcntl`; a second fetch into the same destination waits
+//! up to `--lock-timeout` seconds, then exits with code 9.
 //!
 //! # Exit codes
 //!
@@ -86,6 +99,7 @@
 //! | 6 | TLS failure (handshake, certificate, STLS not offered, cleartext refused) |
 //! | 7 | timeout |
 //! | 8 | I/O error (network, local files) |
+//! | 9 | another fetch is running into the same destination |
 //!
 //! # Verbosity
 //!
@@ -95,15 +109,29 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// Like `eprintln!`, but a stderr that cannot be written (closed, a broken
+/// pipe) is ignored instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+    }};
+}
+
 pub mod cli;
 pub mod commands;
+pub mod durable;
 pub mod error;
 pub mod fetch;
+pub mod lock;
 pub mod output;
 pub mod password;
 pub mod sanitize;
 pub mod session;
+pub mod state;
+pub mod store;
 pub mod target;
+pub mod transform;
 
 use std::process::ExitCode;
 
@@ -151,7 +179,10 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
             eml_dir,
             delete,
             new_only,
+            all,
             max_size,
+            line_endings,
+            lock_timeout,
         } => {
             let dest = match (maildir, mbox, eml_dir) {
                 (Some(d), None, None) => Dest::Maildir(d.clone()),
@@ -170,7 +201,10 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
                     dest,
                     delete: *delete,
                     new_only: *new_only,
+                    all: *all,
                     max_size: *max_size,
+                    line_endings: *line_endings,
+                    lock_timeout: std::time::Duration::from_secs(*lock_timeout),
                 },
             )
         }
@@ -192,7 +226,7 @@ pub fn run() -> ExitCode {
     match execute(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pop3: {e}");
+            say!("pop3: {e}");
             ExitCode::from(e.class.code())
         }
     }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use pop3_blocking::pop3_proto;
 use pop3_blocking::pop3_proto::sasl::{Mechanism, SaslError};
-use pop3_blocking::{Client, ConnectOptions, Error, TcpClient, Timeouts, TlsOptions, TlsPolicy};
+pub use pop3_blocking::TcpClient;
+use pop3_blocking::{Client, ConnectOptions, Error, Timeouts, TlsOptions, TlsPolicy};
 use pop3_testkit::{Mailbox, ServerHandle};
 
 use crate::cli::Cli;
@@ -35,7 +36,8 @@ pub struct Server {
     pub allow_cleartext: bool,
     /// Timeout of every wait.
     pub timeout: Duration,
-    /// The key of this account in UIDL state files (`user@host`).
+    /// The key of this account in UIDL state files (`user@host:port`,
+    /// see [`crate::state::account_key`]).
     pub account: String,
     /// The embedded demo server, when running against it.
     pub demo: Option<ServerHandle>,
@@ -76,7 +78,7 @@ fn start_demo(cli: &Cli) -> Result<Server, CliError> {
     let ca = handle
         .ca_cert_pem()
         .ok_or_else(|| CliError::usage("the demo server has no TLS certificate"))?;
-    eprintln!(
+    say!(
         "pop3: DEMO: {}, so this is the built-in demo server at {} \
          (pop3-testkit: {} sample messages, STLS with a throw-away CA, user {DEMO_USER:?}).\n\
          pop3: give a server (pop3s://user@host, or --host/--user) to read real mail.",
@@ -99,7 +101,7 @@ fn start_demo(cli: &Cli) -> Result<Server, CliError> {
             .add_ca_pem(ca.into_bytes()),
         allow_cleartext: false,
         timeout: Duration::from_secs(cli.timeout),
-        account: String::from("demo@pop3-demo"),
+        account: String::from("demo@pop3-demo:0"),
         demo: Some(handle),
     })
 }
@@ -143,11 +145,7 @@ pub fn resolve(cli: &Cli) -> Result<Server, CliError> {
     if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
         tls_options = tls_options.client_auth_pem_files(cert, key);
     }
-    let account = format!(
-        "{}@{}",
-        user.as_deref().unwrap_or(""),
-        host.to_ascii_lowercase()
-    );
+    let account = crate::state::account_key(user.as_deref().unwrap_or(""), &host, port);
     Ok(Server {
         host,
         port,
@@ -265,7 +263,14 @@ pub fn open(s: &Server, cli: &Cli) -> Result<TcpClient, CliError> {
 pub fn quit(c: &mut TcpClient, deletions: usize) -> Result<(), CliError> {
     match c.quit() {
         Ok(_) => Ok(()),
-        Err(e @ Error::Server { .. }) if deletions > 0 => {
+        Err(e) => quit_error(e, deletions),
+    }
+}
+
+/// The error for a failed QUIT after `deletions` were marked.
+pub fn quit_error(e: Error, deletions: usize) -> Result<(), CliError> {
+    match e {
+        e @ Error::Server { .. } if deletions > 0 => {
             let base = CliError::pop3("QUIT", &e);
             Err(CliError {
                 class: Class::Server,
@@ -276,6 +281,6 @@ pub fn quit(c: &mut TcpClient, deletions: usize) -> Result<(), CliError> {
                 ),
             })
         }
-        Err(e) => Err(CliError::pop3("QUIT", &e)),
+        e => Err(CliError::pop3("QUIT", &e)),
     }
 }

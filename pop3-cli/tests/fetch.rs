@@ -104,8 +104,13 @@ fn cut_then_rerun(
 ) {
     let mb = Mailbox::sample();
     let tk1 = start(first(mb.clone()));
+    // One address for both servers: the state is keyed on host and port.
+    let proxy = Proxy::new(tk1.server.addr());
     let dest = tk1.path("dest");
-    let r1 = run(tk1.cmd().args(fetch_args(kind, &dest)).arg("--delete"));
+    let r1 = run(tk1
+        .cmd_via(&proxy)
+        .args(fetch_args(kind, &dest))
+        .arg("--delete"));
     assert!(
         [0, 3, 4, 6, 8].contains(&r1.code),
         "{kind} {label}: unexpected exit: {r1:?}"
@@ -125,12 +130,16 @@ fn cut_then_rerun(
     }
 
     let tk2 = start(stls(left));
-    let r2 = run(tk2.cmd().args(fetch_args(kind, &dest)).arg("--delete"));
+    proxy.set_target(tk2.server.addr());
+    let r2 = run(tk2
+        .cmd_via(&proxy)
+        .args(fetch_args(kind, &dest))
+        .arg("--delete"));
     assert_eq!(r2.code, 0, "{kind} {label}: re-run: {r2:?}\nfirst: {r1:?}");
     assert_eq!(
         multiset(read_dest(kind, &dest)),
         expected(&mb),
-        "{kind} {label}: each message exactly once"
+        "{kind} {label}: each message exactly once\nfirst: {r1:?}\nsecond: {r2:?}"
     );
     assert!(tk2.server.wait_idle(Duration::from_secs(10)));
     assert!(
@@ -138,7 +147,10 @@ fn cut_then_rerun(
         "{kind} {label}: server emptied"
     );
     // A third run finds nothing to do.
-    let r3 = run(tk2.cmd().args(fetch_args(kind, &dest)).arg("--delete"));
+    let r3 = run(tk2
+        .cmd_via(&proxy)
+        .args(fetch_args(kind, &dest))
+        .arg("--delete"));
     assert_eq!(r3.code, 0, "{r3:?}");
     assert_eq!(multiset(read_dest(kind, &dest)), expected(&mb));
 }
@@ -309,36 +321,62 @@ fn eml_dir_never_overwrites_a_different_file() {
     );
 }
 
-/// A body larger than --max-size is refused: not stored, not deleted, and
-/// the messages before it are kept (a server streaming without end must not
-/// fill the disk).
+/// A message larger than --max-size (as LIST gives it) is skipped: kept on
+/// the server and reported, and the messages after it are fetched; a body
+/// that grows past --max-size although LIST said it is smaller stops the
+/// run, with nothing stored or deleted for it.
 #[test]
-fn max_size_stops_an_endless_body() {
-    let big = vec![b'x'; 200_000];
+fn max_size_skips_a_large_message_and_fetches_the_rest() {
     let mut big_msg = b"Subject: big\r\n\r\n".to_vec();
-    for line in big.chunks(1000) {
-        big_msg.extend_from_slice(line);
+    for _ in 0..200 {
+        big_msg.extend_from_slice(&[b'x'; 1000]);
         big_msg.extend_from_slice(b"\r\n");
     }
     let mb = Mailbox::new()
         .with("small-1", b"Subject: small\r\n\r\nhello\r\n".to_vec())
-        .with("big-2", big_msg);
-    let tk = start(stls(mb.clone()).no_pipelining());
+        .with("big-2", big_msg.clone())
+        .with(
+            "small-3",
+            b"Subject: after\r\n\r\nafter the big one\r\n".to_vec(),
+        );
+    let tk = start(stls(mb.clone()));
     let dest = tk.path("eml");
-    let r =
-        run(tk
-            .cmd()
-            .args(fetch_args("eml-dir", &dest))
-            .args(["--delete", "--max-size", "100000"]));
-    assert_eq!(r.code, 8, "an I/O-class refusal: {r:?}");
-    assert!(r.stderr.contains("max-size"), "{r:?}");
-    let got = read_dest("eml-dir", &dest);
-    assert_eq!(
-        got,
-        vec![received(mb.messages()[0].data())],
-        "only the small one stored"
+    let args = ["--delete", "--max-size", "100000"];
+    let r = run(tk.cmd().args(fetch_args("eml-dir", &dest)).args(args));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("1 larger than --max-size kept on the server")
+            && r.stderr.contains("message 2 (")
+            && r.stderr.contains("fetched 2 message(s)"),
+        "{r:?}"
     );
+    let want = multiset([
+        received(mb.messages()[0].data()),
+        received(mb.messages()[2].data()),
+    ]);
+    assert_eq!(multiset(read_dest("eml-dir", &dest)), want);
     let left = tk.server.mailbox();
-    assert_eq!(left.len(), 1, "the small one deleted, the big one kept");
+    assert_eq!(left.len(), 1, "the big one kept");
     assert_eq!(left.messages()[0].uid(), "big-2");
+    // Every run skips it again and fetches what is new.
+    tk.server.add_message(Message::new(
+        "new-4",
+        b"Subject: new\r\n\r\nnew\r\n".to_vec(),
+    ));
+    let r = run(tk.cmd().args(fetch_args("eml-dir", &dest)).args(args));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("fetched 1 message(s)"), "{r:?}");
+    assert_eq!(tk.server.mailbox().len(), 1);
+
+    // A server that lists a small size and then streams more than
+    // --max-size: refused, not stored, not deleted.
+    let liar = Mailbox::new().with("big-2", big_msg);
+    let tk = start(stls(liar).override_reply("LIST", b"+OK\r\n1 100\r\n.\r\n".to_vec()));
+    let dest = tk.path("eml2");
+    let r = run(tk.cmd().args(fetch_args("eml-dir", &dest)).args(args));
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("max-size"), "{r:?}");
+    assert!(read_dest("eml-dir", &dest).is_empty());
+    assert_eq!(tk.server.mailbox().len(), 1);
 }

@@ -200,8 +200,36 @@ pub fn mbox_messages(path: &Path) -> Vec<Vec<u8>> {
     out
 }
 
-/// Messages in a destination, by kind.
+/// Undoes the LF storage of Maildir and mbox, checking it on the way: a
+/// stored message has no CRLF, and every LF goes back to the wire's CRLF.
+pub fn lf_to_crlf(stored: &[u8]) -> Vec<u8> {
+    assert!(
+        !stored.windows(2).any(|w| w == b"\r\n"),
+        "stored with CRLF line endings: {:?}",
+        String::from_utf8_lossy(&stored[..stored.len().min(200)])
+    );
+    let mut out = Vec::with_capacity(stored.len() + stored.len() / 20);
+    for &b in stored {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Messages in a destination, by kind, as the server sent them (Maildir
+/// and mbox are checked to be stored with LF and converted back).
 pub fn read_dest(kind: &str, path: &Path) -> Vec<Vec<u8>> {
+    let stored = read_dest_raw(kind, path);
+    match kind {
+        "eml-dir" => stored,
+        _ => stored.iter().map(|m| lf_to_crlf(m)).collect(),
+    }
+}
+
+/// Messages in a destination, by kind, byte for byte as stored.
+pub fn read_dest_raw(kind: &str, path: &Path) -> Vec<Vec<u8>> {
     match kind {
         "maildir" => {
             if path.join("new").is_dir() {
@@ -219,5 +247,59 @@ pub fn read_dest(kind: &str, path: &Path) -> Vec<Vec<u8>> {
         }
         "mbox" => mbox_messages(path),
         _ => unreachable!(),
+    }
+}
+
+/// A TCP forwarder on a fixed loopback port to a changeable backend: one
+/// server address for a mailbox whose server is restarted (the state file
+/// is keyed on host and port, so the address must stay the same).
+pub struct Proxy {
+    port: u16,
+    target: std::sync::Arc<std::sync::Mutex<std::net::SocketAddr>>,
+}
+
+impl Proxy {
+    pub fn new(target: std::net::SocketAddr) -> Proxy {
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = std::sync::Arc::new(std::sync::Mutex::new(target));
+        let t = target.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { continue };
+                let addr = *t.lock().unwrap();
+                let Ok(server) = TcpStream::connect(addr) else {
+                    continue;
+                };
+                let pipe = |mut a: TcpStream, mut b: TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut a, &mut b);
+                        let _ = b.shutdown(std::net::Shutdown::Both);
+                        let _ = a.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+        Proxy { port, target }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn set_target(&self, target: std::net::SocketAddr) {
+        *self.target.lock().unwrap() = target;
+    }
+}
+
+impl Tk {
+    /// Like [`Tk::cmd`], through `proxy` (its port instead of the server's).
+    pub fn cmd_via(&self, proxy: &Proxy) -> Command {
+        let mut c = self.cmd();
+        c.arg("--port").arg(proxy.port().to_string());
+        c
     }
 }
