@@ -97,8 +97,10 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod generate;
 pub mod output;
 pub mod password;
 pub mod sanitize;
@@ -135,6 +137,11 @@ fn init_logging(verbose: u8) {
 /// Runs one parsed command line.
 pub fn execute(cli: &Cli) -> Result<(), CliError> {
     init_logging(cli.verbose);
+    match &cli.command {
+        Cmd::Completions { shell } => return generate::completions(*shell),
+        Cmd::Man => return generate::man_page(),
+        _ => {}
+    }
     let server = session::resolve(cli)?;
     match &cli.command {
         Cmd::Capa => commands::capa(&server, cli),
@@ -145,6 +152,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
         Cmd::Top { number, lines } => commands::top(&server, cli, *number, *lines),
         Cmd::Dele { numbers } => commands::dele(&server, cli, numbers),
         Cmd::Headers => commands::headers(&server, cli),
+        Cmd::Completions { .. } | Cmd::Man => Ok(()),
         Cmd::Fetch {
             maildir,
             mbox,

@@ -9,6 +9,7 @@ use pop3_blocking::{Client, ConnectOptions, Error, TcpClient, Timeouts, TlsOptio
 use pop3_testkit::{Mailbox, ServerHandle};
 
 use crate::cli::Cli;
+use crate::config::{expand_home, AccountConf, Config};
 use crate::error::{Class, CliError};
 use crate::password::{self, Secret};
 use crate::target::{parse_url, AuthMode, TlsMode};
@@ -37,8 +38,37 @@ pub struct Server {
     pub timeout: Duration,
     /// The key of this account in UIDL state files (`user@host`).
     pub account: String,
+    /// The configuration account this server comes from, if any.
+    pub account_name: Option<String>,
+    /// Where the account's configuration says the password is (the
+    /// command line's `--password-file`/`--password-command` win).
+    pub secret_source: SecretSource,
     /// The embedded demo server, when running against it.
     pub demo: Option<ServerHandle>,
+}
+
+/// The password sources an account's configuration names.
+#[derive(Default)]
+pub struct SecretSource {
+    /// `password_file`.
+    pub file: Option<std::path::PathBuf>,
+    /// `password_command`.
+    pub command: Option<String>,
+    /// `password_env`: the name of an environment variable.
+    pub env: Option<String>,
+    /// `password` (the file was checked to be private).
+    pub literal: Option<String>,
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSource")
+            .field("file", &self.file)
+            .field("command", &self.command.is_some())
+            .field("env", &self.env)
+            .field("literal", &self.literal.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Server {
@@ -66,7 +96,7 @@ impl Server {
 
 /// Starts the demo server: pop3-testkit with the sample mailbox on
 /// 127.0.0.1, STLS with a throw-away CA that only this process trusts.
-fn start_demo(cli: &Cli) -> Result<Server, CliError> {
+fn start_demo(cli: &Cli, timeout: u64) -> Result<Server, CliError> {
     let handle = pop3_testkit::Server::builder()
         .user(DEMO_USER, DEMO_PASSWORD)
         .mailbox(Mailbox::sample())
@@ -98,30 +128,76 @@ fn start_demo(cli: &Cli) -> Result<Server, CliError> {
             .without_default_roots()
             .add_ca_pem(ca.into_bytes()),
         allow_cleartext: false,
-        timeout: Duration::from_secs(cli.timeout),
+        timeout: Duration::from_secs(timeout),
         account: String::from("demo@pop3-demo"),
+        account_name: None,
+        secret_source: SecretSource::default(),
         demo: Some(handle),
     })
+}
+
+/// The configuration account the command line asks for, if any (one at
+/// most: several accounts are for `fetch`, which resolves each itself).
+pub fn selected_account(cli: &Cli) -> Result<Option<(String, AccountConf)>, CliError> {
+    match cli.account.as_slice() {
+        [] => Ok(None),
+        [name] => {
+            let config = Config::load(cli.config.as_deref())?;
+            Ok(Some((name.clone(), config.account(name)?)))
+        }
+        _ => Err(CliError::usage(
+            "this command works on one account; give --account once",
+        )),
+    }
 }
 
 /// Works out the server from the URL and flags (flags win), or starts the
 /// demo when none is given (or `--demo`).
 pub fn resolve(cli: &Cli) -> Result<Server, CliError> {
-    if cli.demo || (cli.url.is_none() && cli.host.is_none()) {
-        return start_demo(cli);
+    let account = selected_account(cli)?;
+    resolve_with(cli, account.as_ref().map(|(n, a)| (n.as_str(), a)))
+}
+
+/// [`resolve`] for one configuration account (`None`: flags only).
+pub fn resolve_with(cli: &Cli, account: Option<(&str, &AccountConf)>) -> Result<Server, CliError> {
+    let empty = AccountConf::default();
+    let (account_name, conf) = match account {
+        Some((n, a)) => (Some(n), a),
+        None => (None, &empty),
+    };
+    let timeout = cli
+        .timeout
+        .or(conf.timeout)
+        .unwrap_or(crate::cli::DEFAULT_TIMEOUT);
+    let from_config = conf.url.is_some() || conf.host.is_some();
+    if cli.demo || (cli.url.is_none() && cli.host.is_none() && !from_config) {
+        return start_demo(cli, timeout);
     }
-    let url = match &cli.url {
+    // The command line's URL or host replaces the account's server as a
+    // whole (so an account's host never mixes with a URL's port).
+    let (url, conf_host, conf_port) = if cli.url.is_some() || cli.host.is_some() {
+        (cli.url.clone(), None, None)
+    } else {
+        (conf.url.clone(), conf.host.clone(), conf.port)
+    };
+    let url = match &url {
         Some(u) => parse_url(u)?,
         None => Default::default(),
     };
-    let host = cli.host.clone().unwrap_or(url.host);
+    let host = cli.host.clone().or(conf_host).unwrap_or(url.host);
     if host.is_empty() {
         return Err(CliError::usage("no server host given"));
     }
-    let port = cli.port.or(url.port);
-    // --tls wins; then pop3s:// and port 995 mean implicit TLS; anything
-    // else is STLS (required).
-    let tls = match (cli.tls, url.tls) {
+    let port = cli.port.or(conf_port).or(url.port);
+    let conf_tls = match conf.tls.as_deref() {
+        Some("implicit") => Some(TlsMode::Implicit),
+        Some("starttls") => Some(TlsMode::Starttls),
+        Some("none") => Some(TlsMode::None),
+        _ => None,
+    };
+    // --tls wins; then the account's tls; then pop3s:// and port 995 mean
+    // implicit TLS; anything else is STLS (required).
+    let tls = match (cli.tls.or(conf_tls), url.tls) {
         (Some(t), _) => t,
         (None, Some(TlsMode::Implicit)) => TlsMode::Implicit,
         (None, _) if port == Some(995) => TlsMode::Implicit,
@@ -131,16 +207,33 @@ pub fn resolve(cli: &Cli) -> Result<Server, CliError> {
         TlsMode::Implicit => 995,
         _ => 110,
     });
-    let auth = match (&cli.auth, &url.auth) {
-        (Some(a), _) | (None, Some(a)) => AuthMode::parse(a)?,
-        (None, None) => AuthMode::Auto,
+    let auth = match (&cli.auth, &url.auth, &conf.auth) {
+        (Some(a), _, _) | (None, Some(a), _) | (None, None, Some(a)) => AuthMode::parse(a)?,
+        (None, None, None) => AuthMode::Auto,
     };
-    let user = cli.user.clone().or(url.user);
+    let user = cli.user.clone().or(url.user).or(conf.user.clone());
     let mut tls_options = TlsOptions::new();
-    if let Some(ca) = &cli.ca_file {
+    let ca_file = cli
+        .ca_file
+        .clone()
+        .or(conf.ca_file.as_deref().map(expand_home));
+    if let Some(ca) = &ca_file {
         tls_options = tls_options.add_ca_pem_file(ca);
     }
-    if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
+    let client_auth = match (&cli.client_cert, &cli.client_key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => match (&conf.client_cert, &conf.client_key) {
+            (Some(c), Some(k)) => Some((expand_home(c), expand_home(k))),
+            (None, None) => None,
+            _ => {
+                return Err(CliError::usage(format!(
+                    "account {:?}: client_cert and client_key go together",
+                    account_name.unwrap_or("")
+                )))
+            }
+        },
+    };
+    if let Some((cert, key)) = &client_auth {
         tls_options = tls_options.client_auth_pem_files(cert, key);
     }
     let account = format!(
@@ -148,6 +241,16 @@ pub fn resolve(cli: &Cli) -> Result<Server, CliError> {
         user.as_deref().unwrap_or(""),
         host.to_ascii_lowercase()
     );
+    let secret_source = if cli.password_file.is_some() || cli.password_command.is_some() {
+        SecretSource::default()
+    } else {
+        SecretSource {
+            file: conf.password_file.as_deref().map(expand_home),
+            command: conf.password_command.clone(),
+            env: conf.password_env.clone(),
+            literal: conf.password.clone(),
+        }
+    };
     Ok(Server {
         host,
         port,
@@ -155,9 +258,11 @@ pub fn resolve(cli: &Cli) -> Result<Server, CliError> {
         tls,
         auth,
         tls_options,
-        allow_cleartext: cli.allow_cleartext,
-        timeout: Duration::from_secs(cli.timeout),
+        allow_cleartext: cli.allow_cleartext || conf.allow_cleartext == Some(true),
+        timeout: Duration::from_secs(timeout),
         account,
+        account_name: account_name.map(String::from),
+        secret_source,
         demo: None,
     })
 }
@@ -201,10 +306,13 @@ pub fn secret_for(s: &Server, cli: &Cli) -> Result<Secret, CliError> {
         return Ok(Secret::new(String::from(DEMO_PASSWORD)));
     }
     let user = check_login_possible(s)?;
+    let src = &s.secret_source;
     let sources = password::Sources {
-        file: cli.password_file.as_deref(),
-        command: cli.password_command.as_deref(),
-        timeout: Duration::from_secs(cli.timeout.max(60)),
+        file: cli.password_file.as_deref().or(src.file.as_deref()),
+        command: cli.password_command.as_deref().or(src.command.as_deref()),
+        env: src.env.as_deref(),
+        literal: src.literal.as_deref(),
+        timeout: s.timeout.max(Duration::from_secs(60)),
     };
     password::obtain(&sources, &format!("{user}@{}", s.host))
 }
