@@ -18,12 +18,14 @@ OAUTHBEARER it is the bearer token.
 
 Exit codes:
   0  success
-  2  usage error (bad arguments, missing password, unsupported request)
+  2  usage error (bad arguments, missing password, credentials without TLS
+     and without --allow-cleartext)
   3  the server answered -ERR (including a failed QUIT: deletions not applied)
   4  protocol error: the server broke the protocol, closed the connection
      where a reply was due, or cut a message short
   5  authentication failed
-  6  TLS failure (handshake, certificate, STLS not offered, cleartext refused)
+  6  TLS failure (handshake, certificate, unreadable --ca-file or client
+     certificate, STLS not offered or refused)
   7  timeout
   8  I/O error (network, or writing local files)";
 
@@ -62,6 +64,11 @@ pub struct Cli {
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, global = true, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+
+    /// Trust only the --ca-file certificates, not the bundled roots (for a
+    /// private CA: a certificate from a public CA is then refused).
+    #[arg(long, global = true, requires = "ca_file")]
+    pub ca_only: bool,
 
     /// Client certificate chain (PEM) to present.
     #[arg(long, global = true, value_name = "PEM", requires = "client_key")]

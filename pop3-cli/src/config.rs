@@ -54,6 +54,8 @@ pub struct AccountConf {
     pub auth: Option<String>,
     /// Extra trusted CA certificates (PEM).
     pub ca_file: Option<PathBuf>,
+    /// Trust only `ca_file`, not the bundled roots.
+    pub ca_only: Option<bool>,
     /// Client certificate chain (PEM).
     pub client_cert: Option<PathBuf>,
     /// Its private key (PEM).
@@ -398,6 +400,7 @@ fn overlay(base: AccountConf, over: &AccountConf) -> AccountConf {
         tls: o.tls.or(base.tls),
         auth: o.auth.or(base.auth),
         ca_file: o.ca_file.or(base.ca_file),
+        ca_only: o.ca_only.or(base.ca_only),
         client_cert: o.client_cert.or(base.client_cert),
         client_key: o.client_key.or(base.client_key),
         allow_cleartext: o.allow_cleartext.or(base.allow_cleartext),

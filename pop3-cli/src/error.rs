@@ -27,6 +27,9 @@ pub enum Class {
     Timeout,
     /// Network or local file I/O failed (exit 8).
     Io,
+    /// Whoever reads our output closed it (`pop3 retr 1 | head`): the
+    /// session still ends with QUIT, then the program exits quietly with 0.
+    PipeClosed,
 }
 
 impl Class {
@@ -40,6 +43,7 @@ impl Class {
             Class::Tls => 6,
             Class::Timeout => 7,
             Class::Io => 8,
+            Class::PipeClosed => 0,
         }
     }
 }
@@ -67,6 +71,7 @@ impl CliError {
     pub fn io(what: impl fmt::Display, e: &io::Error) -> CliError {
         let class = match e.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Class::Timeout,
+            io::ErrorKind::BrokenPipe => Class::PipeClosed,
             _ => Class::Io,
         };
         CliError {
@@ -121,11 +126,15 @@ fn is_login_command(c: CommandKind) -> bool {
 /// The class of a client error.
 pub fn classify(e: &Error) -> Class {
     match e {
+        // Only our own output can be a pipe (the body went to stdout).
+        Error::Sink(io) if io.kind() == io::ErrorKind::BrokenPipe => Class::PipeClosed,
         Error::Server { command, response } if is_login_command(*command) => match &response.code {
             Some(code) if code.is_temporary() || *code == RespCode::SysPerm => Class::Server,
             _ => Class::Auth,
         },
         Error::Security(SecurityError::NoUsableMechanism) => Class::Auth,
+        // Refused before anything was sent; --allow-cleartext is the answer.
+        Error::Security(SecurityError::CleartextCredentials) => Class::Usage,
         Error::Security(_) => Class::Tls,
         Error::Usage(UsageError::Sasl(_)) => Class::Auth,
         _ => match e.kind() {

@@ -79,11 +79,11 @@
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 | success |
-//! | 2 | usage error (bad arguments, missing password, unsupported request) |
+//! | 2 | usage error (bad arguments, missing password, credentials without TLS and without `--allow-cleartext`) |
 //! | 3 | the server answered `-ERR` (including a failed QUIT) |
 //! | 4 | protocol error: broken protocol, connection closed where a reply was due, truncated message |
 //! | 5 | authentication failed |
-//! | 6 | TLS failure (handshake, certificate, STLS not offered, cleartext refused) |
+//! | 6 | TLS failure (handshake, certificate, unreadable `--ca-file` or client certificate, STLS not offered or refused) |
 //! | 7 | timeout |
 //! | 8 | I/O error (network, local files) |
 //!
@@ -199,8 +199,11 @@ pub fn run() -> ExitCode {
     };
     match execute(&cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.class == error::Class::PipeClosed => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pop3: {e}");
+            use std::io::Write;
+            // A closed stderr must not turn into a panic (exit 101).
+            let _ = writeln!(std::io::stderr(), "pop3: {e}");
             ExitCode::from(e.class.code())
         }
     }

@@ -217,8 +217,16 @@ pub fn resolve_with(cli: &Cli, account: Option<(&str, &AccountConf)>) -> Result<
         .ca_file
         .clone()
         .or(conf.ca_file.as_deref().map(expand_home));
-    if let Some(ca) = &ca_file {
-        tls_options = tls_options.add_ca_pem_file(ca);
+    let ca_only = cli.ca_only || conf.ca_only == Some(true);
+    match (&ca_file, ca_only) {
+        (Some(ca), only) => {
+            if only {
+                tls_options = tls_options.without_default_roots();
+            }
+            tls_options = tls_options.add_ca_pem_file(ca);
+        }
+        (None, true) => return Err(CliError::usage("--ca-only needs --ca-file")),
+        (None, false) => {}
     }
     let client_auth = match (&cli.client_cert, &cli.client_key) {
         (Some(c), Some(k)) => Some((c.clone(), k.clone())),
@@ -235,6 +243,22 @@ pub fn resolve_with(cli: &Cli, account: Option<(&str, &AccountConf)>) -> Result<
     };
     if let Some((cert, key)) = &client_auth {
         tls_options = tls_options.client_auth_pem_files(cert, key);
+    }
+    if tls != TlsMode::None {
+        // Read and check the CA and client-certificate files now: a bad path
+        // must be reported as such, not as a failure to connect.
+        tls_options.client_config().map_err(|e| {
+            let which = match (&ca_file, &client_auth) {
+                (Some(_), Some(_)) => "--ca-file / --client-cert / --client-key",
+                (Some(_), None) => "--ca-file",
+                (None, Some(_)) => "--client-cert / --client-key",
+                (None, None) => "TLS setup",
+            };
+            CliError {
+                class: Class::Tls,
+                message: format!("{which}: {e}"),
+            }
+        })?;
     }
     let account = format!(
         "{}@{}",
@@ -293,6 +317,7 @@ pub fn check_login_possible(s: &Server) -> Result<&str, CliError> {
         .filter(|u| !u.is_empty())
         .ok_or_else(|| CliError::usage("no user given (use --user or user@ in the URL)"))?;
     if s.tls == TlsMode::None && !s.allow_cleartext {
+        // Exit 2, as --help says (the library's own refusal maps to it too).
         return Err(CliError::usage(
             "--tls none sends the password in cleartext: add --allow-cleartext to really do that",
         ));
@@ -360,12 +385,37 @@ pub fn login(c: &mut TcpClient, s: &Server, secret: &Secret) -> Result<(), CliEr
     Ok(())
 }
 
-/// Connects and logs in.
+/// Connects and logs in. A failed login (a `-ERR` to USER, PASS, APOP or
+/// AUTH, whatever its response code) still ends the session with QUIT
+/// when the connection is usable.
 pub fn open(s: &Server, cli: &Cli) -> Result<TcpClient, CliError> {
     let secret = secret_for(s, cli)?;
     let mut c = connect(s)?;
-    login(&mut c, s, &secret)?;
+    if let Err(e) = login(&mut c, s, &secret) {
+        return Err(abort(&mut c, e));
+    }
     Ok(c)
+}
+
+/// Ends a session that failed with `e` politely: QUIT when the connection
+/// is still usable (after a server `-ERR`, a local file error, ...), so the
+/// server releases the maildrop at once. QUIT's own outcome is not
+/// reported: `e` is what failed. A broken connection (timeout, protocol
+/// error, reset) sends nothing.
+pub fn abort(c: &mut TcpClient, e: CliError) -> CliError {
+    // A broken client refuses QUIT at once, without any I/O.
+    let _ = c.quit();
+    e
+}
+
+/// Ends a session after `r`, the outcome of the work done in it: QUIT
+/// after success (`Ok(deletions)`: a `-ERR` to QUIT then means those
+/// deletions were not applied), or [`abort`] after a failure.
+pub fn finish(c: &mut TcpClient, r: Result<usize, CliError>) -> Result<(), CliError> {
+    match r {
+        Ok(deletions) => quit(c, deletions),
+        Err(e) => Err(abort(c, e)),
+    }
 }
 
 /// Ends the session with QUIT. `deletions` is how many messages were
