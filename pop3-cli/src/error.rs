@@ -123,6 +123,26 @@ fn is_login_command(c: CommandKind) -> bool {
     )
 }
 
+/// Whether the text of a `-ERR` without a response code says the server
+/// has a temporary problem rather than that the credentials are wrong
+/// ("server shutting down", "try again later", "temporarily unavailable").
+/// Only consulted for servers that send no RFC 2449/3206 code.
+fn sounds_temporary(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    [
+        "shutting down",
+        "try again",
+        "temporar",
+        "unavailable",
+        "too many connections",
+        "in use",
+        "locked",
+        "busy",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
+}
+
 /// The class of a client error.
 pub fn classify(e: &Error) -> Class {
     match e {
@@ -130,7 +150,10 @@ pub fn classify(e: &Error) -> Class {
         Error::Sink(io) if io.kind() == io::ErrorKind::BrokenPipe => Class::PipeClosed,
         Error::Server { command, response } if is_login_command(*command) => match &response.code {
             Some(code) if code.is_temporary() || *code == RespCode::SysPerm => Class::Server,
-            _ => Class::Auth,
+            Some(_) => Class::Auth,
+            // Servers without RESP-CODES say it in words.
+            None if sounds_temporary(&response.text) => Class::Server,
+            None => Class::Auth,
         },
         Error::Security(SecurityError::NoUsableMechanism) => Class::Auth,
         // Refused before anything was sent; --allow-cleartext is the answer.
