@@ -260,6 +260,11 @@ fn retr_body(
 ) -> Result<usize, CliError> {
     let ctx = format!("RETR {n}");
     match output {
+        None if cli.json => {
+            let mut w = JsonBody::default();
+            c.retr_to(n, &mut w).map_err(|e| CliError::pop3(&ctx, &e))?;
+            json_line(&w.into_json(n))?;
+        }
         None => {
             body_to_stdout(|mut w| c.retr_to(n, &mut w)).map_err(|e| CliError::pop3(&ctx, &e))?;
         }
@@ -287,10 +292,64 @@ fn retr_body(
 /// `top N LINES` to stdout.
 pub fn top(s: &Server, cli: &Cli, n: u32, lines: u32) -> Result<(), CliError> {
     let mut c = session::open(s, cli)?;
-    let r = body_to_stdout(|mut w| c.top_to(n, lines, &mut w))
-        .map(|()| 0)
-        .map_err(|e| CliError::pop3(format!("TOP {n} {lines}"), &e));
+    let ctx = format!("TOP {n} {lines}");
+    let r = if cli.json {
+        let mut w = JsonBody::default();
+        c.top_to(n, lines, &mut w)
+            .map_err(|e| CliError::pop3(&ctx, &e))
+            .and_then(|_| json_line(&w.into_json(n)))
+            .map(|()| 0)
+    } else {
+        body_to_stdout(|mut w| c.top_to(n, lines, &mut w))
+            .map(|()| 0)
+            .map_err(|e| CliError::pop3(&ctx, &e))
+    };
     session::finish(&mut c, r)
+}
+
+/// Most message bytes `retr --json` / `top --json` hold (the JSON object
+/// is built in memory); a bigger message is refused with a hint to `-o`.
+const JSON_BODY_LIMIT: usize = 64 << 20;
+
+/// Collects a body for `--json`, bounded by [`JSON_BODY_LIMIT`].
+#[derive(Default)]
+struct JsonBody(Vec<u8>);
+
+impl Write for JsonBody {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.0.len() + buf.len() > JSON_BODY_LIMIT {
+            return Err(io::Error::other(format!(
+                "the message is larger than {} MiB, too big for --json (use retr -o FILE)",
+                JSON_BODY_LIMIT >> 20
+            )));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl JsonBody {
+    /// `{"number", "octets", "encoding": "utf-8" | "base64", "message"}`:
+    /// the message as text when it is valid UTF-8, else base64 (standard
+    /// alphabet, padded), so the bytes survive exactly either way.
+    fn into_json(self, n: u32) -> serde_json::Value {
+        let octets = self.0.len();
+        match String::from_utf8(self.0) {
+            Ok(text) => json!({
+                "number": n, "octets": octets, "encoding": "utf-8", "message": text,
+            }),
+            Err(e) => {
+                use base64::Engine;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(e.as_bytes());
+                json!({
+                    "number": n, "octets": octets, "encoding": "base64", "message": b64,
+                })
+            }
+        }
+    }
 }
 
 /// `dele N...`: marks, then QUIT commits (a failing QUIT is reported).
