@@ -101,6 +101,7 @@ pub mod config;
 pub mod error;
 pub mod fetch;
 pub mod generate;
+pub mod mda;
 pub mod output;
 pub mod password;
 pub mod sanitize;
