@@ -497,6 +497,16 @@ impl<S: Read + Write> Client<S> {
         self.authenticated()
     }
 
+    /// `USER name` then `PASS password` as one login method: CAPA is read
+    /// again afterwards (RFC 2449 §5), `UTF8` goes first when needed, and a
+    /// `-ERR` to USER sends no password. Returns PASS's status. (`user` and
+    /// `pass` are the single commands.)
+    pub fn user_pass(&mut self, user: &str, password: &str) -> Result<Status, Error> {
+        self.check_broken()?;
+        self.session.start_user_pass(user, password)?;
+        self.authenticated()
+    }
+
     /// `RPOP user` (RFC 1081, obsolete).
     pub fn rpop(&mut self, user: &str) -> Result<Status, Error> {
         self.exec_status(Command::rpop(user)?)

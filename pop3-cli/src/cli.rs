@@ -19,16 +19,21 @@ OAUTHBEARER it is the bearer token.
 
 Exit codes:
   0  success
-  2  usage error (bad arguments, missing password, unsupported request)
+  2  usage error (bad arguments, missing password, credentials without TLS
+     and without --allow-cleartext)
   3  the server answered -ERR (including a failed QUIT: deletions not applied)
   4  protocol error: the server broke the protocol, closed the connection
      where a reply was due, or cut a message short
   5  authentication failed
-  6  TLS failure (handshake, certificate, STLS not offered, cleartext refused)
+  6  TLS failure (handshake, certificate, unreadable --ca-file or client
+     certificate, STLS not offered or refused)
   7  timeout
   8  I/O error (network, or writing local files)
   9  another fetch is running into the same destination (its lock was held
      for the whole --lock-timeout)";
+
+/// The default `--timeout`, in seconds.
+pub const DEFAULT_TIMEOUT: u64 = 30;
 
 /// `pop3`: a safe, fast POP3 mail fetcher.
 #[derive(Debug, Parser)]
@@ -63,6 +68,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
+    /// Trust only the --ca-file certificates, not the bundled roots (for a
+    /// private CA: a certificate from a public CA is then refused).
+    #[arg(long, global = true, requires = "ca_file")]
+    pub ca_only: bool,
+
     /// Client certificate chain (PEM) to present.
     #[arg(long, global = true, value_name = "PEM", requires = "client_key")]
     pub client_cert: Option<PathBuf>,
@@ -76,10 +86,21 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "METHOD")]
     pub auth: Option<String>,
 
-    /// Timeout in seconds for connecting and for every wait on the server.
-    #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS",
+    /// Timeout in seconds for connecting and for every wait on the server
+    /// [default: 30, or the account's `timeout`].
+    #[arg(long, global = true, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=86400))]
-    pub timeout: u64,
+    pub timeout: Option<u64>,
+
+    /// Configuration file [default: $XDG_CONFIG_HOME/pop3/config.toml,
+    /// else ~/.config/pop3/config.toml]; read only for --account.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Use account NAME of the configuration file (its [accounts.NAME]
+    /// table); command-line flags override its values.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub account: Vec<String>,
 
     /// Read the password (first line) from this file.
     #[arg(
@@ -150,6 +171,15 @@ pub enum Cmd {
     },
     /// A table of number, size, date, from and subject of every message.
     Headers,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    /// to stdout, e.g. `pop3 completions bash > /etc/bash_completion.d/pop3`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, e.g. `pop3 man > pop3.1`.
+    Man,
     /// Download messages into a Maildir, an mbox file or a directory of
     /// .eml files.
     #[command(group(ArgGroup::new("dest").required(true).args(["maildir", "mbox", "eml_dir"])))]

@@ -13,6 +13,7 @@ use crate::error::CliError;
 use crate::output::{self, human_size, json_line, table, truncate, Align};
 use crate::sanitize::{clean, clean_bytes};
 use crate::session::{self, Server};
+use pop3_blocking::TcpClient;
 
 /// The capability lines, in a conventional order.
 fn capability_lines(c: &Capabilities) -> Vec<String> {
@@ -69,7 +70,7 @@ pub fn capa(s: &Server, cli: &Cli) -> Result<(), CliError> {
         None => match c.capa() {
             Ok(caps) => Some(caps),
             Err(Error::Server { .. }) => None,
-            Err(e) => return Err(CliError::pop3("CAPA", &e)),
+            Err(e) => return Err(session::abort(&mut c, CliError::pop3("CAPA", &e))),
         },
     };
     let greeting = c
@@ -106,6 +107,11 @@ pub fn capa(s: &Server, cli: &Cli) -> Result<(), CliError> {
 /// `stat`.
 pub fn stat(s: &Server, cli: &Cli) -> Result<(), CliError> {
     let mut c = session::open(s, cli)?;
+    let r = stat_body(&mut c, cli);
+    session::finish(&mut c, r)
+}
+
+fn stat_body(c: &mut TcpClient, cli: &Cli) -> Result<usize, CliError> {
     let st = c.stat().map_err(|e| CliError::pop3("STAT", &e))?;
     if cli.json {
         json_line(&json!({"messages": st.count, "octets": st.octets}))?;
@@ -117,12 +123,17 @@ pub fn stat(s: &Server, cli: &Cli) -> Result<(), CliError> {
             human_size(st.octets)
         ))?;
     }
-    session::quit(&mut c, 0)
+    Ok(0)
 }
 
 /// `list`.
 pub fn list(s: &Server, cli: &Cli) -> Result<(), CliError> {
     let mut c = session::open(s, cli)?;
+    let r = list_body(&mut c, cli);
+    session::finish(&mut c, r)
+}
+
+fn list_body(c: &mut TcpClient, cli: &Cli) -> Result<usize, CliError> {
     let entries = c.list().map_err(|e| CliError::pop3("LIST", &e))?;
     if cli.json {
         for e in &entries {
@@ -138,12 +149,17 @@ pub fn list(s: &Server, cli: &Cli) -> Result<(), CliError> {
             &rows,
         ))?;
     }
-    session::quit(&mut c, 0)
+    Ok(0)
 }
 
 /// `uidl`.
 pub fn uidl(s: &Server, cli: &Cli) -> Result<(), CliError> {
     let mut c = session::open(s, cli)?;
+    let r = uidl_body(&mut c, cli);
+    session::finish(&mut c, r)
+}
+
+fn uidl_body(c: &mut TcpClient, cli: &Cli) -> Result<usize, CliError> {
     let entries = c.uidl().map_err(|e| CliError::pop3("UIDL", &e))?;
     if cli.json {
         for e in &entries {
@@ -156,7 +172,7 @@ pub fn uidl(s: &Server, cli: &Cli) -> Result<(), CliError> {
             .collect();
         output::print(&table(&[("#", Align::Right), ("UID", Align::Left)], &rows))?;
     }
-    session::quit(&mut c, 0)
+    Ok(0)
 }
 
 /// Longest partial line [`TtyWriter`] holds before showing it.
@@ -232,8 +248,23 @@ fn body_to_stdout(fetch: impl FnOnce(&mut dyn Write) -> Result<u64, Error>) -> R
 /// `retr N [-o FILE]`: the exact bytes, to stdout or atomically to FILE.
 pub fn retr(s: &Server, cli: &Cli, n: u32, output: Option<&Path>) -> Result<(), CliError> {
     let mut c = session::open(s, cli)?;
+    let r = retr_body(&mut c, cli, n, output);
+    session::finish(&mut c, r)
+}
+
+fn retr_body(
+    c: &mut TcpClient,
+    cli: &Cli,
+    n: u32,
+    output: Option<&Path>,
+) -> Result<usize, CliError> {
     let ctx = format!("RETR {n}");
     match output {
+        None if cli.json => {
+            let mut w = JsonBody::default();
+            c.retr_to(n, &mut w).map_err(|e| CliError::pop3(&ctx, &e))?;
+            json_line(&w.into_json(n))?;
+        }
         None => {
             body_to_stdout(|mut w| c.retr_to(n, &mut w)).map_err(|e| CliError::pop3(&ctx, &e))?;
         }
@@ -255,15 +286,70 @@ pub fn retr(s: &Server, cli: &Cli, n: u32, output: Option<&Path>) -> Result<(), 
             }
         }
     }
-    session::quit(&mut c, 0)
+    Ok(0)
 }
 
 /// `top N LINES` to stdout.
 pub fn top(s: &Server, cli: &Cli, n: u32, lines: u32) -> Result<(), CliError> {
     let mut c = session::open(s, cli)?;
-    body_to_stdout(|mut w| c.top_to(n, lines, &mut w))
-        .map_err(|e| CliError::pop3(format!("TOP {n} {lines}"), &e))?;
-    session::quit(&mut c, 0)
+    let ctx = format!("TOP {n} {lines}");
+    let r = if cli.json {
+        let mut w = JsonBody::default();
+        c.top_to(n, lines, &mut w)
+            .map_err(|e| CliError::pop3(&ctx, &e))
+            .and_then(|_| json_line(&w.into_json(n)))
+            .map(|()| 0)
+    } else {
+        body_to_stdout(|mut w| c.top_to(n, lines, &mut w))
+            .map(|()| 0)
+            .map_err(|e| CliError::pop3(&ctx, &e))
+    };
+    session::finish(&mut c, r)
+}
+
+/// Most message bytes `retr --json` / `top --json` hold (the JSON object
+/// is built in memory); a bigger message is refused with a hint to `-o`.
+const JSON_BODY_LIMIT: usize = 64 << 20;
+
+/// Collects a body for `--json`, bounded by [`JSON_BODY_LIMIT`].
+#[derive(Default)]
+struct JsonBody(Vec<u8>);
+
+impl Write for JsonBody {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.0.len() + buf.len() > JSON_BODY_LIMIT {
+            return Err(io::Error::other(format!(
+                "the message is larger than {} MiB, too big for --json (use retr -o FILE)",
+                JSON_BODY_LIMIT >> 20
+            )));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl JsonBody {
+    /// `{"number", "octets", "encoding": "utf-8" | "base64", "message"}`:
+    /// the message as text when it is valid UTF-8, else base64 (standard
+    /// alphabet, padded), so the bytes survive exactly either way.
+    fn into_json(self, n: u32) -> serde_json::Value {
+        let octets = self.0.len();
+        match String::from_utf8(self.0) {
+            Ok(text) => json!({
+                "number": n, "octets": octets, "encoding": "utf-8", "message": text,
+            }),
+            Err(e) => {
+                use base64::Engine;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(e.as_bytes());
+                json!({
+                    "number": n, "octets": octets, "encoding": "base64", "message": b64,
+                })
+            }
+        }
+    }
 }
 
 /// `dele N...`: marks, then QUIT commits (a failing QUIT is reported).
@@ -372,6 +458,11 @@ pub fn summarize(header_bytes: &[u8]) -> Summary {
 /// `headers`: pipelined `TOP n 0` for every message, decoded.
 pub fn headers(s: &Server, cli: &Cli) -> Result<(), CliError> {
     let mut c = session::open(s, cli)?;
+    let r = headers_body(&mut c, cli);
+    session::finish(&mut c, r)
+}
+
+fn headers_body(c: &mut TcpClient, cli: &Cli) -> Result<usize, CliError> {
     let entries = c.list().map_err(|e| CliError::pop3("LIST", &e))?;
     let mut sink = HeaderSink::default();
     let report = c
@@ -446,7 +537,7 @@ pub fn headers(s: &Server, cli: &Cli) -> Result<(), CliError> {
         }
         output::print(&text)?;
     }
-    session::quit(&mut c, 0)
+    Ok(0)
 }
 
 /// The terminal width when stdout is a terminal (its size, else

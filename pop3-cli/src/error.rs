@@ -29,6 +29,9 @@ pub enum Class {
     Io,
     /// Another fetch holds the destination's lock (exit 9).
     Locked,
+    /// Whoever reads our output closed it (`pop3 retr 1 | head`): the
+    /// session still ends with QUIT, then the program exits quietly with 0.
+    PipeClosed,
 }
 
 impl Class {
@@ -43,6 +46,7 @@ impl Class {
             Class::Timeout => 7,
             Class::Io => 8,
             Class::Locked => 9,
+            Class::PipeClosed => 0,
         }
     }
 }
@@ -70,6 +74,7 @@ impl CliError {
     pub fn io(what: impl fmt::Display, e: &io::Error) -> CliError {
         let class = match e.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Class::Timeout,
+            io::ErrorKind::BrokenPipe => Class::PipeClosed,
             _ => Class::Io,
         };
         CliError {
@@ -121,14 +126,41 @@ fn is_login_command(c: CommandKind) -> bool {
     )
 }
 
+/// Whether the text of a `-ERR` without a response code says the server
+/// has a temporary problem rather than that the credentials are wrong
+/// ("server shutting down", "try again later", "temporarily unavailable").
+/// Only consulted for servers that send no RFC 2449/3206 code.
+fn sounds_temporary(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    [
+        "shutting down",
+        "try again",
+        "temporar",
+        "unavailable",
+        "too many connections",
+        "in use",
+        "locked",
+        "busy",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
+}
+
 /// The class of a client error.
 pub fn classify(e: &Error) -> Class {
     match e {
+        // Only our own output can be a pipe (the body went to stdout).
+        Error::Sink(io) if io.kind() == io::ErrorKind::BrokenPipe => Class::PipeClosed,
         Error::Server { command, response } if is_login_command(*command) => match &response.code {
             Some(code) if code.is_temporary() || *code == RespCode::SysPerm => Class::Server,
-            _ => Class::Auth,
+            Some(_) => Class::Auth,
+            // Servers without RESP-CODES say it in words.
+            None if sounds_temporary(&response.text) => Class::Server,
+            None => Class::Auth,
         },
         Error::Security(SecurityError::NoUsableMechanism) => Class::Auth,
+        // Refused before anything was sent; --allow-cleartext is the answer.
+        Error::Security(SecurityError::CleartextCredentials) => Class::Usage,
         Error::Security(_) => Class::Tls,
         Error::Usage(UsageError::Sasl(_)) => Class::Auth,
         _ => match e.kind() {

@@ -92,11 +92,11 @@
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 | success |
-//! | 2 | usage error (bad arguments, missing password, unsupported request) |
+//! | 2 | usage error (bad arguments, missing password, credentials without TLS and without `--allow-cleartext`) |
 //! | 3 | the server answered `-ERR` (including a failed QUIT) |
 //! | 4 | protocol error: broken protocol, connection closed where a reply was due, truncated message |
 //! | 5 | authentication failed |
-//! | 6 | TLS failure (handshake, certificate, STLS not offered, cleartext refused) |
+//! | 6 | TLS failure (handshake, certificate, unreadable `--ca-file` or client certificate, STLS not offered or refused) |
 //! | 7 | timeout |
 //! | 8 | I/O error (network, local files) |
 //! | 9 | another fetch is running into the same destination |
@@ -120,10 +120,13 @@ macro_rules! say {
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod durable;
 pub mod error;
 pub mod fetch;
+pub mod generate;
 pub mod lock;
+pub mod mda;
 pub mod output;
 pub mod password;
 pub mod sanitize;
@@ -163,6 +166,11 @@ fn init_logging(verbose: u8) {
 /// Runs one parsed command line.
 pub fn execute(cli: &Cli) -> Result<(), CliError> {
     init_logging(cli.verbose);
+    match &cli.command {
+        Cmd::Completions { shell } => return generate::completions(*shell),
+        Cmd::Man => return generate::man_page(),
+        _ => {}
+    }
     let server = session::resolve(cli)?;
     match &cli.command {
         Cmd::Capa => commands::capa(&server, cli),
@@ -173,6 +181,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
         Cmd::Top { number, lines } => commands::top(&server, cli, *number, *lines),
         Cmd::Dele { numbers } => commands::dele(&server, cli, numbers),
         Cmd::Headers => commands::headers(&server, cli),
+        Cmd::Completions { .. } | Cmd::Man => Ok(()),
         Cmd::Fetch {
             maildir,
             mbox,
@@ -225,6 +234,7 @@ pub fn run() -> ExitCode {
     };
     match execute(&cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.class == error::Class::PipeClosed => ExitCode::SUCCESS,
         Err(e) => {
             say!("pop3: {e}");
             ExitCode::from(e.class.code())

@@ -119,6 +119,11 @@ pub struct Sources<'a> {
     pub file: Option<&'a Path>,
     /// `--password-command`.
     pub command: Option<&'a str>,
+    /// A configured environment variable name (`password_env`): it must be
+    /// set, [`PASSWORD_ENV`] is not consulted instead.
+    pub env: Option<&'a str>,
+    /// A password from a private configuration file.
+    pub literal: Option<&'a str>,
     /// How long the command may take.
     pub timeout: Duration,
 }
@@ -129,6 +134,19 @@ pub fn obtain(src: &Sources<'_>, prompt_for: &str) -> Result<Secret, CliError> {
         from_file(path)?
     } else if let Some(cmd) = src.command {
         from_command(cmd, src.timeout)?
+    } else if let Some(name) = src.env {
+        let value = std::env::var_os(name).ok_or_else(|| {
+            CliError::usage(format!(
+                "password_env: the environment variable {name} is not set"
+            ))
+        })?;
+        Secret(
+            value
+                .into_string()
+                .map_err(|_| CliError::usage(format!("{name} is not valid UTF-8")))?,
+        )
+    } else if let Some(p) = src.literal {
+        Secret(p.to_string())
     } else if let Some(value) = std::env::var_os(PASSWORD_ENV) {
         Secret(
             value

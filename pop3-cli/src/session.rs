@@ -10,6 +10,7 @@ use pop3_blocking::{Client, ConnectOptions, Error, Timeouts, TlsOptions, TlsPoli
 use pop3_testkit::{Mailbox, ServerHandle};
 
 use crate::cli::Cli;
+use crate::config::{expand_home, AccountConf, Config};
 use crate::error::{Class, CliError};
 use crate::password::{self, Secret};
 use crate::target::{parse_url, AuthMode, TlsMode};
@@ -39,8 +40,37 @@ pub struct Server {
     /// The key of this account in UIDL state files (`user@host:port`,
     /// see [`crate::state::account_key`]).
     pub account: String,
+    /// The configuration account this server comes from, if any.
+    pub account_name: Option<String>,
+    /// Where the account's configuration says the password is (the
+    /// command line's `--password-file`/`--password-command` win).
+    pub secret_source: SecretSource,
     /// The embedded demo server, when running against it.
     pub demo: Option<ServerHandle>,
+}
+
+/// The password sources an account's configuration names.
+#[derive(Default)]
+pub struct SecretSource {
+    /// `password_file`.
+    pub file: Option<std::path::PathBuf>,
+    /// `password_command`.
+    pub command: Option<String>,
+    /// `password_env`: the name of an environment variable.
+    pub env: Option<String>,
+    /// `password` (the file was checked to be private).
+    pub literal: Option<String>,
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSource")
+            .field("file", &self.file)
+            .field("command", &self.command.is_some())
+            .field("env", &self.env)
+            .field("literal", &self.literal.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Server {
@@ -68,7 +98,7 @@ impl Server {
 
 /// Starts the demo server: pop3-testkit with the sample mailbox on
 /// 127.0.0.1, STLS with a throw-away CA that only this process trusts.
-fn start_demo(cli: &Cli) -> Result<Server, CliError> {
+fn start_demo(cli: &Cli, timeout: u64) -> Result<Server, CliError> {
     let handle = pop3_testkit::Server::builder()
         .user(DEMO_USER, DEMO_PASSWORD)
         .mailbox(Mailbox::sample())
@@ -100,30 +130,76 @@ fn start_demo(cli: &Cli) -> Result<Server, CliError> {
             .without_default_roots()
             .add_ca_pem(ca.into_bytes()),
         allow_cleartext: false,
-        timeout: Duration::from_secs(cli.timeout),
+        timeout: Duration::from_secs(timeout),
         account: String::from("demo@pop3-demo:0"),
+        account_name: None,
+        secret_source: SecretSource::default(),
         demo: Some(handle),
     })
+}
+
+/// The configuration account the command line asks for, if any (one at
+/// most: several accounts are for `fetch`, which resolves each itself).
+pub fn selected_account(cli: &Cli) -> Result<Option<(String, AccountConf)>, CliError> {
+    match cli.account.as_slice() {
+        [] => Ok(None),
+        [name] => {
+            let config = Config::load(cli.config.as_deref())?;
+            Ok(Some((name.clone(), config.account(name)?)))
+        }
+        _ => Err(CliError::usage(
+            "this command works on one account; give --account once",
+        )),
+    }
 }
 
 /// Works out the server from the URL and flags (flags win), or starts the
 /// demo when none is given (or `--demo`).
 pub fn resolve(cli: &Cli) -> Result<Server, CliError> {
-    if cli.demo || (cli.url.is_none() && cli.host.is_none()) {
-        return start_demo(cli);
+    let account = selected_account(cli)?;
+    resolve_with(cli, account.as_ref().map(|(n, a)| (n.as_str(), a)))
+}
+
+/// [`resolve`] for one configuration account (`None`: flags only).
+pub fn resolve_with(cli: &Cli, account: Option<(&str, &AccountConf)>) -> Result<Server, CliError> {
+    let empty = AccountConf::default();
+    let (account_name, conf) = match account {
+        Some((n, a)) => (Some(n), a),
+        None => (None, &empty),
+    };
+    let timeout = cli
+        .timeout
+        .or(conf.timeout)
+        .unwrap_or(crate::cli::DEFAULT_TIMEOUT);
+    let from_config = conf.url.is_some() || conf.host.is_some();
+    if cli.demo || (cli.url.is_none() && cli.host.is_none() && !from_config) {
+        return start_demo(cli, timeout);
     }
-    let url = match &cli.url {
+    // The command line's URL or host replaces the account's server as a
+    // whole (so an account's host never mixes with a URL's port).
+    let (url, conf_host, conf_port) = if cli.url.is_some() || cli.host.is_some() {
+        (cli.url.clone(), None, None)
+    } else {
+        (conf.url.clone(), conf.host.clone(), conf.port)
+    };
+    let url = match &url {
         Some(u) => parse_url(u)?,
         None => Default::default(),
     };
-    let host = cli.host.clone().unwrap_or(url.host);
+    let host = cli.host.clone().or(conf_host).unwrap_or(url.host);
     if host.is_empty() {
         return Err(CliError::usage("no server host given"));
     }
-    let port = cli.port.or(url.port);
-    // --tls wins; then pop3s:// and port 995 mean implicit TLS; anything
-    // else is STLS (required).
-    let tls = match (cli.tls, url.tls) {
+    let port = cli.port.or(conf_port).or(url.port);
+    let conf_tls = match conf.tls.as_deref() {
+        Some("implicit") => Some(TlsMode::Implicit),
+        Some("starttls") => Some(TlsMode::Starttls),
+        Some("none") => Some(TlsMode::None),
+        _ => None,
+    };
+    // --tls wins; then the account's tls; then pop3s:// and port 995 mean
+    // implicit TLS; anything else is STLS (required).
+    let tls = match (cli.tls.or(conf_tls), url.tls) {
         (Some(t), _) => t,
         (None, Some(TlsMode::Implicit)) => TlsMode::Implicit,
         (None, _) if port == Some(995) => TlsMode::Implicit,
@@ -133,19 +209,70 @@ pub fn resolve(cli: &Cli) -> Result<Server, CliError> {
         TlsMode::Implicit => 995,
         _ => 110,
     });
-    let auth = match (&cli.auth, &url.auth) {
-        (Some(a), _) | (None, Some(a)) => AuthMode::parse(a)?,
-        (None, None) => AuthMode::Auto,
+    let auth = match (&cli.auth, &url.auth, &conf.auth) {
+        (Some(a), _, _) | (None, Some(a), _) | (None, None, Some(a)) => AuthMode::parse(a)?,
+        (None, None, None) => AuthMode::Auto,
     };
-    let user = cli.user.clone().or(url.user);
+    let user = cli.user.clone().or(url.user).or(conf.user.clone());
     let mut tls_options = TlsOptions::new();
-    if let Some(ca) = &cli.ca_file {
-        tls_options = tls_options.add_ca_pem_file(ca);
+    let ca_file = cli
+        .ca_file
+        .clone()
+        .or(conf.ca_file.as_deref().map(expand_home));
+    let ca_only = cli.ca_only || conf.ca_only == Some(true);
+    match (&ca_file, ca_only) {
+        (Some(ca), only) => {
+            if only {
+                tls_options = tls_options.without_default_roots();
+            }
+            tls_options = tls_options.add_ca_pem_file(ca);
+        }
+        (None, true) => return Err(CliError::usage("--ca-only needs --ca-file")),
+        (None, false) => {}
     }
-    if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
+    let client_auth = match (&cli.client_cert, &cli.client_key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => match (&conf.client_cert, &conf.client_key) {
+            (Some(c), Some(k)) => Some((expand_home(c), expand_home(k))),
+            (None, None) => None,
+            _ => {
+                return Err(CliError::usage(format!(
+                    "account {:?}: client_cert and client_key go together",
+                    account_name.unwrap_or("")
+                )))
+            }
+        },
+    };
+    if let Some((cert, key)) = &client_auth {
         tls_options = tls_options.client_auth_pem_files(cert, key);
     }
+    if tls != TlsMode::None {
+        // Read and check the CA and client-certificate files now: a bad path
+        // must be reported as such, not as a failure to connect.
+        tls_options.client_config().map_err(|e| {
+            let which = match (&ca_file, &client_auth) {
+                (Some(_), Some(_)) => "--ca-file / --client-cert / --client-key",
+                (Some(_), None) => "--ca-file",
+                (None, Some(_)) => "--client-cert / --client-key",
+                (None, None) => "TLS setup",
+            };
+            CliError {
+                class: Class::Tls,
+                message: format!("{which}: {e}"),
+            }
+        })?;
+    }
     let account = crate::state::account_key(user.as_deref().unwrap_or(""), &host, port);
+    let secret_source = if cli.password_file.is_some() || cli.password_command.is_some() {
+        SecretSource::default()
+    } else {
+        SecretSource {
+            file: conf.password_file.as_deref().map(expand_home),
+            command: conf.password_command.clone(),
+            env: conf.password_env.clone(),
+            literal: conf.password.clone(),
+        }
+    };
     Ok(Server {
         host,
         port,
@@ -153,9 +280,11 @@ pub fn resolve(cli: &Cli) -> Result<Server, CliError> {
         tls,
         auth,
         tls_options,
-        allow_cleartext: cli.allow_cleartext,
-        timeout: Duration::from_secs(cli.timeout),
+        allow_cleartext: cli.allow_cleartext || conf.allow_cleartext == Some(true),
+        timeout: Duration::from_secs(timeout),
         account,
+        account_name: account_name.map(String::from),
+        secret_source,
         demo: None,
     })
 }
@@ -186,6 +315,7 @@ pub fn check_login_possible(s: &Server) -> Result<&str, CliError> {
         .filter(|u| !u.is_empty())
         .ok_or_else(|| CliError::usage("no user given (use --user or user@ in the URL)"))?;
     if s.tls == TlsMode::None && !s.allow_cleartext {
+        // Exit 2, as --help says (the library's own refusal maps to it too).
         return Err(CliError::usage(
             "--tls none sends the password in cleartext: add --allow-cleartext to really do that",
         ));
@@ -199,10 +329,13 @@ pub fn secret_for(s: &Server, cli: &Cli) -> Result<Secret, CliError> {
         return Ok(Secret::new(String::from(DEMO_PASSWORD)));
     }
     let user = check_login_possible(s)?;
+    let src = &s.secret_source;
     let sources = password::Sources {
-        file: cli.password_file.as_deref(),
-        command: cli.password_command.as_deref(),
-        timeout: Duration::from_secs(cli.timeout.max(60)),
+        file: cli.password_file.as_deref().or(src.file.as_deref()),
+        command: cli.password_command.as_deref().or(src.command.as_deref()),
+        env: src.env.as_deref(),
+        literal: src.literal.as_deref(),
+        timeout: s.timeout.max(Duration::from_secs(60)),
     };
     password::obtain(&sources, &format!("{user}@{}", s.host))
 }
@@ -236,8 +369,7 @@ pub fn login(c: &mut TcpClient, s: &Server, secret: &Secret) -> Result<(), CliEr
             c.login(user, secret.expose()).map_err(fail)?;
         }
         AuthMode::User => {
-            c.user(user).map_err(fail)?;
-            c.pass(secret.expose()).map_err(fail)?;
+            c.user_pass(user, secret.expose()).map_err(fail)?;
         }
         AuthMode::Apop => {
             c.apop(user, secret.expose()).map_err(fail)?;
@@ -250,12 +382,37 @@ pub fn login(c: &mut TcpClient, s: &Server, secret: &Secret) -> Result<(), CliEr
     Ok(())
 }
 
-/// Connects and logs in.
+/// Connects and logs in. A failed login (a `-ERR` to USER, PASS, APOP or
+/// AUTH, whatever its response code) still ends the session with QUIT
+/// when the connection is usable.
 pub fn open(s: &Server, cli: &Cli) -> Result<TcpClient, CliError> {
     let secret = secret_for(s, cli)?;
     let mut c = connect(s)?;
-    login(&mut c, s, &secret)?;
+    if let Err(e) = login(&mut c, s, &secret) {
+        return Err(abort(&mut c, e));
+    }
     Ok(c)
+}
+
+/// Ends a session that failed with `e` politely: QUIT when the connection
+/// is still usable (after a server `-ERR`, a local file error, ...), so the
+/// server releases the maildrop at once. QUIT's own outcome is not
+/// reported: `e` is what failed. A broken connection (timeout, protocol
+/// error, reset) sends nothing.
+pub fn abort(c: &mut TcpClient, e: CliError) -> CliError {
+    // A broken client refuses QUIT at once, without any I/O.
+    let _ = c.quit();
+    e
+}
+
+/// Ends a session after `r`, the outcome of the work done in it: QUIT
+/// after success (`Ok(deletions)`: a `-ERR` to QUIT then means those
+/// deletions were not applied), or [`abort`] after a failure.
+pub fn finish(c: &mut TcpClient, r: Result<usize, CliError>) -> Result<(), CliError> {
+    match r {
+        Ok(deletions) => quit(c, deletions),
+        Err(e) => Err(abort(c, e)),
+    }
 }
 
 /// Ends the session with QUIT. `deletions` is how many messages were

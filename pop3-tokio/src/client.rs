@@ -544,6 +544,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.finish_status().await
     }
 
+    /// `USER name` then `PASS password` as one login method: CAPA is read
+    /// again afterwards (RFC 2449 §5), `UTF8` goes first when needed, and a
+    /// `-ERR` to USER sends no password. Returns PASS's status. (`user` and
+    /// `pass` are the single commands.)
+    pub async fn user_pass(&mut self, name: &str, password: &str) -> Result<Status> {
+        self.begin()?;
+        self.d.session.start_user_pass(name, password)?;
+        self.finish_status().await
+    }
+
     /// `RPOP user` (RFC 1081, obsolete).
     pub async fn rpop(&mut self, name: &str) -> Result<Status> {
         self.status(Command::rpop(name)?).await

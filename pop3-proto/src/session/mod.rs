@@ -188,6 +188,11 @@ enum LoginKind {
         user: String,
         secret: Secret<String>,
     },
+    /// An explicit USER + PASS; `Output::Authenticated`.
+    UserPass {
+        user: String,
+        password: Secret<String>,
+    },
 }
 
 /// Where a login stands.
@@ -680,6 +685,22 @@ impl Session {
         })
     }
 
+    /// Starts `USER` + `PASS`, then CAPA (RFC 2449 §5), as one login
+    /// method (`UTF8` first when a name or password is not ASCII and the
+    /// server advertises it). A `-ERR` to USER sends no password. Output:
+    /// [`Output::Authenticated`] with PASS's status.
+    pub fn start_user_pass(&mut self, user: &str, password: &str) -> Result<(), SessionError> {
+        self.begin()?;
+        self.credentials_allowed()?;
+        // Validate both now: nothing is sent for an invalid password.
+        Command::user(user)?;
+        Command::pass(password)?;
+        self.start_login_op(LoginKind::UserPass {
+            user: String::from(user),
+            password: Secret::new(String::from(password)),
+        })
+    }
+
     fn credentials_allowed(&self) -> Result<(), SessionError> {
         if self.client.is_tls() || self.client.config().allow_cleartext_credentials {
             Ok(())
@@ -1063,6 +1084,7 @@ impl Session {
                 return Err(SessionError::Usage(UsageError::NoSaslExchange))
             }
             LoginKind::Apop { .. } => LoginMethod::Apop,
+            LoginKind::UserPass { .. } => LoginMethod::UserPass,
         };
         if !l.utf8_tried && !self.client.is_utf8() {
             let non_ascii = match &l.kind {
@@ -1070,6 +1092,9 @@ impl Session {
                     !user.is_ascii() || !password.expose().is_ascii()
                 }
                 LoginKind::Apop { user, secret } => !user.is_ascii() || !secret.expose().is_ascii(),
+                LoginKind::UserPass { user, password } => {
+                    !user.is_ascii() || !password.expose().is_ascii()
+                }
                 LoginKind::Mechanism(_) => false,
             };
             if non_ascii && caps.is_some_and(|c| c.utf8.is_some()) {
@@ -1108,7 +1133,7 @@ impl Session {
                 self.client.apop(user, password.expose())?
             }
             (LoginKind::Apop { user, secret }, _) => self.client.apop(user, secret.expose())?,
-            (LoginKind::Auto { user, .. }, _) => {
+            (LoginKind::Auto { user, .. } | LoginKind::UserPass { user, .. }, _) => {
                 l.stage = LoginStage::User(self.enqueue_inner(Command::user(user)?)?);
                 return Ok(());
             }
@@ -1136,7 +1161,9 @@ impl Session {
                 Ok(LoginNext::Continue)
             }
             (LoginStage::User(_), Reply::Ok(_)) => {
-                let LoginKind::Auto { password, .. } = &l.kind else {
+                let (LoginKind::Auto { password, .. } | LoginKind::UserPass { password, .. }) =
+                    &l.kind
+                else {
                     return Ok(LoginNext::Continue);
                 };
                 let pass = Command::pass(password.expose())?;

@@ -229,6 +229,36 @@ fn failed_user_sends_no_password() {
 }
 
 #[test]
+fn explicit_user_pass_rereads_capa_and_a_failed_user_sends_no_password() {
+    let mut h = tls_session(b"+OK\r\nSASL PLAIN\r\nUSER\r\n.\r\n");
+    h.serve(&[b"+OK\r\n", b"+OK in\r\n", b"+OK\r\nUSER\r\nUIDL\r\n.\r\n"]);
+    h.s.start_user_pass("alice", "pw").unwrap();
+    let Ok(Output::Authenticated(status)) = h.run() else {
+        panic!("not authenticated: sent {:?}", h.sent());
+    };
+    assert_eq!(status.text, "in");
+    assert_eq!(h.sent(), "USER alice\r\nPASS pw\r\nCAPA\r\n");
+    assert!(h.s.client().capabilities().is_some_and(|c| c.uidl));
+
+    let mut h = tls_session(b"+OK\r\nUSER\r\n.\r\n");
+    h.serve(&[b"-ERR who?\r\n"]);
+    h.s.start_user_pass("alice", "pw").unwrap();
+    assert!(matches!(
+        h.run(),
+        Err(SessionError::Server {
+            command: CommandKind::User,
+            ..
+        })
+    ));
+    assert!(!h.sent().contains("PASS"));
+    // An invalid password is refused before USER goes out.
+    let mut h = tls_session(b"+OK\r\nUSER\r\n.\r\n");
+    assert!(h.s.start_user_pass("alice", "p\r\nDELE 1").is_err());
+    while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+    assert_eq!(h.sent(), "");
+}
+
+#[test]
 fn sasl_login_rereads_capa() {
     let mut h = tls_session(b"+OK\r\nSASL PLAIN LOGIN\r\n.\r\n");
     h.serve(&[b"+OK welcome\r\n", b"+OK\r\nSASL PLAIN\r\n.\r\n"]);
