@@ -2,7 +2,7 @@
 # Fuzz smoke test: builds the cargo-fuzz targets of fuzz/ on the stable toolchain (no
 # sanitizer) and runs each one briefly on a scratch copy of its seed corpus; fails on any
 # crash, timeout or out-of-memory. Installs cargo-fuzz (`cargo install --locked`) when it
-# is missing. Budget: about 4 minutes with 2 cores (install ~1 min, build ~1 min, 6 targets
+# is missing. Budget: about 4.5 minutes with 2 cores (install ~1 min, build ~1 min, 7 targets
 # x FUZZ_SECONDS).
 #
 #   .ci/fuzz-smoke.sh                   # every target, 20 s each

@@ -1258,6 +1258,19 @@ impl Client {
             // not depend on how the input was split.
             return Ok(Step::Idle);
         }
+        if self.in_flight.is_empty()
+            && self.state != SessionState::Greeting
+            && !self.recv.is_empty()
+        {
+            // Nothing is in flight, so these bytes answer nothing, even
+            // before their line is complete.
+            let avail = self.recv.avail();
+            let line = &avail[..memchr::memchr(b'\n', avail).unwrap_or(avail.len())];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            return Err(ProtocolError::UnsolicitedResponse {
+                line: parse::excerpt(line),
+            });
+        }
         // Stream offset of the line about to be read.
         let line_start = self.received - self.recv.len() as u64;
         let Some(range) = self.next_line()? else {

@@ -140,6 +140,10 @@
 //!
 //! # Bodies and memory
 //!
+//! Events borrow from the client only for [`Event::BodyChunk`]; to store,
+//! send or compare events, convert them with [`Event::into_owned`] into
+//! an [`OwnedEvent`] (which copies a chunk).
+//!
 //! RETR and TOP bodies arrive as [`Event::BodyChunk`] slices of the
 //! receive buffer (dot-unstuffed, no copy per line, line endings exactly as
 //! sent) followed by [`Event::BodyEnd`]. The core never collects a message:

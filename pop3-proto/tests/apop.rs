@@ -98,3 +98,27 @@ fn closed_or_logged_in_sessions_report_that_first() {
         Err(UsageError::WrongState { .. })
     ));
 }
+
+/// `+OK<timestamp>` without a space (and a bare LF) still carries the
+/// timestamp; `-ERRbusy` is a refused greeting.
+#[test]
+fn greeting_without_a_space() {
+    let (mut c, mut sent) = greeted(b"+OK<1896.697170952@dbc.mtview.ca.us>\n");
+    assert_eq!(
+        c.greeting().and_then(|g| g.apop_timestamp.as_deref()),
+        Some("<1896.697170952@dbc.mtview.ca.us>")
+    );
+    c.apop("mrose", "tanstaaf").unwrap();
+    assert!(c.poll_transmit(&mut sent).is_some());
+    assert_eq!(sent, b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n");
+
+    let mut c = Client::new(Config::default());
+    let (mut sent, mut ev) = (Vec::new(), Vec::new());
+    c.handle_input(b"-ERRbusy\r\n");
+    assert!(drain(&mut c, &mut sent, &mut ev));
+    assert!(
+        matches!(&ev[0], Ok(OwnedEvent::GreetingRefused(e)) if e.text == "busy"),
+        "{ev:?}"
+    );
+    assert!(matches!(c.apop("u", "p"), Err(UsageError::Closed)));
+}

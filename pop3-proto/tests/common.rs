@@ -63,20 +63,7 @@ pub fn cleartext_config() -> Config {
 /// Records `ev`, merging a body chunk into the previous one of the same
 /// command.
 pub fn record(events: &mut Vec<Ev>, ev: Event<'_>) {
-    if let (
-        Event::BodyChunk { handle, data },
-        Some(Ok(OwnedEvent::BodyChunk {
-            handle: last,
-            data: v,
-        })),
-    ) = (&ev, events.last_mut())
-    {
-        if handle == last {
-            v.extend_from_slice(data);
-            return;
-        }
-    }
-    events.push(Ok(ev.into_owned()));
+    checks::push_merged(events, Ok(ev.into_owned()));
 }
 
 /// Drains transmit and events; returns what was sent.

@@ -175,6 +175,15 @@ fn partial_line_while_idle() {
     c.handle_input(b"+OK 7");
     c.enqueue(Command::Stat).unwrap();
     assert!(c.poll_transmit(&mut sent).is_none());
+    assert!(!c.wants_write());
+    // Reported at once, not when the line completes: with nothing in
+    // flight and nothing sendable, a driver would otherwise wait forever.
+    assert_eq!(
+        c.poll_event().map(|e| e.is_some()),
+        Err(ProtocolError::UnsolicitedResponse {
+            line: "+OK 7".into()
+        })
+    );
     c.handle_input(b" 7777\r\n");
     assert!(!drain(&mut c, &mut sent, &mut ev));
     assert!(is_unsolicited(&ev), "{ev:?}");
@@ -349,4 +358,103 @@ fn auth_ok_while_the_caller_owes_the_answer() {
     );
     assert!(is_unsolicited(&ev), "{ev:?}");
     assert!(!ok_for(&ev, CommandKind::Auth));
+}
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A command and the reply a well-behaved server gives it.
+    fn exchange(i: u8) -> (Command, &'static [u8]) {
+        match i % 5 {
+            0 => (Command::Noop, b"+OK\r\n"),
+            1 => (Command::Stat, b"+OK 2 20\r\n"),
+            2 => (Command::Dele(n(1)), b"+OK deleted\r\n"),
+            3 => (Command::List(None), b"+OK\r\n1 10\r\n2 10\r\n.\r\n"),
+            _ => (Command::Retr(n(2)), b"+OK\r\nbody\r\n.\r\n"),
+        }
+    }
+
+    proptest! {
+        /// Whatever the session, an extra line injected right after reply
+        /// `k` (in the same read) is unsolicited: no reply is ever shifted
+        /// onto a later command, and nothing after `k` is sent. Pipelining
+        /// on or off; QUIT at the end, so a shifted reply would "confirm" it.
+        #[test]
+        fn an_injected_line_is_never_a_later_reply(
+            script in prop::collection::vec(any::<u8>(), 1..8),
+            k in any::<prop::sample::Index>(),
+            extra in prop_oneof![
+                Just(&b"+OK\r\n"[..]),
+                Just(&b"-ERR\r\n"[..]),
+                Just(&b"+OK 7 7777\r\n"[..]),
+                Just(&b"x"[..]),
+            ],
+            pipelining in any::<bool>(),
+        ) {
+            let mut config = Config::default();
+            if pipelining {
+                config.pipelining = Pipelining::Always;
+            }
+            let (mut c, mut sent, mut ev) = logged_in(config);
+            let mut cmds: Vec<(Command, &[u8])> = script.iter().map(|&i| exchange(i)).collect();
+            cmds.push((Command::Quit, b"+OK bye\r\n"));
+            let k = k.index(cmds.len() - 1); // never after QUIT's reply
+            // Enqueue one at a time and answer each once it is on the wire.
+            for (i, (cmd, reply)) in cmds.iter().enumerate() {
+                if c.enqueue(cmd.clone()).is_err() {
+                    break;
+                }
+                if !drain(&mut c, &mut sent, &mut ev) {
+                    break;
+                }
+                let mut bytes = reply.to_vec();
+                if i == k {
+                    bytes.extend_from_slice(extra);
+                }
+                c.handle_input(&bytes);
+                if !drain(&mut c, &mut sent, &mut ev) {
+                    break;
+                }
+            }
+            prop_assert!(is_unsolicited(&ev), "{:?}", ev);
+            // Replies delivered: exactly those of commands 0..=k.
+            let replies = ev
+                .iter()
+                .filter(|e| matches!(e, Ok(OwnedEvent::Ok { .. } | OwnedEvent::Err { .. })))
+                .count();
+            prop_assert_eq!(replies, k + 1, "{:?}", ev);
+            prop_assert!(!ok_for(&ev, CommandKind::Quit));
+            let mut want = Vec::new();
+            for (cmd, _) in &cmds[..=k] {
+                cmd.encode(&mut want);
+            }
+            prop_assert_eq!(sent, want, "nothing after command {} was sent", k);
+        }
+
+        /// `+OK` or `-ERR` in any case followed by any text (no CR/LF) is
+        /// a status line, with or without the space.
+        #[test]
+        fn any_text_after_the_indicator(
+            ok in any::<bool>(),
+            upper in any::<bool>(),
+            space in any::<bool>(),
+            text in "[^\r\n]{0,100}",
+        ) {
+            let (mut c, mut sent, mut ev) = logged_in(Config::default());
+            c.enqueue(Command::Noop).unwrap();
+            prop_assert!(drain(&mut c, &mut sent, &mut ev));
+            let ind = match (ok, upper) {
+                (true, true) => "+OK",
+                (true, false) => "+ok",
+                (false, true) => "-ERR",
+                (false, false) => "-eRr",
+            };
+            let line = format!("{ind}{}{text}\r\n", if space { " " } else { "" });
+            c.handle_input(line.as_bytes());
+            prop_assert!(drain(&mut c, &mut sent, &mut ev), "{:?}", ev);
+            prop_assert_eq!(ok_for(&ev, CommandKind::Noop), ok);
+            prop_assert_eq!(c.in_flight(), 0);
+        }
+    }
 }
