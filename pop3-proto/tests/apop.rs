@@ -112,7 +112,7 @@ fn greeting_without_a_space() {
     assert!(c.poll_transmit(&mut sent).is_some());
     assert_eq!(sent, b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n");
 
-    let mut c = Client::new(Config::default());
+    let mut c = Client::new(cleartext_config());
     let (mut sent, mut ev) = (Vec::new(), Vec::new());
     c.handle_input(b"-ERRbusy\r\n");
     assert!(drain(&mut c, &mut sent, &mut ev));

@@ -392,7 +392,7 @@ mod hostile {
             ],
             pipelining in any::<bool>(),
         ) {
-            let mut config = Config::default();
+            let mut config = cleartext_config();
             if pipelining {
                 config.pipelining = Pipelining::Always;
             }
@@ -441,7 +441,7 @@ mod hostile {
             space in any::<bool>(),
             text in "[^\r\n]{0,100}",
         ) {
-            let (mut c, mut sent, mut ev) = logged_in(Config::default());
+            let (mut c, mut sent, mut ev) = logged_in(cleartext_config());
             c.enqueue(Command::Noop).unwrap();
             prop_assert!(drain(&mut c, &mut sent, &mut ev));
             let ind = match (ok, upper) {
