@@ -180,44 +180,96 @@ pub enum Cmd {
     },
     /// Print the manual page (roff) to stdout, e.g. `pop3 man > pop3.1`.
     Man,
-    /// Download messages into a Maildir, an mbox file or a directory of
-    /// .eml files.
-    #[command(group(ArgGroup::new("dest").required(true).args(["maildir", "mbox", "eml_dir"])))]
-    Fetch {
-        /// Deliver into this Maildir (created if missing).
-        #[arg(long, value_name = "DIR")]
-        maildir: Option<PathBuf>,
-        /// Append to this mbox file (mboxrd quoting).
-        #[arg(long, value_name = "FILE")]
-        mbox: Option<PathBuf>,
-        /// Write one .eml file per message into this directory.
-        #[arg(long, value_name = "DIR")]
-        eml_dir: Option<PathBuf>,
-        /// Delete each message on the server once it is safely stored.
-        #[arg(long)]
-        delete: bool,
-        /// Only messages not fetched before. This is the default whenever
-        /// the destination's UIDL state exists; the flag is kept for
-        /// compatibility and also refuses servers without UIDL.
-        #[arg(long, conflicts_with = "all")]
-        new_only: bool,
-        /// Fetch every message again, also those this destination already
-        /// holds (by default they are skipped).
-        #[arg(long, visible_alias = "refetch")]
-        all: bool,
-        /// Leave messages larger than this many bytes (as LIST gives them)
-        /// on the server and report them; a body that grows past it
-        /// anyway stops the run (a hostile server streaming without end
-        /// must not fill the disk). Nothing refused is deleted.
-        #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
-        max_size: u64,
-        /// Line endings of stored messages (default: lf for Maildir and
-        /// mbox, keep for .eml).
-        #[arg(long, value_enum, value_name = "MODE")]
-        line_endings: Option<LineEndings>,
-        /// Wait this many seconds for another fetch into the same
-        /// destination to finish before giving up (exit 9).
-        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-        lock_timeout: u64,
-    },
+    /// Download messages into a Maildir, an mbox file, a directory of
+    /// .eml files, or through a mail delivery agent; for one server, or
+    /// for accounts of the configuration file (--account, --all-accounts).
+    #[command(group(ArgGroup::new("dest").multiple(false).args(["maildir", "mbox", "eml_dir", "mda"])))]
+    Fetch(FetchArgs),
+}
+
+/// `pop3 fetch`'s own options (the connection options are global).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Fetch options")]
+pub struct FetchArgs {
+    /// Deliver into this Maildir (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+    /// Append to this mbox file (mboxrd quoting).
+    #[arg(long, value_name = "FILE")]
+    pub mbox: Option<PathBuf>,
+    /// Write one .eml file per message into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub eml_dir: Option<PathBuf>,
+    /// Pipe each message to this command (split like a shell would, no
+    /// shell unless it is `sh -c '...'`; %F is the envelope sender). Exit
+    /// status 0 means delivered; anything else leaves the message on the
+    /// server. Delivery is at least once: a crash right after the command
+    /// succeeded delivers that message again next time.
+    #[arg(long, value_name = "COMMAND")]
+    pub mda: Option<String>,
+    /// Seconds one --mda delivery may take before it is killed (the
+    /// message then stays on the server).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub mda_timeout: u64,
+    /// Delete each message on the server once it is safely stored.
+    #[arg(long, conflicts_with_all = ["keep", "keep_days"])]
+    pub delete: bool,
+    /// Keep messages on the server (overrides an account's `delete = true`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Keep messages on the server and delete each one N days after it was
+    /// first fetched (getmail's delete_after).
+    #[arg(long, value_name = "N")]
+    pub keep_days: Option<u32>,
+    /// Leave messages larger than SIZE (100k, 10M; as LIST gives them) on
+    /// the server, and fetch the rest.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub skip_larger: Option<u64>,
+    /// Delete messages larger than SIZE (100k, 10M) on the server without
+    /// reading them; each one is logged.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub delete_larger: Option<u64>,
+    /// Add a `Received:` header to each message (Maildir, mbox, --mda; never
+    /// for .eml files, which keep the received bytes).
+    #[arg(long)]
+    pub add_received: bool,
+    /// Only messages not fetched before. This is the default whenever
+    /// the destination's UIDL state exists; the flag is kept for
+    /// compatibility and also refuses servers without UIDL.
+    #[arg(long, conflicts_with = "all")]
+    pub new_only: bool,
+    /// Fetch every message again, also those this destination already
+    /// holds (by default they are skipped).
+    #[arg(long, visible_alias = "refetch")]
+    pub all: bool,
+    /// Leave messages larger than this many bytes (as LIST gives them)
+    /// on the server and report them; a body that grows past it
+    /// anyway stops the run (a hostile server streaming without end
+    /// must not fill the disk). Nothing refused is deleted.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    pub max_size: u64,
+    /// Line endings of stored messages (default: lf for Maildir and
+    /// mbox, keep for .eml).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub line_endings: Option<LineEndings>,
+    /// Wait this many seconds for another fetch into the same
+    /// destination to finish before giving up (exit 9).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub lock_timeout: u64,
+    /// Fetch every account of the configuration file.
+    #[arg(long)]
+    pub all_accounts: bool,
+    /// How many accounts to fetch at once.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Print nothing unless something failed (for cron).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `--skip-larger`/`--delete-larger` sizes: `500000`, `100k`, `10M`, `1G`.
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    crate::config::parse_size(s)
 }

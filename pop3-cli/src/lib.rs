@@ -119,6 +119,7 @@ macro_rules! say {
 }
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod durable;
@@ -129,6 +130,7 @@ pub mod lock;
 pub mod mda;
 pub mod output;
 pub mod password;
+pub mod run_fetch;
 pub mod sanitize;
 pub mod session;
 pub mod state;
@@ -142,7 +144,6 @@ use clap::Parser;
 
 use crate::cli::{Cli, Cmd};
 use crate::error::CliError;
-use crate::fetch::{Dest, Request};
 
 /// Installs the stderr `tracing` subscriber for `-v` / `-vv`.
 fn init_logging(verbose: u8) {
@@ -171,6 +172,9 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
         Cmd::Man => return generate::man_page(),
         _ => {}
     }
+    if let Cmd::Fetch(args) = &cli.command {
+        return run_fetch::run(cli, args);
+    }
     let server = session::resolve(cli)?;
     match &cli.command {
         Cmd::Capa => commands::capa(&server, cli),
@@ -181,42 +185,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
         Cmd::Top { number, lines } => commands::top(&server, cli, *number, *lines),
         Cmd::Dele { numbers } => commands::dele(&server, cli, numbers),
         Cmd::Headers => commands::headers(&server, cli),
-        Cmd::Completions { .. } | Cmd::Man => Ok(()),
-        Cmd::Fetch {
-            maildir,
-            mbox,
-            eml_dir,
-            delete,
-            new_only,
-            all,
-            max_size,
-            line_endings,
-            lock_timeout,
-        } => {
-            let dest = match (maildir, mbox, eml_dir) {
-                (Some(d), None, None) => Dest::Maildir(d.clone()),
-                (None, Some(f), None) => Dest::Mbox(f.clone()),
-                (None, None, Some(d)) => Dest::Eml(d.clone()),
-                _ => {
-                    return Err(CliError::usage(
-                        "give exactly one of --maildir, --mbox, --eml-dir",
-                    ))
-                }
-            };
-            fetch::fetch(
-                &server,
-                cli,
-                &Request {
-                    dest,
-                    delete: *delete,
-                    new_only: *new_only,
-                    all: *all,
-                    max_size: *max_size,
-                    line_endings: *line_endings,
-                    lock_timeout: std::time::Duration::from_secs(*lock_timeout),
-                },
-            )
-        }
+        Cmd::Completions { .. } | Cmd::Man | Cmd::Fetch(_) => Ok(()),
     }
 }
 
@@ -237,6 +206,10 @@ pub fn run() -> ExitCode {
         Err(e) if e.class == error::Class::PipeClosed => ExitCode::SUCCESS,
         Err(e) => {
             say!("pop3: {e}");
+            // `fetch` prints its own JSON error objects.
+            if cli.json && !matches!(cli.command, Cmd::Fetch(_)) {
+                let _ = run_fetch::json_error(&e, None);
+            }
             ExitCode::from(e.class.code())
         }
     }

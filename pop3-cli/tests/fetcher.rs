@@ -1,0 +1,507 @@
+//! The fetcher features of issue 13: `--mda`, `--skip-larger`,
+//! `--delete-larger`, `--keep-days` (with the clock injected through
+//! `POP3_TEST_NOW`), `--add-received`, `-q`, configuration accounts
+//! fetched concurrently, and `--json` errors of every class.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use pop3_testkit::{Mailbox, Message};
+
+fn json_lines(r: &Run) -> Vec<serde_json::Value> {
+    r.out()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}\n{r:?}")))
+        .collect()
+}
+
+fn of_type<'a>(lines: &'a [serde_json::Value], t: &str) -> Vec<&'a serde_json::Value> {
+    lines.iter().filter(|l| l["type"] == t).collect()
+}
+
+/// An MDA (a shell script run through `sh -c`, as a user would write it)
+/// that stores each message in OUT and fails for a message whose subject
+/// is "bad".
+fn mda_script(out: &Path) -> String {
+    format!(
+        "sh -c 'set -e; t=\"$0/.tmp.$$\"; cat > \"$t\"; \
+         if grep -q \"^Subject: bad\" \"$t\"; then rm -f \"$t\"; exit 3; fi; \
+         mv \"$t\" \"$0/msg.$$.$(date +%s%N)\"' {}",
+        out.display()
+    )
+}
+
+fn delivered(out: &Path) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("msg."))
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn lf(m: &[u8]) -> Vec<u8> {
+    let mut v = received(m);
+    let s = String::from_utf8(std::mem::take(&mut v)).unwrap();
+    s.replace("\r\n", "\n").into_bytes()
+}
+
+#[test]
+fn mda_failure_keeps_that_message_and_delivers_the_rest() {
+    let mb = Mailbox::new()
+        .with("u1", b"Subject: one\r\n\r\nfirst\r\n".to_vec())
+        .with("u2", b"Subject: bad\r\n\r\nthe MDA refuses me\r\n".to_vec())
+        .with("u3", b"Subject: three\r\n\r\nthird\r\n".to_vec());
+    let tk = start(stls(mb.clone()));
+    let out = tk.path("out");
+    std::fs::create_dir(&out).unwrap();
+    let state_home = tk.path("state");
+    let mda = mda_script(&out);
+    let fetch = |extra: &[&str]| {
+        run(tk
+            .cmd()
+            .env("XDG_STATE_HOME", &state_home)
+            .args(["fetch", "--delete", "--mda", &mda])
+            .args(extra))
+    };
+    let r = fetch(&[]);
+    assert_eq!(
+        r.code, 8,
+        "an undelivered message is a local failure: {r:?}"
+    );
+    assert!(
+        r.stderr.contains("message 2:") && r.stderr.contains("stays on the server"),
+        "{r:?}"
+    );
+    let mut want = vec![lf(mb.messages()[0].data()), lf(mb.messages()[2].data())];
+    want.sort();
+    assert_eq!(delivered(&out), want, "LF line endings, exactly once");
+    let left = tk.server.mailbox();
+    assert_eq!(left.len(), 1, "only the undelivered one stays");
+    assert_eq!(left.messages()[0].uid(), "u2");
+    // The state file of the MDA account records the delivered UIDs.
+    let states: Vec<_> = std::fs::read_dir(state_home.join("pop3/mda"))
+        .unwrap()
+        .collect();
+    assert_eq!(states.len(), 1);
+    let text = std::fs::read_to_string(states[0].as_ref().unwrap().path()).unwrap();
+    assert!(text.contains(" u1 ") && text.contains(" u3 ") && !text.contains(" u2 "));
+
+    // Once the MDA accepts it, the next run delivers it (and only it),
+    // here with a Received: header.
+    tk.server.set_mailbox(
+        Mailbox::new()
+            .with("u1", mb.messages()[0].data().to_vec())
+            .with("u2", b"Subject: fine now\r\n\r\nok\r\n".to_vec()),
+    );
+    let r = fetch(&["--add-received", "-q"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.is_empty(), "-q prints nothing on success: {r:?}");
+    let all = delivered(&out);
+    assert_eq!(all.len(), 3, "u1 is not delivered twice");
+    let new: Vec<_> = all.iter().filter(|m| !want.contains(m)).collect();
+    let text = String::from_utf8_lossy(new[0]);
+    assert!(
+        text.starts_with("Received: from 127.0.0.1\n\tby ") && text.contains("with POP3 id u2; "),
+        "{text}"
+    );
+    assert!(text.ends_with("Subject: fine now\n\nok\n"), "{text}");
+    assert!(tk.server.mailbox().is_empty(), "u1 (known) and u2 deleted");
+}
+
+fn sized(uid: &str, body_bytes: usize) -> Message {
+    let mut m = format!("Subject: {uid}\r\n\r\n").into_bytes();
+    while m.len() < body_bytes {
+        m.extend_from_slice(&[b'x'; 70]);
+        m.extend_from_slice(b"\r\n");
+    }
+    Message::new(uid, m)
+}
+
+#[test]
+fn skip_larger_and_delete_larger() {
+    let mut mb = Mailbox::new();
+    for m in [
+        sized("small", 100),
+        sized("medium", 20_000),
+        sized("huge", 200_000),
+        sized("small2", 300),
+    ] {
+        mb.push(m);
+    }
+    let tk = start(stls(mb.clone()));
+    let dest = tk.path("eml");
+    let r = run(tk.cmd().args(["fetch", "--eml-dir"]).arg(&dest).args([
+        "--skip-larger",
+        "10k",
+        "--delete-larger",
+        "100k",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("deleting message 3 (")
+            && r.stderr.contains("larger than --delete-larger) unread")
+            && r.stderr
+                .contains("1 larger than --skip-larger left on the server")
+            && r.stderr.contains("fetched 2 message(s)"),
+        "{r:?}"
+    );
+    assert_eq!(
+        multiset(eml_messages(&dest)),
+        multiset([
+            received(mb.messages()[0].data()),
+            received(mb.messages()[3].data())
+        ])
+    );
+    let left: Vec<String> = tk
+        .server
+        .mailbox()
+        .messages()
+        .iter()
+        .map(|m| m.uid().to_string())
+        .collect();
+    assert_eq!(left, ["small", "medium", "small2"], "huge deleted unread");
+    assert!(tk.server.wait_idle(Duration::from_secs(10)));
+    let cmds = tk.server.transcripts()[0].client_commands();
+    assert_eq!(cmds.iter().filter(|c| *c == "RETR").count(), 2);
+
+    // --json reports them by number; the sizes come from the account too.
+    let tk = start(stls(mb.clone()));
+    let cfg = tk.path("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[accounts.a]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{USER}\"\n\
+             ca_file = \"{}\"\neml_dir = \"{}\"\nskip_larger = \"10k\"\n\
+             delete_larger = 100000\n",
+            tk.server.port(),
+            tk.ca.display(),
+            tk.path("eml2").display()
+        ),
+    )
+    .unwrap();
+    let r = run(pop3()
+        .env("POP3_PASSWORD", PASSWORD)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--account", "a", "--json", "fetch"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines = json_lines(&r);
+    let d = of_type(&lines, "deleted_larger");
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0]["number"], 3);
+    assert_eq!(d[0]["uid"], "huge");
+    let s = of_type(&lines, "summary");
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["skipped_larger"], serde_json::json!([2]));
+    assert_eq!(s[0]["deleted_larger"], serde_json::json!([3]));
+    assert_eq!(s[0]["fetched"], 2);
+    assert_eq!(s[0]["account"], "a");
+    assert_eq!(s[0]["ok"], true);
+    assert_eq!(tk.server.mailbox().len(), 3);
+}
+
+#[test]
+fn keep_days_deletes_after_n_days_of_the_first_fetch() {
+    let mb = Mailbox::new()
+        .with("old-1", b"Subject: a\r\n\r\na\r\n".to_vec())
+        .with("old-2", b"Subject: b\r\n\r\nb\r\n".to_vec());
+    let tk = start(stls(mb));
+    let dest = tk.path("md");
+    let day = 86_400u64;
+    let t0 = 1_800_000_000u64;
+    let at = |t: u64| {
+        run(tk
+            .cmd()
+            .env("POP3_TEST_NOW", t.to_string())
+            .args(["fetch", "--keep-days", "2", "--maildir"])
+            .arg(&dest))
+    };
+    let r = at(t0);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("fetched 2 message(s)"), "{r:?}");
+    assert_eq!(tk.server.mailbox().len(), 2, "kept on the server");
+    let state = std::fs::read_to_string(dest.join(".pop3-uidl")).unwrap();
+    assert!(state.contains(&format!(" old-1 {t0}\n")), "{state}");
+
+    // A day later a new message arrives; nothing is old enough yet.
+    tk.server
+        .add_message(Message::new("new-3", b"Subject: c\r\n\r\nc\r\n".to_vec()));
+    let r = at(t0 + day);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("fetched 1 message(s)"), "{r:?}");
+    assert_eq!(tk.server.mailbox().len(), 3);
+
+    // Two days after the first fetch the first two go, the new one stays.
+    let r = at(t0 + 2 * day);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("2 older than --keep-days deleted")
+            && r.stderr.contains("fetched 0 message(s)"),
+        "{r:?}"
+    );
+    let left: Vec<String> = tk
+        .server
+        .mailbox()
+        .messages()
+        .iter()
+        .map(|m| m.uid().to_string())
+        .collect();
+    assert_eq!(left, ["new-3"]);
+    assert_eq!(maildir_messages(&dest).len(), 3, "nothing lost locally");
+
+    // --keep overrides an account's delete = true; --delete contradicts
+    // --keep-days.
+    let r = run(tk
+        .cmd()
+        .args(["fetch", "--keep-days", "1", "--delete", "--maildir"])
+        .arg(&dest));
+    assert_eq!(r.code, 2, "{r:?}");
+}
+
+/// Records written before first-seen times existed (`S ACCOUNT UID`) are
+/// still read; their clock starts with the first `--keep-days` run.
+#[test]
+fn keep_days_reads_old_state_files() {
+    let mb = Mailbox::new().with("u1", b"Subject: a\r\n\r\na\r\n".to_vec());
+    let tk = start(stls(mb));
+    let dest = tk.path("eml");
+    std::fs::create_dir(&dest).unwrap();
+    let key = format!("{USER}@127.0.0.1:{}", tk.server.port());
+    std::fs::write(
+        dest.join(".pop3-uidl"),
+        format!("pop3-uidl 2\nS {key} u1\n"),
+    )
+    .unwrap();
+    let at = |t: u64| {
+        run(tk
+            .cmd()
+            .env("POP3_TEST_NOW", t.to_string())
+            .args(["fetch", "--keep-days", "1", "--eml-dir"])
+            .arg(&dest))
+    };
+    let r = at(1_000_000);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("fetched 0 message(s)"), "known: {r:?}");
+    assert_eq!(tk.server.mailbox().len(), 1, "no time yet: kept");
+    let r = at(1_000_000 + 86_400);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(tk.server.mailbox().is_empty(), "{r:?}");
+}
+
+fn account_toml(name: &str, tk: &Tk, extra: &str) -> String {
+    format!(
+        "[accounts.{name}]\nhost = \"127.0.0.1\"\nport = {}\nca_file = \"{}\"\n{extra}\n",
+        tk.server.port(),
+        tk.ca.display()
+    )
+}
+
+#[test]
+fn accounts_are_fetched_concurrently_and_one_failing_does_not_stop_the_others() {
+    let a = start(stls(Mailbox::sample()));
+    let b = start(stls(rich_mailbox()));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    let (da, db) = (dir.path().join("a"), dir.path().join("b"));
+    let text = format!(
+        "[defaults]\nuser = \"{USER}\"\npassword_env = \"POP3_PASSWORD\"\ntimeout = 20\n\n\
+         [accounts.base]\nhost = \"127.0.0.1\"\nport = 1\nmaildir = \"{}\"\ndelete = true\n\n\
+         {}inherit = \"base\"\n\n{}inherit = \"base\"\nmaildir = \"{}\"\n\n\
+         [accounts.broken]\ninherit = \"a\"\npassword_env = \"WRONG_PASSWORD\"\n\
+         maildir = \"{}\"\n",
+        da.display(),
+        account_toml("a", &a, ""),
+        account_toml("b", &b, ""),
+        db.display(),
+        dir.path().join("never").display()
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let r = run(pop3()
+        .env("POP3_PASSWORD", PASSWORD)
+        .env("WRONG_PASSWORD", "nope")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--account", "a", "--account", "b", "--account", "broken"])
+        .args(["--json", "fetch", "--jobs", "3"]));
+    assert_eq!(r.code, 5, "the worst class: the failed login: {r:?}");
+    assert_eq!(
+        multiset(maildir_messages(&da)),
+        expected(&Mailbox::sample())
+    );
+    assert_eq!(multiset(maildir_messages(&db)), expected(&rich_mailbox()));
+    assert!(a.server.mailbox().is_empty() && b.server.mailbox().is_empty());
+    let lines = json_lines(&r);
+    let summaries = of_type(&lines, "summary");
+    assert_eq!(summaries.len(), 3, "{r:?}");
+    for (name, ok) in [("a", true), ("b", true), ("broken", false)] {
+        let s: Vec<_> = summaries.iter().filter(|s| s["account"] == name).collect();
+        assert_eq!(s.len(), 1, "{name}");
+        assert_eq!(s[0]["ok"], ok, "{name}");
+    }
+    let errors = of_type(&lines, "error");
+    assert_eq!(errors.len(), 1, "{r:?}");
+    assert_eq!(errors[0]["account"], "broken");
+    assert_eq!(errors[0]["class"], "auth");
+    assert_eq!(errors[0]["exit_code"], 5);
+    assert!(r.stderr.contains("[broken]"), "{r:?}");
+    // The two good servers were served at the same time (--jobs 3): each
+    // got its one session.
+    assert_eq!(
+        a.server.connection_count(),
+        2,
+        "a and broken share a's server"
+    );
+    assert_eq!(b.server.connection_count(), 1);
+
+    // --all-accounts takes every account, sorted; base has no server
+    // (port 1: refused), and with -q only failures are printed.
+    let r = run(pop3()
+        .env("POP3_PASSWORD", PASSWORD)
+        .env("WRONG_PASSWORD", PASSWORD)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["fetch", "--all-accounts", "-q"]));
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("[base]"), "{r:?}");
+    assert!(
+        !r.stderr.contains("[a]") && !r.stderr.contains("fetched"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("1 of 4 account(s) failed: base"), "{r:?}");
+}
+
+fn json_failure(cmd: &mut Command) -> (i32, serde_json::Value, serde_json::Value) {
+    let r = run(cmd.arg("--json"));
+    let lines = json_lines(&r);
+    let errors = of_type(&lines, "error");
+    assert_eq!(errors.len(), 1, "{r:?}");
+    let last = lines.last().unwrap().clone();
+    assert_eq!(last["type"], "summary", "the summary comes last: {r:?}");
+    assert_eq!(last["ok"], false, "{r:?}");
+    assert_eq!(errors[0]["exit_code"], r.code, "{r:?}");
+    for key in ["command", "response_code", "message"] {
+        assert!(errors[0].get(key).is_some(), "{key}: {r:?}");
+    }
+    (r.code, errors[0].clone(), last)
+}
+
+#[test]
+fn json_errors_of_every_class() {
+    let mb = Mailbox::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("md");
+    let class = |e: &serde_json::Value| e["class"].as_str().unwrap().to_string();
+
+    // usage: no destination.
+    let tk = start(stls(mb.clone()));
+    let (code, e, _) = json_failure(tk.cmd().arg("fetch"));
+    assert_eq!((code, class(&e).as_str()), (2, "usage"));
+
+    // server: LIST refused.
+    let tk = start(stls(mb.clone()).fail_command("LIST", "no listing today"));
+    let (code, e, _) = json_failure(tk.cmd().args(["fetch", "--maildir"]).arg(&md));
+    assert_eq!((code, class(&e).as_str()), (3, "server"));
+    assert!(e["message"].as_str().unwrap().contains("no listing today"));
+
+    // protocol: a message cut short.
+    let tk = start(stls(mb.clone()).truncate_retr(1, 10));
+    let (code, e, _) = json_failure(tk.cmd().args(["fetch", "--maildir"]).arg(&md));
+    assert_eq!((code, class(&e).as_str()), (4, "protocol"));
+
+    // auth: a wrong password.
+    let tk = start(stls(mb.clone()));
+    let (code, e, s) = json_failure(
+        tk.cmd()
+            .env("POP3_PASSWORD", "wrong")
+            .args(["fetch", "--maildir"])
+            .arg(&md),
+    );
+    assert_eq!((code, class(&e).as_str()), (5, "auth"));
+    assert_eq!(s["fetched"], 0);
+
+    // tls: a CA that did not sign the server's certificate.
+    let tk = start(stls(mb.clone()));
+    let other = start(stls(mb.clone()));
+    let (code, e, _) = json_failure(
+        tk.cmd()
+            .arg("--ca-file")
+            .arg(&other.ca)
+            .args(["fetch", "--maildir"])
+            .arg(&md),
+    );
+    assert_eq!((code, class(&e).as_str()), (6, "tls"));
+
+    // timeout: the server stalls on RETR.
+    let tk = start(stls(mb.clone()).stall_on("RETR"));
+    let (code, e, _) = json_failure(
+        tk.cmd()
+            .args(["--timeout", "1", "fetch", "--maildir"])
+            .arg(&md),
+    );
+    assert_eq!((code, class(&e).as_str()), (7, "timeout"));
+
+    // io: the Maildir path is a file.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let tk = start(stls(mb.clone()));
+    let (code, e, _) = json_failure(tk.cmd().args(["fetch", "--maildir"]).arg(&file));
+    assert_eq!((code, class(&e).as_str()), (8, "io"));
+
+    // locked: another fetch holds the mbox (its dotlock exists).
+    let mbox = dir.path().join("mbox");
+    std::fs::write(dir.path().join("mbox.lock"), "").unwrap();
+    let (code, e, _) = json_failure(
+        tk.cmd()
+            .args(["fetch", "--lock-timeout", "1", "--mbox"])
+            .arg(&mbox),
+    );
+    assert_eq!((code, class(&e).as_str()), (9, "locked"));
+
+    // A configuration error before any account is fetched.
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[accounts.x]\nbogus = 1\n").unwrap();
+    let (code, e, _) = json_failure(
+        pop3()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["fetch", "--all-accounts"]),
+    );
+    assert_eq!((code, class(&e).as_str()), (2, "usage"));
+    assert!(e["message"].as_str().unwrap().contains("line 2"), "{e}");
+
+    // Other commands: an error object too.
+    let tk = start(stls(mb));
+    let r = run(tk
+        .cmd()
+        .env("POP3_PASSWORD", "wrong")
+        .args(["--json", "stat"]));
+    assert_eq!(r.code, 5);
+    let lines = json_lines(&r);
+    assert_eq!(lines.len(), 1, "{r:?}");
+    assert_eq!(lines[0]["type"], "error");
+    assert_eq!(lines[0]["class"], "auth");
+}
+
+#[test]
+fn fetch_help_groups_its_options() {
+    let r = run(pop3().args(["fetch", "--help"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.out();
+    let fetch_at = out.find("Fetch options:").expect("a Fetch options heading");
+    let mda_at = out.find("--mda <COMMAND>").unwrap();
+    let host_at = out.find("--host <HOST>").unwrap();
+    let options_at = out.find("\nOptions:").expect("the connection options");
+    assert!(fetch_at < mda_at, "{out}");
+    assert!(options_at < host_at, "{out}");
+    assert!(
+        !(fetch_at < host_at && host_at < mda_at),
+        "connection options are not among fetch's: {out}"
+    );
+}
