@@ -267,6 +267,35 @@ pub struct FetchArgs {
     /// Print nothing unless something failed (for cron).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Poll again every INTERVAL (`90`, `30s`, `5m`, `1h`) until SIGINT or
+    /// SIGTERM (then the current message is finished and the session
+    /// ends cleanly). A server's LOGIN-DELAY is honoured; an account that
+    /// fails is retried after exponentially longer waits (at most an hour,
+    /// or INTERVAL if longer).
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub every: Option<std::time::Duration>,
+}
+
+/// `--every`: seconds, or a number with `s`, `m`, `h` or `d`.
+pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid interval {s:?} (expected e.g. 90, 30s, 5m, 1h)"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("invalid interval unit in {s:?} (use s, m, h or d)")),
+    };
+    let secs = n
+        .checked_mul(mult)
+        .filter(|&v| (1..=7 * 86_400).contains(&v))
+        .ok_or_else(|| format!("interval {s:?} must be between 1 s and 7 days"))?;
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// `--skip-larger`/`--delete-larger` sizes: `500000`, `100k`, `10M`, `1G`.

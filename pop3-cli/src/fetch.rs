@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -41,6 +42,16 @@ use crate::state::{escape_field, Intent, State, StateError};
 pub use crate::store::Dest;
 use crate::store::{MsgKey, Store};
 use crate::transform::LineEndings;
+
+/// Set by SIGINT/SIGTERM under `--every`: the message being fetched is
+/// finished, stored and recorded (and deleted, with `--delete`), no new one
+/// is started, and the session ends with QUIT.
+pub static STOP: std::sync::LazyLock<std::sync::Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(AtomicBool::new(false)));
+
+fn stopping() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
 
 /// Most messages in one group commit.
 pub const GROUP_MESSAGES: usize = 256;
@@ -280,6 +291,12 @@ struct GroupSink<'a> {
 
 impl MessageSink for GroupSink<'_> {
     fn begin(&mut self, n: u32) -> io::Result<()> {
+        if stopping() {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "stopping on a signal",
+            ));
+        }
         self.current = Some(n);
         self.size = 0;
         let uid = self.uids.get(&n);
@@ -461,6 +478,10 @@ pub struct Tally {
     expired: Vec<u32>,
     oversized: Vec<u32>,
     undelivered: Vec<u32>,
+    /// The server's `LOGIN-DELAY` (seconds), when it announced one.
+    pub login_delay: Option<u32>,
+    /// Whether the run was cut short by [`STOP`].
+    pub stopped: bool,
 }
 
 impl Tally {
@@ -581,6 +602,10 @@ fn fetch_inner(s: &Server, cli: &Cli, req: &Request, tally: &mut Tally) -> Resul
     let account = s.account.as_str();
 
     let mut c = session::open(s, cli)?;
+    tally.login_delay = c
+        .capabilities()
+        .and_then(|k| k.login_delay)
+        .map(|(secs, _)| secs);
     let list = c.list().map_err(|e| CliError::pop3("LIST", &e))?;
     let uidl = match c.uidl() {
         Ok(v) => Some(v),
@@ -732,6 +757,14 @@ fn fetch_inner(s: &Server, cli: &Cli, req: &Request, tally: &mut Tally) -> Resul
             .map_err(|e| io_err(&state_ctx, &e))?;
     }
     for (gi, group) in groups.iter().enumerate() {
+        if stopping() {
+            // Close the intent of the group that will not be fetched.
+            tally.stopped = true;
+            state
+                .commit(account, &[], None)
+                .map_err(|e| io_err(&state_ctx, &e))?;
+            break;
+        }
         let mut sink = GroupSink {
             store: &mut store,
             account,
@@ -822,6 +855,20 @@ fn fetch_inner(s: &Server, cli: &Cli, req: &Request, tally: &mut Tally) -> Resul
                     None => String::from("fetching messages"),
                 };
                 let err = match &e {
+                    Error::Sink(io_err)
+                        if io_err.kind() == io::ErrorKind::Interrupted && stopping() =>
+                    {
+                        // Stopped between two messages: what was stored is
+                        // recorded; delete it and end normally.
+                        tally.stopped = true;
+                        if delete_fetched {
+                            match dele_all(&mut c, &numbers, &mut problems) {
+                                Ok(n) => marked += n,
+                                Err(e) => failure = Some(e),
+                            }
+                        }
+                        break;
+                    }
                     Error::Sink(io_err) => {
                         // The session is still usable: delete what is
                         // stored and recorded.

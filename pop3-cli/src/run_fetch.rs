@@ -144,7 +144,7 @@ fn one(
     args: &FetchArgs,
     account: Option<(&str, &AccountConf)>,
     progress: Option<indicatif::MultiProgress>,
-) -> Result<(), CliError> {
+) -> Outcome {
     let started = std::time::Instant::now();
     let label = account.map(|(n, _)| n);
     let mut tally = fetch::Tally::default();
@@ -158,14 +158,66 @@ fn one(
         destination = Some(req.target.describe());
         fetch::fetch(&server, cli, &req, &mut tally)
     })();
+    let mut r = r;
     if cli.json {
         if let Err(e) = &r {
-            json_error(e, label)?;
+            if let Err(e) = json_error(e, label) {
+                r = Err(e);
+            }
         }
         let seconds = started.elapsed().as_secs_f64();
-        json_line(&tally.to_json(label, destination, seconds, r.is_ok()))?;
+        if let Err(e) = json_line(&tally.to_json(label, destination, seconds, r.is_ok())) {
+            r = r.and(Err(e));
+        }
     }
-    r
+    Outcome {
+        result: r,
+        login_delay: tally.login_delay,
+    }
+}
+
+/// What one account's run gave.
+struct Outcome {
+    result: Result<(), CliError>,
+    /// The server's LOGIN-DELAY, if announced.
+    login_delay: Option<u32>,
+}
+
+/// Fetches `accounts` (`None`: the command line's server), at most
+/// `--jobs` at once; the outcomes in the same order.
+fn run_many(
+    cli: &Cli,
+    args: &FetchArgs,
+    accounts: &[Option<&(String, AccountConf)>],
+) -> Vec<Outcome> {
+    if accounts.len() == 1 {
+        let a = accounts[0].map(|(n, c)| (n.as_str(), c));
+        return vec![one(cli, args, a, None)];
+    }
+    let multi =
+        std::io::IsTerminal::is_terminal(&std::io::stderr()).then(indicatif::MultiProgress::new);
+    let next = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
+    let workers = usize::from(args.jobs).min(accounts.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(a) = accounts.get(i) else {
+                    break;
+                };
+                let a = a.map(|(n, c)| (n.as_str(), c));
+                let o = one(cli, args, a, multi.clone());
+                outcomes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, o));
+            });
+        }
+    });
+    let mut v = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
+    v.sort_by_key(|(i, _)| *i);
+    v.into_iter().map(|(_, o)| o).collect()
 }
 
 /// `pop3 fetch`. With `--json`, every failure is an error object on
@@ -191,8 +243,11 @@ fn run_accounts(cli: &Cli, args: &FetchArgs) -> Result<(), (CliError, bool)> {
         )));
     }
     if !args.all_accounts && cli.account.is_empty() {
-        // `one` printed its own JSON objects.
-        return one(cli, args, None, None).map_err(|e| (e, true));
+        return match args.every {
+            Some(every) => poll(cli, args, &[None], every),
+            // `one` printed its own JSON objects.
+            None => one(cli, args, None, None).result.map_err(|e| (e, true)),
+        };
     }
     let config = Config::load(cli.config.as_deref()).map_err(early)?;
     let names = if args.all_accounts {
@@ -214,30 +269,30 @@ fn run_accounts(cli: &Cli, args: &FetchArgs) -> Result<(), (CliError, bool)> {
         .map(|n| config.account(n).map(|a| (n.clone(), a)))
         .collect::<Result<_, _>>()
         .map_err(early)?;
-    if accounts.len() == 1 {
-        let (n, a) = &accounts[0];
-        return one(cli, args, Some((n, a)), None).map_err(|e| (e, true));
+    let refs: Vec<Option<&(String, AccountConf)>> = accounts.iter().map(Some).collect();
+    if let Some(every) = args.every {
+        return poll(cli, args, &refs, every);
     }
-    let multi =
-        std::io::IsTerminal::is_terminal(&std::io::stderr()).then(indicatif::MultiProgress::new);
-    let next = AtomicUsize::new(0);
-    let failures: Mutex<Vec<(String, CliError)>> = Mutex::new(Vec::new());
-    let workers = usize::from(args.jobs).min(accounts.len());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((n, a)) = accounts.get(i) else {
-                    break;
-                };
-                let r = one(cli, args, Some((n, a)), multi.clone());
-                if let Err(f) = report(n, r) {
-                    failures.lock().unwrap_or_else(|e| e.into_inner()).push(f);
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    if accounts.len() == 1 {
+        // Its failure is reported once, by the caller.
+        return one(cli, args, Some((&accounts[0].0, &accounts[0].1)), None)
+            .result
+            .map_err(|e| (e, true));
+    }
+    let outcomes = run_many(cli, args, &refs);
+    worst(&accounts, outcomes.into_iter().map(|o| o.result).collect())
+}
+
+/// Reports each failure and sums them up: `Err` with the worst class.
+fn worst(
+    accounts: &[(String, AccountConf)],
+    results: Vec<Result<(), CliError>>,
+) -> Result<(), (CliError, bool)> {
+    let failures: Vec<(String, CliError)> = accounts
+        .iter()
+        .zip(results)
+        .filter_map(|((n, _), r)| report(n, r).err())
+        .collect();
     let Some(worst) = failures
         .iter()
         .map(|(_, e)| e.class)
@@ -245,8 +300,7 @@ fn run_accounts(cli: &Cli, args: &FetchArgs) -> Result<(), (CliError, bool)> {
     else {
         return Ok(());
     };
-    let mut names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
-    names.sort_unstable();
+    let names: Vec<&str> = failures.iter().map(|(n, _)| n.as_str()).collect();
     Err((
         CliError {
             class: worst,
@@ -261,6 +315,125 @@ fn run_accounts(cli: &Cli, args: &FetchArgs) -> Result<(), (CliError, bool)> {
     ))
 }
 
+/// Longest wait after failures (unless `--every` is longer).
+const BACKOFF_CAP: Duration = Duration::from_secs(3600);
+
+/// The wait before an account's next poll: the interval, at least the
+/// server's LOGIN-DELAY; after `failures` failures in a row the interval
+/// doubled that many times, capped at [`BACKOFF_CAP`] (or the interval
+/// if longer); after a `[LOGIN-DELAY]` or `[IN-USE]` refusal at least
+/// the LOGIN-DELAY again.
+pub fn next_wait(
+    every: Duration,
+    login_delay: Option<u32>,
+    failures: u32,
+    refused_for_delay: bool,
+) -> Duration {
+    let delay = Duration::from_secs(login_delay.map_or(0, u64::from));
+    let base = every.max(delay);
+    if failures == 0 {
+        return base;
+    }
+    let factor = 1u32.checked_shl(failures.min(20)).unwrap_or(u32::MAX);
+    let backed = every
+        .checked_mul(factor)
+        .unwrap_or(Duration::MAX)
+        .min(BACKOFF_CAP.max(every));
+    if refused_for_delay {
+        backed.max(delay)
+    } else {
+        backed
+    }
+}
+
+/// Whether a failure was the server's `[LOGIN-DELAY]` or `[IN-USE]`
+/// refusal (RFC 2449 response codes, as the message renders them).
+fn refused_for_delay(e: &CliError) -> bool {
+    e.message.contains("-ERR [LOGIN-DELAY]") || e.message.contains("-ERR [IN-USE]")
+}
+
+/// `--every`: polls until SIGINT/SIGTERM (a second one ends the process
+/// at once). Each account keeps its own schedule; one summary line (or
+/// JSON summary) per poll per account. The result is that of each
+/// account's last poll.
+fn poll(
+    cli: &Cli,
+    args: &FetchArgs,
+    accounts: &[Option<&(String, AccountConf)>],
+    every: Duration,
+) -> Result<(), (CliError, bool)> {
+    let stop = fetch::STOP.clone();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping ends the process (exit 1).
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .map_err(|e| (CliError::io("installing signal handlers", &e), false))?;
+    }
+    let n = accounts.len();
+    let mut due = vec![std::time::Instant::now(); n];
+    let mut failures = vec![0u32; n];
+    let mut last: Vec<Result<(), CliError>> = (0..n).map(|_| Ok(())).collect();
+    loop {
+        let now = std::time::Instant::now();
+        let ready: Vec<usize> = (0..n).filter(|&i| due[i] <= now).collect();
+        let batch: Vec<Option<&(String, AccountConf)>> =
+            ready.iter().map(|&i| accounts[i]).collect();
+        let outcomes = run_many(cli, args, &batch);
+        for (&i, o) in ready.iter().zip(outcomes) {
+            let delay_refusal = o.result.as_ref().err().is_some_and(refused_for_delay);
+            failures[i] = if o.result.is_ok() {
+                0
+            } else {
+                failures[i].saturating_add(1)
+            };
+            if let Err(e) = &o.result {
+                match accounts[i] {
+                    Some((name, _)) => say!("pop3: [{}] {e}", clean(name)),
+                    None => say!("pop3: {e}"),
+                }
+            }
+            due[i] = std::time::Instant::now()
+                + next_wait(every, o.login_delay, failures[i], delay_refusal);
+            last[i] = o.result;
+        }
+        // Sleep until the next account is due, waking for a signal.
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let next = due
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or_else(std::time::Instant::now);
+            let now = std::time::Instant::now();
+            if next <= now {
+                break;
+            }
+            std::thread::sleep((next - now).min(Duration::from_millis(100)));
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    // Failures were reported as they happened; the exit code is the worst
+    // class of each account's last poll.
+    let failed: Vec<CliError> = last.into_iter().filter_map(Result::err).collect();
+    match failed.iter().map(|e| e.class).max_by_key(|c| c.code()) {
+        Some(class) => Err((
+            CliError {
+                class,
+                message: format!(
+                    "stopped; the last poll of {} of {n} account(s) failed (see above)",
+                    failed.len()
+                ),
+            },
+            true,
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Reports an account's failure on stderr (its JSON objects are
 /// printed by [`one`]).
 fn report(name: &str, r: Result<(), CliError>) -> Result<(), (String, CliError)> {
@@ -271,5 +444,27 @@ fn report(name: &str, r: Result<(), CliError>) -> Result<(), (String, CliError)>
             say!("pop3: [{}] {e}", clean(name));
             Err((name.to_string(), e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_back_off_and_honour_login_delay() {
+        let s = Duration::from_secs;
+        assert_eq!(next_wait(s(60), None, 0, false), s(60));
+        assert_eq!(next_wait(s(60), Some(300), 0, false), s(300));
+        assert_eq!(next_wait(s(60), None, 1, false), s(120));
+        assert_eq!(next_wait(s(60), None, 3, false), s(480));
+        assert_eq!(next_wait(s(60), None, 30, false), BACKOFF_CAP);
+        assert_eq!(next_wait(s(7200), None, 5, false), s(7200));
+        assert_eq!(next_wait(s(1), Some(900), 1, true), s(900));
+        assert_eq!(next_wait(s(1), Some(900), 1, false), s(2));
+        let e = |m: &str| CliError::usage(m);
+        assert!(refused_for_delay(&e("PASS failed: -ERR [IN-USE] locked")));
+        assert!(refused_for_delay(&e("x: -ERR [LOGIN-DELAY] wait")));
+        assert!(!refused_for_delay(&e("x: -ERR [AUTH] wrong")));
     }
 }

@@ -515,3 +515,117 @@ fn fetch_help_groups_its_options() {
         "connection options are not among fetch's: {out}"
     );
 }
+
+/// Waits (up to 30 s) until `f` holds; the instant it was seen to hold.
+fn wait_for(what: &str, f: impl Fn() -> bool) -> std::time::Instant {
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::time::Instant::now()
+}
+
+fn terminate(child: &mut std::process::Child) -> Run {
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output_ref()
+}
+
+trait WaitRef {
+    fn wait_with_output_ref(&mut self) -> Run;
+}
+
+impl WaitRef for std::process::Child {
+    fn wait_with_output_ref(&mut self) -> Run {
+        use std::io::Read;
+        let code = self.wait().unwrap().code().unwrap_or(-1);
+        let mut stdout = Vec::new();
+        let mut stderr = String::new();
+        if let Some(mut o) = self.stdout.take() {
+            o.read_to_end(&mut stdout).unwrap();
+        }
+        if let Some(mut e) = self.stderr.take() {
+            e.read_to_string(&mut stderr).unwrap();
+        }
+        Run {
+            code,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// `--every 1s` against a server announcing `LOGIN-DELAY 2`: two polls,
+/// the second no sooner than the delay allows, each with its summary
+/// line; SIGTERM ends it cleanly (exit 0).
+#[test]
+fn every_polls_again_honouring_login_delay_and_stops_on_sigterm() {
+    let mb = Mailbox::new().with("p1", b"Subject: a\r\n\r\na\r\n".to_vec());
+    let tk = start(stls(mb).add_capability("LOGIN-DELAY 2"));
+    let dest = tk.path("eml");
+    let mut child = tk
+        .cmd()
+        .args(["fetch", "--every", "1s", "--eml-dir"])
+        .arg(&dest)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = wait_for("the first poll", || tk.server.connection_count() >= 1);
+    wait_for("the first message", || {
+        dest.is_dir() && eml_messages(&dest).len() == 1
+    });
+    tk.server
+        .add_message(Message::new("p2", b"Subject: b\r\n\r\nb\r\n".to_vec()));
+    let second = wait_for("the second poll", || tk.server.connection_count() >= 2);
+    wait_for("the second message", || eml_messages(&dest).len() == 2);
+    assert!(
+        second - first >= Duration::from_millis(1900),
+        "LOGIN-DELAY 2 honoured although --every is 1s: {:?}",
+        second - first
+    );
+    let r = terminate(&mut child);
+    assert_eq!(r.code, 0, "{r:?}");
+    let polls = r.stderr.matches("fetched ").count();
+    assert!(polls >= 2, "one line per poll: {r:?}");
+    assert!(r.stderr.contains("fetched 1 message(s)"), "{r:?}");
+}
+
+/// A server refusing every login with `[IN-USE]`: each retry waits
+/// longer (1 s, then 2 s, ...), and every failed poll is reported.
+#[test]
+fn every_backs_off_after_failures() {
+    let tk = start(stls(Mailbox::sample()).in_use(true));
+    let dest = tk.path("md");
+    let mut child = tk
+        .cmd()
+        .args(["fetch", "--every", "1s", "--maildir"])
+        .arg(&dest)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t1 = wait_for("poll 1", || tk.server.connection_count() >= 1);
+    let t2 = wait_for("poll 2", || tk.server.connection_count() >= 2);
+    let t3 = wait_for("poll 3", || tk.server.connection_count() >= 3);
+    assert!(t2 - t1 >= Duration::from_millis(1900), "{:?}", t2 - t1);
+    assert!(t3 - t2 >= Duration::from_millis(3900), "{:?}", t3 - t2);
+    let r = terminate(&mut child);
+    assert_eq!(r.code, 3, "the last poll failed: {r:?}");
+    assert!(r.stderr.matches("[IN-USE]").count() >= 3, "{r:?}");
+}
