@@ -492,6 +492,40 @@ mod tests {
     }
 
     #[test]
+    fn first_seen_times_old_and_new_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        // Old records without a time, a timed one, and a later duplicate
+        // with a later time (the earliest counts); tentative records of an
+        // unclosed group carry theirs only once closed.
+        fs::write(
+            &p,
+            "pop3-uidl 2\nS a@h:1 old\nS a@h:1 t 100\nS a@h:1 t 900\nS a@h:1 old 500\n\
+             B a@h:1 - 1 g\nS a@h:1 g 7\n",
+        )
+        .unwrap();
+        let st = open(&p).unwrap();
+        assert!(st.contains("a@h:1", b"old"));
+        assert_eq!(st.first_seen("a@h:1", b"old"), Some(500));
+        assert_eq!(st.first_seen("a@h:1", b"t"), Some(100));
+        assert_eq!(st.first_seen("a@h:1", b"g"), None);
+        assert_eq!(st.first_seen("a@h:2", b"t"), None);
+        drop(st);
+        fs::write(&p, "pop3-uidl 2\nS a@h:1 old\n").unwrap();
+        let st = open(&p).unwrap();
+        assert_eq!(st.first_seen("a@h:1", b"old"), None, "an old record");
+        drop(st);
+        // A time that is not a number, or a fifth field, is garbage.
+        for bad in ["S a@h:1 u x\n", "S a@h:1 u 1 2\n"] {
+            fs::write(&p, format!("pop3-uidl 2\n{bad}")).unwrap();
+            assert!(
+                matches!(open(&p), Err(StateError::Garbage { line: 2, .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn fields() {
         assert!(valid_field("abc%41"));
         assert!(!valid_field("abc%4"));
