@@ -39,18 +39,43 @@ pub fn class_name(c: Class) -> &'static str {
     }
 }
 
-/// Prints the `--json` error object of `e` (for `account`, if any).
-///
-/// `command` and `response_code` are `null`: [`CliError`] carries only a
-/// class and a message today.
+/// The command and the RFC 2449 response code of a server's `-ERR`, as
+/// [`CliError::pop3`] renders it (`... PASS failed: -ERR [IN-USE] ...`);
+/// `None` for failures that are not a server's answer.
+pub fn reply_parts(message: &str) -> (Option<String>, Option<String>) {
+    let Some(at) = message.find("-ERR") else {
+        return (None, None);
+    };
+    let command = message[..at]
+        .strip_suffix(" failed: ")
+        .and_then(|b| b.rsplit([' ', ':']).next())
+        .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_uppercase()))
+        .map(String::from);
+    let code = message[at + 4..]
+        .strip_prefix(" [")
+        .and_then(|r| r.split_once(']'))
+        .map(|(c, _)| c)
+        .filter(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'/')
+        })
+        .map(String::from);
+    (command, code)
+}
+
+/// Prints the `--json` error object of `e` (for `account`, if any):
+/// `command` and `response_code` are those of a server's `-ERR` (see
+/// [`reply_parts`]), else `null`.
 pub fn json_error(e: &CliError, account: Option<&str>) -> Result<(), CliError> {
+    let (command, code) = reply_parts(&e.message);
     json_line(&json!({
         "type": "error",
         "account": account,
         "class": class_name(e.class),
         "exit_code": e.class.code(),
-        "command": serde_json::Value::Null,
-        "response_code": serde_json::Value::Null,
+        "command": command,
+        "response_code": code,
         "message": e.message,
     }))
 }
@@ -466,5 +491,24 @@ mod tests {
         assert!(refused_for_delay(&e("PASS failed: -ERR [IN-USE] locked")));
         assert!(refused_for_delay(&e("x: -ERR [LOGIN-DELAY] wait")));
         assert!(!refused_for_delay(&e("x: -ERR [AUTH] wrong")));
+    }
+
+    #[test]
+    fn reply_parts_of_server_errors() {
+        let p = |m: &str| reply_parts(m);
+        assert_eq!(
+            p("logging in as alice: PASS failed: -ERR [IN-USE] locked"),
+            (Some("PASS".into()), Some("IN-USE".into()))
+        );
+        assert_eq!(
+            p("LIST: LIST failed: -ERR no listing"),
+            (Some("LIST".into()), None)
+        );
+        assert_eq!(
+            p("x: AUTH failed: -ERR [SYS/TEMP] later"),
+            (Some("AUTH".into()), Some("SYS/TEMP".into()))
+        );
+        assert_eq!(p("connecting: connection refused"), (None, None));
+        assert_eq!(p("x: -ERR [bad code!] y").1, None);
     }
 }

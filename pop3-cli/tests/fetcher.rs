@@ -419,6 +419,8 @@ fn json_errors_of_every_class() {
     let (code, e, _) = json_failure(tk.cmd().args(["fetch", "--maildir"]).arg(&md));
     assert_eq!((code, class(&e).as_str()), (3, "server"));
     assert!(e["message"].as_str().unwrap().contains("no listing today"));
+    assert_eq!(e["command"], "LIST", "{e}");
+    assert_eq!(e["response_code"], serde_json::Value::Null, "{e}");
 
     // protocol: a message cut short.
     let tk = start(stls(mb.clone()).truncate_retr(1, 10));
@@ -434,6 +436,7 @@ fn json_errors_of_every_class() {
             .arg(&md),
     );
     assert_eq!((code, class(&e).as_str()), (5, "auth"));
+    assert_eq!(e["response_code"], "AUTH", "{e}");
     assert_eq!(s["fetched"], 0);
 
     // tls: a CA that did not sign the server's certificate.
