@@ -32,6 +32,10 @@ Exit codes:
   9  another fetch is running into the same destination (its lock was held
      for the whole --lock-timeout)";
 
+/// The help heading of the options that say how to reach and log in to
+/// the server.
+pub const CONNECTION: &str = "Connection options";
+
 /// The default `--timeout`, in seconds.
 pub const DEFAULT_TIMEOUT: u64 = 30;
 
@@ -45,65 +49,65 @@ pub struct Cli {
     pub url: Option<String>,
 
     /// Server host name or IP address.
-    #[arg(long, global = true)]
+    #[arg(help_heading = CONNECTION, long, global = true)]
     pub host: Option<String>,
 
     /// Server port (default 995 with implicit TLS, 110 otherwise).
-    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(help_heading = CONNECTION, long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
     /// User name.
-    #[arg(long, global = true)]
+    #[arg(help_heading = CONNECTION, long, global = true)]
     pub user: Option<String>,
 
     /// TLS mode (default: implicit for pop3s:// and port 995, else starttls).
-    #[arg(long, global = true, value_enum)]
+    #[arg(help_heading = CONNECTION, long, global = true, value_enum)]
     pub tls: Option<TlsMode>,
 
     /// Allow sending credentials without TLS (with --tls none).
-    #[arg(long, global = true)]
+    #[arg(help_heading = CONNECTION, long, global = true)]
     pub allow_cleartext: bool,
 
     /// Also trust the CA certificates in this PEM file.
-    #[arg(long, global = true, value_name = "PEM")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
     /// Trust only the --ca-file certificates, not the bundled roots (for a
     /// private CA: a certificate from a public CA is then refused).
-    #[arg(long, global = true, requires = "ca_file")]
+    #[arg(help_heading = CONNECTION, long, global = true, requires = "ca_file")]
     pub ca_only: bool,
 
     /// Client certificate chain (PEM) to present.
-    #[arg(long, global = true, value_name = "PEM", requires = "client_key")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "PEM", requires = "client_key")]
     pub client_cert: Option<PathBuf>,
 
     /// Private key (PEM) of --client-cert.
-    #[arg(long, global = true, value_name = "PEM", requires = "client_cert")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "PEM", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
 
     /// Authentication: auto, user, apop, or a SASL mechanism (plain, login,
     /// cram-md5, scram-sha-1, scram-sha-256, xoauth2, oauthbearer).
-    #[arg(long, global = true, value_name = "METHOD")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "METHOD")]
     pub auth: Option<String>,
 
     /// Timeout in seconds for connecting and for every wait on the server
     /// [default: 30, or the account's `timeout`].
-    #[arg(long, global = true, value_name = "SECONDS",
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub timeout: Option<u64>,
 
     /// Configuration file [default: $XDG_CONFIG_HOME/pop3/config.toml,
     /// else ~/.config/pop3/config.toml]; read only for --account.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// Use account NAME of the configuration file (its [accounts.NAME]
     /// table); command-line flags override its values.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "NAME")]
     pub account: Vec<String>,
 
     /// Read the password (first line) from this file.
-    #[arg(
+    #[arg(help_heading = CONNECTION,
         long,
         global = true,
         value_name = "FILE",
@@ -113,7 +117,7 @@ pub struct Cli {
 
     /// Run this shell command and use the first line it prints as the
     /// password (keyrings, OAuth token helpers).
-    #[arg(long, global = true, value_name = "COMMAND")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "COMMAND")]
     pub password_command: Option<String>,
 
     /// Use the built-in demo server even if a server is given.

@@ -507,16 +507,36 @@ fn fetch_help_groups_its_options() {
     let r = run(pop3().args(["fetch", "--help"]));
     assert_eq!(r.code, 0, "{r:?}");
     let out = r.out();
-    let fetch_at = out.find("Fetch options:").expect("a Fetch options heading");
-    let mda_at = out.find("--mda <COMMAND>").unwrap();
-    let host_at = out.find("--host <HOST>").unwrap();
-    let options_at = out.find("\nOptions:").expect("the connection options");
-    assert!(fetch_at < mda_at, "{out}");
-    assert!(options_at < host_at, "{out}");
-    assert!(
-        !(fetch_at < host_at && host_at < mda_at),
-        "connection options are not among fetch's: {out}"
-    );
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {out}"))
+    };
+    // The heading an option is listed under: the last one before it.
+    let heading = |o: &str| {
+        // The option's own line, not a mention in a description.
+        let pos = at(&format!("\n      {o}"));
+        ["\nOptions:", "\nFetch options:", "\nConnection options:"]
+            .into_iter()
+            .filter(|h| at(h) < pos)
+            .max_by_key(|h| at(h))
+            .unwrap()
+    };
+    for o in [
+        "--mda <COMMAND>",
+        "--keep-days <N>",
+        "--every <INTERVAL>",
+        "--all-accounts",
+    ] {
+        assert_eq!(heading(o), "\nFetch options:", "{o}: {out}");
+    }
+    for o in [
+        "--host <HOST>",
+        "--ca-file <PEM>",
+        "--account <NAME>",
+        "--password-file",
+    ] {
+        assert_eq!(heading(o), "\nConnection options:", "{o}: {out}");
+    }
 }
 
 /// Waits (up to 30 s) until `f` holds; the instant it was seen to hold.
