@@ -341,7 +341,7 @@ fn worst(
 }
 
 /// Longest wait after failures (unless `--every` is longer).
-const BACKOFF_CAP: Duration = Duration::from_secs(3600);
+pub const BACKOFF_CAP: Duration = Duration::from_secs(3600);
 
 /// The wait before an account's next poll: the interval, at least the
 /// server's LOGIN-DELAY; after `failures` failures in a row the interval
