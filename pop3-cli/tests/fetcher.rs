@@ -652,3 +652,83 @@ fn every_backs_off_after_failures() {
     assert_eq!(r.code, 3, "the last poll failed: {r:?}");
     assert!(r.stderr.matches("[IN-USE]").count() >= 3, "{r:?}");
 }
+
+/// SIGTERM in the middle of a poll: the message being fetched is
+/// finished, what was stored is recorded and deleted, no further message
+/// is started, and the process exits 0. Nothing is lost or duplicated: the
+/// next run fetches exactly the rest.
+#[test]
+fn sigterm_mid_fetch_finishes_the_current_message() {
+    let mut mb = Mailbox::new();
+    for i in 1..=8 {
+        mb.push(Message::new(
+            format!("s{i}"),
+            format!("Subject: {i}\r\n\r\nbody {i}\r\n").into_bytes(),
+        ));
+    }
+    let tk = start(stls(mb.clone()).write_delay(Duration::from_millis(150)));
+    let dest = tk.path("md");
+    let mut child = tk
+        .cmd()
+        .args(["fetch", "--every", "1h", "--delete", "--maildir"])
+        .arg(&dest)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the first message", || {
+        dest.join("new").is_dir() && !maildir_messages(&dest).is_empty()
+    });
+    let r = terminate(&mut child);
+    assert_eq!(r.code, 0, "{r:?}");
+    let stored = maildir_messages(&dest).len();
+    assert!(stored < mb.len(), "stopped early: {stored} {r:?}");
+    assert!(tk.server.wait_idle(Duration::from_secs(10)));
+    assert_eq!(
+        tk.server.mailbox().len(),
+        mb.len() - stored,
+        "what was stored was deleted, nothing else: {r:?}"
+    );
+    let r = run(tk.cmd().args(["fetch", "--delete", "--maildir"]).arg(&dest));
+    assert_eq!(r.code, 0, "{r:?}");
+    let lf_set = |mb: &Mailbox| multiset(mb.messages().iter().map(|m| lf(m.data())));
+    assert!(multiset(maildir_messages(&dest)) == lf_set(&mb), "{r:?}");
+    assert!(tk.server.mailbox().is_empty());
+}
+
+/// `--jobs 2`: account `b` is fetched while account `a`'s server stalls
+/// (a sequential run would reach `b` only after `a` timed out).
+#[test]
+fn accounts_run_at_the_same_time() {
+    let a = start(stls(Mailbox::sample()).stall_on("RETR"));
+    let b = start(stls(Mailbox::sample()));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    let db = dir.path().join("b");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[defaults]\npassword_env = \"POP3_PASSWORD\"\ntimeout = 60\n\n{}maildir = \"{}\"\n\n{}maildir = \"{}\"\n",
+            account_toml("a", &a, ""),
+            dir.path().join("a").display(),
+            account_toml("b", &b, ""),
+            db.display()
+        ),
+    )
+    .unwrap();
+    let mut child = pop3()
+        .env("POP3_PASSWORD", PASSWORD)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["fetch", "--all-accounts", "--jobs", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("b's messages while a stalls", || {
+        db.join("new").is_dir() && maildir_messages(&db).len() == Mailbox::sample().len()
+    });
+    assert!(child.try_wait().unwrap().is_none(), "a is still stalled");
+    child.kill().unwrap();
+    let _ = child.wait();
+}
