@@ -8,8 +8,10 @@
 //! code), and each account has its summary line (`--json`: its summary
 //! object, and an error object when it failed).
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -175,12 +177,31 @@ fn one(
     let mut tally = fetch::Tally::default();
     let mut destination = None;
     let r = (|| {
-        let server = session::resolve_with(cli, account)?;
         let empty = AccountConf::default();
         let conf = account.map_or(&empty, |(_, c)| c);
+        if let Some(name) = label {
+            let flags = cli.url.is_some() || cli.host.is_some() || cli.demo;
+            if !flags && conf.url.is_none() && conf.host.is_none() {
+                return Err(CliError::usage(format!(
+                    "account {:?} names no server: give url or host",
+                    clean(name)
+                )));
+            }
+        }
+        let server = session::resolve_with(cli, account)?;
         let mut req = request_for(args, conf, label, &server.account)?;
         req.progress = progress;
         destination = Some(req.target.describe());
+        // Accounts of this run delivering into the same place take turns
+        // (the file locks would make the later ones give up after
+        // --lock-timeout).
+        let turn = match &req.target {
+            Target::Store(d) => Some(DEST_TURNS.turn(&d.state_path())),
+            Target::Mda { .. } => None,
+        };
+        let _held = turn
+            .as_ref()
+            .map(|t| t.lock().unwrap_or_else(|e| e.into_inner()));
         fetch::fetch(&server, cli, &req, &mut tally)
     })();
     let mut r = r;
@@ -200,6 +221,23 @@ fn one(
         login_delay: tally.login_delay,
     }
 }
+
+/// One mutex per destination (by its state file's absolute path).
+struct Turns(std::sync::LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>>);
+
+impl Turns {
+    fn turn(&self, state: &std::path::Path) -> Arc<Mutex<()>> {
+        let key = std::path::absolute(state).unwrap_or_else(|_| state.to_path_buf());
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+}
+
+static DEST_TURNS: Turns = Turns(std::sync::LazyLock::new(Default::default));
 
 /// What one account's run gave.
 struct Outcome {

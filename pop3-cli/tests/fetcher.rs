@@ -732,3 +732,52 @@ fn accounts_run_at_the_same_time() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// Two accounts delivering into one Maildir at the same time take turns
+/// (even with --lock-timeout 0, neither gives up), and keep separate
+/// records in its state file.
+#[test]
+fn accounts_sharing_a_maildir_take_turns() {
+    let a = start(stls(Mailbox::sample()).write_delay(Duration::from_millis(20)));
+    let b = start(stls(rich_mailbox()));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    let md = dir.path().join("inbox");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[defaults]\npassword_env = \"POP3_PASSWORD\"\nmaildir = \"{}\"\n\n{}\n{}",
+            md.display(),
+            account_toml("a", &a, ""),
+            account_toml("b", &b, "")
+        ),
+    )
+    .unwrap();
+    let r = run(pop3()
+        .env("POP3_PASSWORD", PASSWORD)
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "fetch",
+            "--all-accounts",
+            "--jobs",
+            "2",
+            "--lock-timeout",
+            "0",
+        ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let n = Mailbox::sample().len() + rich_mailbox().len();
+    assert_eq!(maildir_messages(&md).len(), n, "{r:?}");
+    assert!(
+        r.stderr.contains("[a] fetched") && r.stderr.contains("[b] fetched"),
+        "{r:?}"
+    );
+    // An account without a server is an error of its own.
+    std::fs::write(&cfg, "[accounts.x]\nmaildir = \"/tmp/x\"\n").unwrap();
+    let r = run(pop3()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["fetch", "--all-accounts"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("names no server"), "{r:?}");
+}
