@@ -138,13 +138,9 @@ pub fn request_for(
     } else {
         args.keep_days.or(conf.keep_days)
     };
+    // keep_days, wherever it is set, replaces the configuration's
+    // `delete = true` (a `[defaults]` delete and an account's keep_days).
     let delete = !args.keep && (args.delete || (conf.delete == Some(true) && keep_days.is_none()));
-    if conf.delete == Some(true) && keep_days.is_some() && !args.keep && !args.delete {
-        return Err(CliError::usage(format!(
-            "account {:?}: delete = true and keep_days contradict each other",
-            clean(label.unwrap_or(""))
-        )));
-    }
     Ok(Request {
         target,
         delete,
@@ -529,6 +525,50 @@ mod tests {
         assert!(refused_for_delay(&e("PASS failed: -ERR [IN-USE] locked")));
         assert!(refused_for_delay(&e("x: -ERR [LOGIN-DELAY] wait")));
         assert!(!refused_for_delay(&e("x: -ERR [AUTH] wrong")));
+    }
+
+    fn args(extra: &[&str]) -> FetchArgs {
+        use clap::Parser;
+        let mut argv = vec!["pop3", "fetch", "--maildir", "/tmp/x"];
+        argv.extend_from_slice(extra);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Cmd::Fetch(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_override_the_account() {
+        let conf = AccountConf {
+            delete: Some(true),
+            skip_larger: Some(crate::config::Size(100)),
+            ..AccountConf::default()
+        };
+        let r = request_for(&args(&[]), &conf, Some("a"), "k").unwrap();
+        assert!(r.delete && r.keep_days.is_none());
+        assert_eq!(r.skip_larger, Some(100));
+        let r = request_for(&args(&["--keep"]), &conf, Some("a"), "k").unwrap();
+        assert!(!r.delete);
+        let r = request_for(&args(&["--skip-larger", "1k"]), &conf, Some("a"), "k").unwrap();
+        assert_eq!(r.skip_larger, Some(1024));
+        // keep_days replaces delete = true (say, from [defaults]).
+        let days = AccountConf {
+            keep_days: Some(3),
+            ..conf.clone()
+        };
+        let r = request_for(&args(&[]), &days, Some("a"), "k").unwrap();
+        assert!(!r.delete && r.keep_days == Some(3));
+        let r = request_for(&args(&["--delete"]), &days, Some("a"), "k").unwrap();
+        assert!(r.delete && r.keep_days.is_none());
+        let r = request_for(&args(&["--keep"]), &days, Some("a"), "k").unwrap();
+        assert!(!r.delete && r.keep_days.is_none());
+        // The account's destination is used only without a flag one.
+        let md = AccountConf {
+            mbox: Some(PathBuf::from("/tmp/m")),
+            ..AccountConf::default()
+        };
+        let r = request_for(&args(&[]), &md, Some("a"), "k").unwrap();
+        assert!(matches!(r.target, Target::Store(Dest::Maildir(_))));
     }
 
     #[test]
