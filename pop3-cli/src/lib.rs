@@ -251,10 +251,25 @@ pub fn run() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => error::Class::Usage.code(),
-            });
+            let help = matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            if help {
+                return ExitCode::SUCCESS;
+            }
+            // A command line that asked for JSON gets its usage error as JSON
+            // too (and, for fetch, a summary object).
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            if args.iter().any(|a| a == "--json") {
+                let err = CliError::usage(e.kind().to_string());
+                let _ = run_fetch::json_error(&err, None);
+                if args.iter().any(|a| a == "fetch") {
+                    let _ =
+                        output::json_line(&fetch::Tally::default().to_json(None, None, 0.0, false));
+                }
+            }
+            return ExitCode::from(error::Class::Usage.code());
         }
     };
     match execute(&cli) {

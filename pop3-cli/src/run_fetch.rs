@@ -168,6 +168,13 @@ fn one(
     account: Option<(&str, &AccountConf)>,
     progress: Option<indicatif::MultiProgress>,
 ) -> Outcome {
+    if fetch::STOP.load(Ordering::SeqCst) {
+        // Stopping (--every): accounts not started yet are not started.
+        return Outcome {
+            result: Ok(()),
+            login_delay: None,
+        };
+    }
     let started = std::time::Instant::now();
     let label = account.map(|(n, _)| n);
     let mut tally = fetch::Tally::default();

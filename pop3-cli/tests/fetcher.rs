@@ -477,6 +477,10 @@ fn json_errors_of_every_class() {
     );
     assert_eq!((code, class(&e).as_str()), (9, "locked"));
 
+    // A command line clap refuses.
+    let (code, e, _) = json_failure(pop3().args(["fetch", "--jobs", "0"]));
+    assert_eq!((code, class(&e).as_str()), (2, "usage"));
+
     // A configuration error before any account is fetched.
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "[accounts.x]\nbogus = 1\n").unwrap();
