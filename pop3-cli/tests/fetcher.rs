@@ -785,3 +785,49 @@ fn accounts_sharing_a_maildir_take_turns() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("names no server"), "{r:?}");
 }
+
+/// `--add-received` puts a trace header first in Maildir and mbox
+/// messages (the mbox `From ` line still uses the Return-Path), and never
+/// touches `.eml` files.
+#[test]
+fn add_received_for_maildir_and_mbox_not_eml() {
+    let mb = Mailbox::new().with(
+        "r1",
+        b"Return-Path: <carol@example.net>\r\nSubject: r\r\n\r\nbody\r\n".to_vec(),
+    );
+    let tk = start(stls(mb.clone()));
+    let md = tk.path("md");
+    let r = run(tk
+        .cmd()
+        .args(["fetch", "--add-received", "--maildir"])
+        .arg(&md));
+    assert_eq!(r.code, 0, "{r:?}");
+    let m = String::from_utf8(maildir_messages(&md).remove(0)).unwrap();
+    assert!(
+        m.starts_with("Received: from 127.0.0.1\n\tby ") && m.contains("with POP3 id r1; "),
+        "{m}"
+    );
+    assert!(
+        m.ends_with("\nReturn-Path: <carol@example.net>\nSubject: r\n\nbody\n"),
+        "{m}"
+    );
+    let mbox = tk.path("mbox");
+    let r = run(tk
+        .cmd()
+        .args(["fetch", "--add-received", "--mbox"])
+        .arg(&mbox));
+    assert_eq!(r.code, 0, "{r:?}");
+    let text = String::from_utf8(std::fs::read(&mbox).unwrap()).unwrap();
+    assert!(
+        text.starts_with("From carol@example.net ")
+            && text.contains("\nReceived: from 127.0.0.1\n"),
+        "{text}"
+    );
+    let eml = tk.path("eml");
+    let r = run(tk
+        .cmd()
+        .args(["fetch", "--add-received", "--eml-dir"])
+        .arg(&eml));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(eml_messages(&eml), [received(mb.messages()[0].data())]);
+}
