@@ -523,10 +523,6 @@ fn lead(label: Option<&str>) -> String {
 /// Runs `fetch` for one server; `tally` says what was done, also when
 /// it fails.
 pub fn fetch(s: &Server, cli: &Cli, req: &Request, tally: &mut Tally) -> Result<(), CliError> {
-    fetch_inner(s, cli, req, tally)
-}
-
-fn fetch_inner(s: &Server, cli: &Cli, req: &Request, tally: &mut Tally) -> Result<(), CliError> {
     let started = Instant::now();
     let lead = lead(req.label.as_deref());
     let talk = !cli.json && !req.quiet;
