@@ -32,6 +32,10 @@ Exit codes:
   9  another fetch is running into the same destination (its lock was held
      for the whole --lock-timeout)";
 
+/// The help heading of the options that say how to reach and log in to
+/// the server.
+pub const CONNECTION: &str = "Connection options";
+
 /// The default `--timeout`, in seconds.
 pub const DEFAULT_TIMEOUT: u64 = 30;
 
@@ -45,65 +49,65 @@ pub struct Cli {
     pub url: Option<String>,
 
     /// Server host name or IP address.
-    #[arg(long, global = true)]
+    #[arg(help_heading = CONNECTION, long, global = true)]
     pub host: Option<String>,
 
     /// Server port (default 995 with implicit TLS, 110 otherwise).
-    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(help_heading = CONNECTION, long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
     /// User name.
-    #[arg(long, global = true)]
+    #[arg(help_heading = CONNECTION, long, global = true)]
     pub user: Option<String>,
 
     /// TLS mode (default: implicit for pop3s:// and port 995, else starttls).
-    #[arg(long, global = true, value_enum)]
+    #[arg(help_heading = CONNECTION, long, global = true, value_enum)]
     pub tls: Option<TlsMode>,
 
     /// Allow sending credentials without TLS (with --tls none).
-    #[arg(long, global = true)]
+    #[arg(help_heading = CONNECTION, long, global = true)]
     pub allow_cleartext: bool,
 
     /// Also trust the CA certificates in this PEM file.
-    #[arg(long, global = true, value_name = "PEM")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
     /// Trust only the --ca-file certificates, not the bundled roots (for a
     /// private CA: a certificate from a public CA is then refused).
-    #[arg(long, global = true, requires = "ca_file")]
+    #[arg(help_heading = CONNECTION, long, global = true, requires = "ca_file")]
     pub ca_only: bool,
 
     /// Client certificate chain (PEM) to present.
-    #[arg(long, global = true, value_name = "PEM", requires = "client_key")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "PEM", requires = "client_key")]
     pub client_cert: Option<PathBuf>,
 
     /// Private key (PEM) of --client-cert.
-    #[arg(long, global = true, value_name = "PEM", requires = "client_cert")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "PEM", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
 
     /// Authentication: auto, user, apop, or a SASL mechanism (plain, login,
     /// cram-md5, scram-sha-1, scram-sha-256, xoauth2, oauthbearer).
-    #[arg(long, global = true, value_name = "METHOD")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "METHOD")]
     pub auth: Option<String>,
 
     /// Timeout in seconds for connecting and for every wait on the server
     /// [default: 30, or the account's `timeout`].
-    #[arg(long, global = true, value_name = "SECONDS",
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub timeout: Option<u64>,
 
     /// Configuration file [default: $XDG_CONFIG_HOME/pop3/config.toml,
     /// else ~/.config/pop3/config.toml]; read only for --account.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// Use account NAME of the configuration file (its [accounts.NAME]
     /// table); command-line flags override its values.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "NAME")]
     pub account: Vec<String>,
 
     /// Read the password (first line) from this file.
-    #[arg(
+    #[arg(help_heading = CONNECTION,
         long,
         global = true,
         value_name = "FILE",
@@ -113,7 +117,7 @@ pub struct Cli {
 
     /// Run this shell command and use the first line it prints as the
     /// password (keyrings, OAuth token helpers).
-    #[arg(long, global = true, value_name = "COMMAND")]
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "COMMAND")]
     pub password_command: Option<String>,
 
     /// Use the built-in demo server even if a server is given.
@@ -180,44 +184,125 @@ pub enum Cmd {
     },
     /// Print the manual page (roff) to stdout, e.g. `pop3 man > pop3.1`.
     Man,
-    /// Download messages into a Maildir, an mbox file or a directory of
-    /// .eml files.
-    #[command(group(ArgGroup::new("dest").required(true).args(["maildir", "mbox", "eml_dir"])))]
-    Fetch {
-        /// Deliver into this Maildir (created if missing).
-        #[arg(long, value_name = "DIR")]
-        maildir: Option<PathBuf>,
-        /// Append to this mbox file (mboxrd quoting).
-        #[arg(long, value_name = "FILE")]
-        mbox: Option<PathBuf>,
-        /// Write one .eml file per message into this directory.
-        #[arg(long, value_name = "DIR")]
-        eml_dir: Option<PathBuf>,
-        /// Delete each message on the server once it is safely stored.
-        #[arg(long)]
-        delete: bool,
-        /// Only messages not fetched before. This is the default whenever
-        /// the destination's UIDL state exists; the flag is kept for
-        /// compatibility and also refuses servers without UIDL.
-        #[arg(long, conflicts_with = "all")]
-        new_only: bool,
-        /// Fetch every message again, also those this destination already
-        /// holds (by default they are skipped).
-        #[arg(long, visible_alias = "refetch")]
-        all: bool,
-        /// Leave messages larger than this many bytes (as LIST gives them)
-        /// on the server and report them; a body that grows past it
-        /// anyway stops the run (a hostile server streaming without end
-        /// must not fill the disk). Nothing refused is deleted.
-        #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
-        max_size: u64,
-        /// Line endings of stored messages (default: lf for Maildir and
-        /// mbox, keep for .eml).
-        #[arg(long, value_enum, value_name = "MODE")]
-        line_endings: Option<LineEndings>,
-        /// Wait this many seconds for another fetch into the same
-        /// destination to finish before giving up (exit 9).
-        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-        lock_timeout: u64,
-    },
+    /// Download messages into a Maildir, an mbox file, a directory of
+    /// .eml files, or through a mail delivery agent; for one server, or
+    /// for accounts of the configuration file (--account, --all-accounts).
+    #[command(group(ArgGroup::new("dest").multiple(false).args(["maildir", "mbox", "eml_dir", "mda"])))]
+    Fetch(FetchArgs),
+}
+
+/// `pop3 fetch`'s own options (the connection options are global).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Fetch options")]
+pub struct FetchArgs {
+    /// Deliver into this Maildir (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+    /// Append to this mbox file (mboxrd quoting).
+    #[arg(long, value_name = "FILE")]
+    pub mbox: Option<PathBuf>,
+    /// Write one .eml file per message into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub eml_dir: Option<PathBuf>,
+    /// Pipe each message to this command (split like a shell would, no
+    /// shell unless it is `sh -c '...'`; %F is the envelope sender). Exit
+    /// status 0 means delivered; anything else leaves the message on the
+    /// server. Delivery is at least once: a crash right after the command
+    /// succeeded delivers that message again next time.
+    #[arg(long, value_name = "COMMAND")]
+    pub mda: Option<String>,
+    /// Seconds one --mda delivery may take before it is killed (the
+    /// message then stays on the server).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub mda_timeout: u64,
+    /// Delete each message on the server once it is safely stored.
+    #[arg(long, conflicts_with_all = ["keep", "keep_days"])]
+    pub delete: bool,
+    /// Keep messages on the server (overrides an account's `delete = true`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Keep messages on the server and delete each one N days after it was
+    /// first fetched (getmail's delete_after).
+    #[arg(long, value_name = "N")]
+    pub keep_days: Option<u32>,
+    /// Leave messages larger than SIZE (100k, 10M; as LIST gives them) on
+    /// the server, and fetch the rest.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub skip_larger: Option<u64>,
+    /// Delete messages larger than SIZE (100k, 10M) on the server without
+    /// reading them; each one is logged.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub delete_larger: Option<u64>,
+    /// Add a `Received:` header to each message (Maildir, mbox, --mda; never
+    /// for .eml files, which keep the received bytes).
+    #[arg(long)]
+    pub add_received: bool,
+    /// Only messages not fetched before. This is the default whenever
+    /// the destination's UIDL state exists; the flag is kept for
+    /// compatibility and also refuses servers without UIDL.
+    #[arg(long, conflicts_with = "all")]
+    pub new_only: bool,
+    /// Fetch every message again, also those this destination already
+    /// holds (by default they are skipped).
+    #[arg(long, visible_alias = "refetch")]
+    pub all: bool,
+    /// Leave messages larger than this many bytes (as LIST gives them)
+    /// on the server and report them; a body that grows past it
+    /// anyway stops the run (a hostile server streaming without end
+    /// must not fill the disk). Nothing refused is deleted.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    pub max_size: u64,
+    /// Line endings of stored messages (default: lf for Maildir and
+    /// mbox, keep for .eml).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub line_endings: Option<LineEndings>,
+    /// Wait this many seconds for another fetch into the same
+    /// destination to finish before giving up (exit 9).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub lock_timeout: u64,
+    /// Fetch every account of the configuration file.
+    #[arg(long)]
+    pub all_accounts: bool,
+    /// How many accounts to fetch at once.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Print nothing unless something failed (for cron).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Poll again every INTERVAL (`90`, `30s`, `5m`, `1h`) until SIGINT or
+    /// SIGTERM (then the current message is finished and the session
+    /// ends cleanly). A server's LOGIN-DELAY is honoured; an account that
+    /// fails is retried after exponentially longer waits (at most an hour,
+    /// or INTERVAL if longer).
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub every: Option<std::time::Duration>,
+}
+
+/// `--every`: seconds, or a number with `s`, `m`, `h` or `d`.
+pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid interval {s:?} (expected e.g. 90, 30s, 5m, 1h)"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("invalid interval unit in {s:?} (use s, m, h or d)")),
+    };
+    let secs = n
+        .checked_mul(mult)
+        .filter(|&v| (1..=7 * 86_400).contains(&v))
+        .ok_or_else(|| format!("interval {s:?} must be between 1 s and 7 days"))?;
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+/// `--skip-larger`/`--delete-larger` sizes: `500000`, `100k`, `10M`, `1G`.
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    crate::config::parse_size(s)
 }

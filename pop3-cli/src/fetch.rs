@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -33,6 +34,7 @@ use serde_json::json;
 use crate::cli::Cli;
 use crate::error::{Class, CliError};
 use crate::lock::LockError;
+use crate::mda::{Delivery, MdaCommand};
 use crate::output::{human_size, json_line};
 use crate::sanitize::clean;
 use crate::session::{self, Server, TcpClient};
@@ -41,18 +43,98 @@ pub use crate::store::Dest;
 use crate::store::{MsgKey, Store};
 use crate::transform::LineEndings;
 
+/// Set by SIGINT/SIGTERM under `--every`: the message being fetched is
+/// finished, stored and recorded (and deleted, with `--delete`), no new one
+/// is started, and the session ends with QUIT.
+pub static STOP: std::sync::LazyLock<std::sync::Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(AtomicBool::new(false)));
+
+fn stopping() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
 /// Most messages in one group commit.
 pub const GROUP_MESSAGES: usize = 256;
 /// Most bytes (as listed) in one group commit.
 pub const GROUP_BYTES: u64 = 32 << 20;
 
+/// Where fetched messages go: a store, or a mail delivery agent.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A Maildir, mbox or `.eml` directory.
+    Store(Dest),
+    /// `--mda`: each message piped to a command; the UIDL state is kept in
+    /// `state` (one file per account, see [`mda_state_path`]).
+    Mda {
+        /// The command.
+        command: MdaCommand,
+        /// Its state file.
+        state: std::path::PathBuf,
+    },
+}
+
+impl Target {
+    /// For messages: `maildir DIR`, `mbox FILE`, ..., `mda`.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Store(d) => d.describe(),
+            Target::Mda { .. } => String::from("the MDA"),
+        }
+    }
+}
+
+/// The state file of `--mda` deliveries for `account` (a state-file key):
+/// `$XDG_STATE_HOME/pop3/mda/ACCOUNT.pop3-uidl`, else
+/// `~/.local/state/pop3/mda/ACCOUNT.pop3-uidl`.
+pub fn mda_state_path(account: &str) -> Result<std::path::PathBuf, CliError> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|x| !x.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| std::path::PathBuf::from(h).join(".local/state"))
+        })
+        .ok_or_else(|| {
+            CliError::usage("--mda needs a state directory: neither XDG_STATE_HOME nor HOME is set")
+        })?;
+    let dir = base.join("pop3/mda");
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| CliError::io(format!("creating {}", dir.display()), &e))?;
+    }
+    Ok(dir.join(format!(
+        "{}.pop3-uidl",
+        crate::store::file_name_for_uid(account.as_bytes())
+    )))
+}
+
 /// What `fetch` was asked to do.
 #[derive(Debug)]
 pub struct Request {
     /// Destination.
-    pub dest: Dest,
-    /// `--delete`.
+    pub target: Target,
+    /// `--delete` (or the account's `delete = true` without `--keep`).
     pub delete: bool,
+    /// `--keep-days N`: delete messages N days after they were first
+    /// stored (and not before).
+    pub keep_days: Option<u32>,
+    /// `--skip-larger`: leave bigger messages on the server.
+    pub skip_larger: Option<u64>,
+    /// `--delete-larger`: delete bigger messages unread.
+    pub delete_larger: Option<u64>,
+    /// `--add-received`.
+    pub add_received: bool,
+    /// `-q`: only failures are printed.
+    pub quiet: bool,
+    /// The configuration account's name, shown in messages and summaries.
+    pub label: Option<String>,
+    /// Where progress bars go when several accounts run at once.
+    pub progress: Option<indicatif::MultiProgress>,
     /// `--all`: fetch messages already in the destination again.
     pub all: bool,
     /// `--new-only` (the default behaviour; kept for compatibility, it
@@ -72,12 +154,132 @@ struct Placed {
     uid: Option<String>,
     uid_escaped: Option<String>,
     octets: u64,
-    path: std::path::PathBuf,
+    path: Option<std::path::PathBuf>,
+}
+
+/// Where the messages of a run go.
+enum Backend {
+    Store(Store),
+    Mda {
+        command: MdaCommand,
+        current: Option<Delivery>,
+        failed: Option<String>,
+    },
+}
+
+impl Backend {
+    fn offset(&self) -> Option<u64> {
+        match self {
+            Backend::Store(s) => s.offset(),
+            Backend::Mda { .. } => None,
+        }
+    }
+
+    fn begin(&mut self, key: Option<MsgKey>, prefix: &[u8]) -> io::Result<()> {
+        match self {
+            Backend::Store(s) => {
+                s.begin(key)?;
+                s.data(prefix)
+            }
+            Backend::Mda {
+                command,
+                current,
+                failed,
+            } => {
+                *failed = None;
+                *current = Some(command.start());
+                Backend::mda_write(current, failed, prefix);
+                Ok(())
+            }
+        }
+    }
+
+    /// A failed write kills the MDA (dropping the delivery) and remembers
+    /// why: the rest of the message is read from the server and dropped.
+    fn mda_write(current: &mut Option<Delivery>, failed: &mut Option<String>, chunk: &[u8]) {
+        if let Some(d) = current.as_mut() {
+            if let Err(e) = d.write(chunk) {
+                *current = None;
+                *failed = Some(e.to_string());
+            }
+        }
+    }
+
+    fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
+        match self {
+            Backend::Store(s) => s.data(chunk),
+            Backend::Mda {
+                current, failed, ..
+            } => {
+                Backend::mda_write(current, failed, chunk);
+                Ok(())
+            }
+        }
+    }
+
+    /// `Ok(Err(why))`: the MDA did not deliver it.
+    fn end(&mut self) -> io::Result<Result<Option<std::path::PathBuf>, String>> {
+        match self {
+            Backend::Store(s) => s.end().map(|p| Ok(Some(p))),
+            Backend::Mda {
+                current, failed, ..
+            } => Ok(match (current.take(), failed.take()) {
+                (_, Some(why)) => Err(why),
+                (Some(d), None) => d.finish().map(|()| None).map_err(|e| e.to_string()),
+                (None, None) => Err(String::from("the MDA was not started")),
+            }),
+        }
+    }
+
+    fn abort(&mut self) -> io::Result<()> {
+        match self {
+            Backend::Store(s) => s.abort(),
+            Backend::Mda { current, .. } => {
+                // Killed before its input ends: nothing is delivered.
+                *current = None;
+                Ok(())
+            }
+        }
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        match self {
+            Backend::Store(s) => s.sync(),
+            Backend::Mda { .. } => Ok(()),
+        }
+    }
+}
+
+/// A `Received:` header (RFC 5322 trace field) for a message fetched
+/// from `host` with `uid`, at Unix time `now`.
+pub fn received_header(host: &str, uid: Option<&[u8]>, now: u64) -> Vec<u8> {
+    let local = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_else(|| String::from("localhost"));
+    // `Thu Jan  1 00:00:00 1970` → `Thu, 01 Jan 1970 00:00:00 +0000`.
+    let a = crate::transform::asctime(now);
+    let f: Vec<&str> = a.split_whitespace().collect();
+    let date = match f.as_slice() {
+        [wd, mon, day, time, year] => format!("{wd}, {day:0>2} {mon} {year} {time} +0000"),
+        _ => a.clone(),
+    };
+    let host = escape_field(host.as_bytes());
+    let id = uid.map(|u| format!(" id {}", escape_field(u)));
+    format!(
+        "Received: from {host}\r\n\tby {local} with POP3{}; {date}\r\n",
+        id.unwrap_or_default()
+    )
+    .into_bytes()
 }
 
 struct GroupSink<'a> {
-    store: &'a mut Store,
+    store: &'a mut Backend,
     account: &'a str,
+    /// `--add-received`: the server's host for the header.
+    received_from: Option<&'a str>,
+    undelivered: Vec<(u32, String)>,
     uids: &'a HashMap<u32, Vec<u8>>,
     max_size: u64,
     size: u64,
@@ -89,10 +291,21 @@ struct GroupSink<'a> {
 
 impl MessageSink for GroupSink<'_> {
     fn begin(&mut self, n: u32) -> io::Result<()> {
+        if stopping() {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "stopping on a signal",
+            ));
+        }
         self.current = Some(n);
         self.size = 0;
-        let key = self.uids.get(&n).map(|u| MsgKey::for_uid(self.account, u));
-        self.store.begin(key)
+        let uid = self.uids.get(&n);
+        let key = uid.map(|u| MsgKey::for_uid(self.account, u));
+        let prefix = match self.received_from {
+            Some(host) => received_header(host, uid.map(Vec::as_slice), crate::clock::now_unix()),
+            None => Vec::new(),
+        };
+        self.store.begin(key, &prefix)
     }
 
     fn data(&mut self, n: u32, chunk: &[u8]) -> io::Result<()> {
@@ -109,7 +322,14 @@ impl MessageSink for GroupSink<'_> {
     }
 
     fn end(&mut self, n: u32, octets: u64) -> io::Result<Disposition> {
-        let path = self.store.end()?;
+        self.current = None;
+        let path = match self.store.end()? {
+            Ok(p) => p,
+            Err(why) => {
+                self.undelivered.push((n, why));
+                return Ok(Disposition::Keep);
+            }
+        };
         let uid = self.uids.get(&n);
         self.placed.push(Placed {
             number: n,
@@ -130,17 +350,29 @@ impl MessageSink for GroupSink<'_> {
     }
 }
 
-fn progress_bar(total: u64, messages: usize) -> ProgressBar {
-    if !io::stderr().is_terminal() || messages == 0 {
+fn progress_bar(
+    total: u64,
+    messages: usize,
+    label: Option<&str>,
+    multi: Option<&indicatif::MultiProgress>,
+    quiet: bool,
+) -> ProgressBar {
+    if quiet || !io::stderr().is_terminal() || messages == 0 {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec}",
+        "{spinner} {prefix}[{elapsed}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style);
-    pb
+    if let Some(l) = label {
+        pb.set_prefix(format!("{} ", clean(l)));
+    }
+    match multi {
+        Some(m) => m.add(pb),
+        None => pb,
+    }
 }
 
 fn lock_error(e: LockError) -> CliError {
@@ -168,13 +400,13 @@ fn state_error(e: StateError) -> CliError {
     }
 }
 
-/// Groups of at most [`GROUP_MESSAGES`] messages and [`GROUP_BYTES`] bytes.
-fn groups(list: &[ListEntry]) -> Vec<&[ListEntry]> {
+/// Groups of at most `max` messages and [`GROUP_BYTES`] bytes.
+fn groups(list: &[ListEntry], max: usize) -> Vec<&[ListEntry]> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut bytes = 0u64;
     for (i, e) in list.iter().enumerate() {
-        if i > start && (i - start >= GROUP_MESSAGES || bytes + e.octets > GROUP_BYTES) {
+        if i > start && (i - start >= max || bytes + e.octets > GROUP_BYTES) {
             out.push(&list[start..i]);
             start = i;
             bytes = 0;
@@ -218,7 +450,7 @@ fn dele_all(
 /// The intent of a group.
 fn intent_for(
     account: &str,
-    store: &Store,
+    store: &Backend,
     group: &[ListEntry],
     uids: &HashMap<u32, Vec<u8>>,
 ) -> Intent {
@@ -233,40 +465,131 @@ fn intent_for(
     }
 }
 
-/// Runs `fetch`.
-pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
+/// What one account's fetch did (also after a failure): the `--json`
+/// summary object.
+#[derive(Debug, Default)]
+pub struct Tally {
+    fetched: usize,
+    octets: u64,
+    skipped: usize,
+    marked: usize,
+    skipped_larger: Vec<u32>,
+    deleted_larger: Vec<u32>,
+    expired: Vec<u32>,
+    oversized: Vec<u32>,
+    undelivered: Vec<u32>,
+    /// The server's `LOGIN-DELAY` (seconds), when it announced one.
+    pub login_delay: Option<u32>,
+    /// Whether the run was cut short by [`STOP`].
+    pub stopped: bool,
+}
+
+impl Tally {
+    /// The summary object (`ok`: whether the run succeeded).
+    pub fn to_json(
+        &self,
+        label: Option<&str>,
+        destination: Option<String>,
+        seconds: f64,
+        ok: bool,
+    ) -> serde_json::Value {
+        json!({
+            "type": "summary",
+            "account": label,
+            "fetched": self.fetched,
+            "octets": self.octets,
+            "skipped": self.skipped,
+            "oversized": self.oversized,
+            "skipped_larger": self.skipped_larger,
+            "deleted_larger": self.deleted_larger,
+            "expired": self.expired,
+            "undelivered": self.undelivered,
+            "marked": self.marked,
+            "destination": destination,
+            "seconds": seconds,
+            "ok": ok,
+        })
+    }
+}
+
+/// `pop3: ` or `pop3: [NAME] ` before a line about account NAME.
+fn lead(label: Option<&str>) -> String {
+    match label {
+        Some(l) => format!("pop3: [{}] ", clean(l)),
+        None => String::from("pop3: "),
+    }
+}
+
+/// Runs `fetch` for one server; `tally` says what was done, also when
+/// it fails.
+pub fn fetch(s: &Server, cli: &Cli, req: &Request, tally: &mut Tally) -> Result<(), CliError> {
     let started = Instant::now();
-    let dest = &req.dest;
+    let lead = lead(req.label.as_deref());
+    let talk = !cli.json && !req.quiet;
     let deadline = Instant::now() + req.lock_timeout;
-    let endings = req
-        .line_endings
-        .unwrap_or_else(|| dest.default_line_endings());
     // Everything local is opened, locked and checked before connecting.
-    let mut store = Store::open(dest, endings, deadline).map_err(lock_error)?;
-    let state_path = dest.state_path();
+    let (mut store, state_path, max_group) = match &req.target {
+        Target::Store(dest) => {
+            let endings = req
+                .line_endings
+                .unwrap_or_else(|| dest.default_line_endings());
+            let st = Store::open(dest, endings, deadline).map_err(lock_error)?;
+            (Backend::Store(st), dest.state_path(), GROUP_MESSAGES)
+        }
+        // One message per group: its UID is recorded right after the MDA
+        // exits with 0, before the next message is piped.
+        Target::Mda { command, state } => (
+            Backend::Mda {
+                command: command.clone(),
+                current: None,
+                failed: None,
+            },
+            state.clone(),
+            1,
+        ),
+    };
+    let describe = req.target.describe();
     let mut state = State::open(&state_path, deadline).map_err(state_error)?;
     let io_err = |what: &str, e: &io::Error| CliError::io(what, e);
     if let Some(intent) = state.unresolved().cloned() {
-        let r = store
-            .recover(&intent)
-            .map_err(|e| io_err(&format!("repairing {}", dest.describe()), &e))?;
-        state
-            .commit(&intent.account, &r.recognised, None)
-            .map_err(|e| io_err(&format!("writing {}", state_path.display()), &e))?;
-        if let Some(w) = r.warning {
-            say!("pop3: warning: {w}");
-        }
-        if r.truncated > 0 && !cli.json {
-            say!(
-                "pop3: removed {} of a partly written group left by an interrupted fetch \
-                 (those messages are still on the server)",
-                human_size(r.truncated)
-            );
+        match &mut store {
+            Backend::Store(st) => {
+                let r = st
+                    .recover(&intent)
+                    .map_err(|e| io_err(&format!("repairing {describe}"), &e))?;
+                state
+                    .commit(&intent.account, &r.recognised, None)
+                    .map_err(|e| io_err(&format!("writing {}", state_path.display()), &e))?;
+                if let Some(w) = r.warning {
+                    say!("{lead}warning: {w}");
+                }
+                if r.truncated > 0 && talk {
+                    say!(
+                        "{lead}removed {} of a partly written group left by an interrupted \
+                         fetch (those messages are still on the server)",
+                        human_size(r.truncated)
+                    );
+                }
+            }
+            Backend::Mda { .. } => {
+                // An MDA cannot be asked what it delivered: the message
+                // of the interrupted delivery is piped again (at least
+                // once, as with mpop and fetchmail).
+                state
+                    .commit(&intent.account, &[], None)
+                    .map_err(|e| io_err(&format!("writing {}", state_path.display()), &e))?;
+                if !cli.json {
+                    say!(
+                        "{lead}warning: a delivery through the MDA was interrupted; that \
+                         message is delivered again (it may arrive twice)"
+                    );
+                }
+            }
         }
     }
-    if state.legacy_records() > 0 && !cli.json {
+    if state.legacy_records() > 0 && talk {
         say!(
-            "pop3: note: {} ignores {} old record(s) without a server port; they are \
+            "{lead}note: {} ignores {} old record(s) without a server port; they are \
              never used to skip or delete",
             state_path.display(),
             state.legacy_records()
@@ -275,19 +598,28 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
     let account = s.account.as_str();
 
     let mut c = session::open(s, cli)?;
+    tally.login_delay = c
+        .capabilities()
+        .and_then(|k| k.login_delay)
+        .map(|(secs, _)| secs);
     let list = c.list().map_err(|e| CliError::pop3("LIST", &e))?;
     let uidl = match c.uidl() {
         Ok(v) => Some(v),
         Err(Error::Server { .. }) => None,
         Err(e) => return Err(CliError::pop3("UIDL", &e)),
     };
-    if uidl.is_none() && req.new_only {
+    if uidl.is_none() && (req.new_only || req.keep_days.is_some()) {
         let _ = c.quit();
         return Err(CliError {
             class: Class::Server,
-            message: String::from(
-                "the server does not support UIDL, so --new-only cannot tell which \
-                 messages are new",
+            message: format!(
+                "the server does not support UIDL, so {} cannot tell which messages \
+                 are new",
+                if req.new_only {
+                    "--new-only"
+                } else {
+                    "--keep-days"
+                }
             ),
         });
     }
@@ -301,7 +633,7 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
     let ambiguous = uid_use.values().filter(|&&n| n > 1).count();
     if ambiguous > 0 && !cli.json {
         say!(
-            "pop3: warning: the server gave the same UID to several messages ({ambiguous} \
+            "{lead}warning: the server gave the same UID to several messages ({ambiguous} \
              UID(s)); those messages are fetched without UID tracking"
         );
     }
@@ -313,40 +645,107 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
         .collect();
     if uidl.is_none() && req.delete && !cli.json {
         say!(
-            "pop3: warning: the server has no UIDL; with --delete each message is deleted \
+            "{lead}warning: the server has no UIDL; with --delete each message is deleted \
              only after it is stored, but a connection cut before QUIT means those \
              messages are fetched again next time"
         );
     }
+    let now = crate::clock::now_unix();
     let mut to_fetch = Vec::new();
     let mut known = Vec::new();
+    let mut expired = Vec::new();
+    let mut untimed: Vec<String> = Vec::new();
     let mut oversize = Vec::new();
+    let mut too_large = Vec::new();
+    let mut delete_large = Vec::new();
     for e in &list {
-        let seen = uids
-            .get(&e.number)
-            .is_some_and(|u| state.contains(account, u));
+        if req.delete_larger.is_some_and(|l| e.octets > l) {
+            delete_large.push(*e);
+            continue;
+        }
+        let uid = uids.get(&e.number);
+        let seen = uid.is_some_and(|u| state.contains(account, u));
         if seen && !req.all {
             known.push(e.number);
+            if let (Some(days), Some(u)) = (req.keep_days, uid) {
+                match state.first_seen(account, u) {
+                    // Recorded before first-seen times were kept: the
+                    // clock starts now.
+                    None => untimed.push(escape_field(u)),
+                    Some(t) if now >= t.saturating_add(u64::from(days) * 86_400) => {
+                        expired.push(e.number)
+                    }
+                    Some(_) => {}
+                }
+            }
+        } else if req.skip_larger.is_some_and(|l| e.octets > l) {
+            too_large.push(*e);
         } else if e.octets > req.max_size {
             oversize.push(*e);
         } else {
             to_fetch.push(*e);
         }
     }
+    if !untimed.is_empty() {
+        state
+            .commit(account, &untimed, None)
+            .map_err(|e| io_err(&format!("writing {}", state_path.display()), &e))?;
+    }
+    tally.skipped = known.len();
+    tally.skipped_larger = too_large.iter().map(|e| e.number).collect();
+    tally.oversized = oversize.iter().map(|e| e.number).collect();
     let mut marked = 0usize;
     let mut problems: Vec<String> = Vec::new();
+    let mut undelivered: Vec<String> = Vec::new();
     if req.delete {
         // Stored by an earlier run whose deletions were never committed.
         marked += dele_all(&mut c, &known, &mut problems)?;
+    } else if !expired.is_empty() {
+        marked += dele_all(&mut c, &expired, &mut problems)?;
+        tally.expired = expired.clone();
     }
+    if !delete_large.is_empty() {
+        let numbers: Vec<u32> = delete_large.iter().map(|e| e.number).collect();
+        let before = problems.len();
+        marked += dele_all(&mut c, &numbers, &mut problems)?;
+        for e in &delete_large {
+            if cli.json {
+                json_line(&json!({
+                    "type": "deleted_larger",
+                    "account": req.label,
+                    "number": e.number,
+                    "uid": uids.get(&e.number).map(|u| String::from_utf8_lossy(u).into_owned()),
+                    "octets": e.octets,
+                }))?;
+            } else if !req.quiet {
+                say!(
+                    "{lead}deleting message {} ({}, larger than --delete-larger) unread",
+                    e.number,
+                    human_size(e.octets)
+                );
+            }
+        }
+        if problems.len() == before {
+            tally.deleted_larger = numbers;
+        }
+    }
+    tally.marked = marked;
 
     let total_bytes: u64 = to_fetch.iter().map(|e| e.octets).sum();
-    let progress = progress_bar(total_bytes, to_fetch.len());
+    let progress = progress_bar(
+        total_bytes,
+        to_fetch.len(),
+        req.label.as_deref(),
+        req.progress.as_ref(),
+        req.quiet || cli.json,
+    );
     let mut placed: Vec<Placed> = Vec::new();
     let mut recorded = 0usize;
     let mut failure: Option<CliError> = None;
     let state_ctx = format!("writing {}", state_path.display());
-    let groups = groups(&to_fetch);
+    let add_received = req.add_received && !matches!(req.target, Target::Store(Dest::Eml(_)));
+    let delete_fetched = req.delete && req.keep_days.is_none();
+    let groups = groups(&to_fetch, max_group);
     if let Some(first) = groups.first() {
         let intent = intent_for(account, &store, first, &uids);
         state
@@ -354,9 +753,19 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
             .map_err(|e| io_err(&state_ctx, &e))?;
     }
     for (gi, group) in groups.iter().enumerate() {
+        if stopping() {
+            // Close the intent of the group that will not be fetched.
+            tally.stopped = true;
+            state
+                .commit(account, &[], None)
+                .map_err(|e| io_err(&state_ctx, &e))?;
+            break;
+        }
         let mut sink = GroupSink {
             store: &mut store,
             account,
+            received_from: add_received.then_some(s.host.as_str()),
+            undelivered: Vec::new(),
             uids: &uids,
             max_size: req.max_size,
             size: 0,
@@ -369,9 +778,18 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
         let failed_at = sink.current;
         let group_placed = std::mem::take(&mut sink.placed);
         let refused = std::mem::take(&mut sink.refused);
+        let not_delivered = std::mem::take(&mut sink.undelivered);
         drop(sink);
         for (n, r) in &refused {
             problems.push(format!("message {n}: {}", clean(&r.to_string())));
+        }
+        for (n, why) in &not_delivered {
+            tally.undelivered.push(*n);
+            let text = format!("message {n}: {why}; it stays on the server");
+            if !cli.json {
+                say!("{lead}{text}");
+            }
+            undelivered.push(text);
         }
         let retr_error = match result {
             Ok(_) => None,
@@ -390,7 +808,7 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
         };
         let durable = store
             .sync()
-            .map_err(|e| io_err(&format!("syncing {}", dest.describe()), &e))
+            .map_err(|e| io_err(&format!("syncing {describe}"), &e))
             .and_then(|()| {
                 let next = next.map(|mut i| {
                     // The offset after the sync is where the next group starts.
@@ -417,7 +835,7 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
         }
         match retr_error {
             None => {
-                if req.delete {
+                if delete_fetched {
                     match dele_all(&mut c, &numbers, &mut problems) {
                         Ok(n) => marked += n,
                         Err(e) => {
@@ -433,15 +851,29 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
                     None => String::from("fetching messages"),
                 };
                 let err = match &e {
+                    Error::Sink(io_err)
+                        if io_err.kind() == io::ErrorKind::Interrupted && stopping() =>
+                    {
+                        // Stopped between two messages: what was stored is
+                        // recorded; delete it and end normally.
+                        tally.stopped = true;
+                        if delete_fetched {
+                            match dele_all(&mut c, &numbers, &mut problems) {
+                                Ok(n) => marked += n,
+                                Err(e) => failure = Some(e),
+                            }
+                        }
+                        break;
+                    }
                     Error::Sink(io_err) => {
                         // The session is still usable: delete what is
                         // stored and recorded.
-                        if req.delete {
+                        if delete_fetched {
                             if let Ok(n) = dele_all(&mut c, &numbers, &mut problems) {
                                 marked += n;
                             }
                         }
-                        CliError::io(format!("{what}: storing into {}", dest.describe()), io_err)
+                        CliError::io(format!("{what}: storing into {describe}"), io_err)
                     }
                     _ => CliError::pop3(&what, &e),
                 };
@@ -453,11 +885,15 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
     progress.finish_and_clear();
     drop(store); // releases the destination locks
     drop(state);
+    tally.fetched = placed.len();
+    tally.octets = placed.iter().map(|m| m.octets).sum();
+    tally.marked = marked;
 
     if cli.json {
         for m in &placed {
             json_line(&json!({
                 "type": "message",
+                "account": req.label,
                 "number": m.number,
                 "uid": m.uid,
                 "octets": m.octets,
@@ -476,7 +912,7 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
         let unrecorded = placed.len() - recorded;
         if !cli.json {
             say!(
-                "pop3: {} message(s) were stored before the failure{}; {} marked for \
+                "{lead}{} message(s) were stored before the failure{}; {} marked for \
                  deletion; nothing stored is lost, and running the same command again \
                  continues where this stopped",
                 placed.len(),
@@ -494,81 +930,64 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
         return Err(err);
     }
 
-    let stored_bytes: u64 = placed.iter().map(|m| m.octets).sum();
+    let stored_bytes = tally.octets;
     let quit = c.quit();
-    let (deleted_text, deleted_json, quit_err) = match quit {
-        Ok(_) => (marked.to_string(), json!(marked), None),
-        Err(e @ Error::Server { .. }) => (
-            String::from("0"),
-            json!(0),
-            session::quit_error(e, marked).err(),
-        ),
+    let (deleted_text, quit_err) = match quit {
+        Ok(_) => (marked.to_string(), None),
+        Err(e @ Error::Server { .. }) => {
+            tally.marked = 0;
+            (String::from("0"), session::quit_error(e, marked).err())
+        }
         Err(e) if marked > 0 => (
             format!("unknown ({marked} were marked; the QUIT reply was lost)"),
-            serde_json::Value::Null,
             Some(CliError::pop3("QUIT", &e)),
         ),
-        Err(e) => (
-            String::from("0"),
-            json!(0),
-            Some(CliError::pop3("QUIT", &e)),
-        ),
+        Err(e) => (String::from("0"), Some(CliError::pop3("QUIT", &e))),
     };
-    for e in &oversize {
-        problems.push(format!(
-            "message {} ({} bytes) is larger than --max-size and stays on the server",
-            e.number, e.octets
-        ));
-    }
     let elapsed = started.elapsed().as_secs_f64();
-    if cli.json {
-        json_line(&json!({
-            "type": "summary",
-            "fetched": placed.len(),
-            "octets": stored_bytes,
-            "skipped": known.len(),
-            "oversized": oversize.iter().map(|e| e.number).collect::<Vec<_>>(),
-            "deleted": deleted_json,
-            "marked": marked,
-            "destination": dest.describe(),
-            "seconds": elapsed,
-            "ok": quit_err.is_none() && problems.is_empty(),
-        }))?;
-    } else {
+    if talk {
         let rate = if elapsed > 0.0 {
             format!(", {}/s", human_size((stored_bytes as f64 / elapsed) as u64))
         } else {
             String::new()
         };
+        let mut extra = String::new();
+        if !oversize.is_empty() {
+            extra.push_str(&format!(
+                "; {} larger than --max-size kept on the server",
+                oversize.len()
+            ));
+        }
+        if !too_large.is_empty() {
+            extra.push_str(&format!(
+                "; {} larger than --skip-larger left on the server",
+                too_large.len()
+            ));
+        }
+        if !tally.expired.is_empty() {
+            extra.push_str(&format!(
+                "; {} older than --keep-days deleted",
+                tally.expired.len()
+            ));
+        }
         say!(
-            "pop3: fetched {} message(s) ({}) into {} in {:.1} s{rate}; {} already fetched \
-             skipped; {} deleted on the server{}",
+            "{lead}fetched {} message(s) ({}) into {describe} in {elapsed:.1} s{rate}; {} \
+             already fetched skipped; {deleted_text} deleted on the server{extra}",
             placed.len(),
             human_size(stored_bytes),
-            dest.describe(),
-            elapsed,
             known.len(),
-            deleted_text,
-            if oversize.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {} larger than --max-size kept on the server",
-                    oversize.len()
-                )
-            }
         );
-        for p in problems.iter().filter(|p| p.contains("--max-size")) {
-            say!("pop3: {p}");
+        for e in &oversize {
+            say!(
+                "{lead}message {} ({} bytes) is larger than --max-size and stays on the server",
+                e.number,
+                e.octets
+            );
         }
     }
     if let Some(e) = quit_err {
         return Err(e);
     }
-    let problems: Vec<String> = problems
-        .into_iter()
-        .filter(|p| !p.contains("--max-size"))
-        .collect();
     if !problems.is_empty() {
         return Err(CliError {
             class: Class::Server,
@@ -576,6 +995,16 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
                 "{} message(s) could not be fetched or deleted: {}",
                 problems.len(),
                 problems.join("; ")
+            ),
+        });
+    }
+    if !undelivered.is_empty() {
+        return Err(CliError {
+            class: Class::Io,
+            message: format!(
+                "{} message(s) were not delivered by the MDA (they stay on the server): {}",
+                undelivered.len(),
+                undelivered.join("; ")
             ),
         });
     }
@@ -590,14 +1019,15 @@ mod tests {
     fn groups_split_by_count_and_bytes() {
         let e = |n: u32, octets: u64| ListEntry { number: n, octets };
         let list: Vec<ListEntry> = (1..=600).map(|n| e(n, 10)).collect();
-        let g = groups(&list);
+        let g = groups(&list, GROUP_MESSAGES);
         assert_eq!(
             g.iter().map(|g| g.len()).collect::<Vec<_>>(),
             [256, 256, 88]
         );
         let big = vec![e(1, GROUP_BYTES), e(2, 1), e(3, GROUP_BYTES + 5), e(4, 1)];
-        let g = groups(&big);
+        let g = groups(&big, GROUP_MESSAGES);
         assert_eq!(g.iter().map(|g| g.len()).collect::<Vec<_>>(), [1, 1, 1, 1]);
-        assert!(groups(&[]).is_empty());
+        assert!(groups(&[], 1).is_empty());
+        assert_eq!(groups(&list, 1).len(), 600);
     }
 }

@@ -48,7 +48,63 @@
 //! | `top N LINES` | headers and the first LINES body lines |
 //! | `dele N...` | mark and commit deletions (a failed QUIT is reported) |
 //! | `headers` | table of number, size, date, from, subject (pipelined `TOP n 0`, RFC 2047 decoded) |
-//! | `fetch --maildir DIR \| --mbox FILE \| --eml-dir DIR [--delete] [--all] [--max-size N] [--line-endings lf\|crlf\|keep]` | durable download |
+//! | `fetch --maildir DIR \| --mbox FILE \| --eml-dir DIR \| --mda CMD [--delete \| --keep \| --keep-days N] [--skip-larger SIZE] [--delete-larger SIZE] [--add-received] [--all] [--max-size N] [--line-endings lf\|crlf\|keep] [--every INTERVAL] [-q]` | durable download |
+//!
+//! # Accounts
+//!
+//! `--config FILE` (default `$XDG_CONFIG_HOME/pop3/config.toml`) holds
+//! `[defaults]` and `[accounts.NAME]` tables (see [`config`]); `--account
+//! NAME` picks one for any command. `fetch --account A --account B` or
+//! `fetch --all-accounts` fetches several, `--jobs N` (default 4) at once,
+//! each on its own thread and with its own progress line on a terminal
+//! and summary line (`pop3: [NAME] fetched ...`). One account failing
+//! never stops the others; the exit code is the worst (highest) class
+//! seen. An account's destination (`maildir`, `mbox`, `eml_dir`, `mda`),
+//! `delete`, `keep_days`, `skip_larger` and `delete_larger` apply unless a
+//! flag says otherwise (`--keep` overrides `delete = true`).
+//!
+//! # What to fetch, what to delete
+//!
+//! `--skip-larger SIZE` (`100k`, `10M`) leaves bigger messages on the
+//! server; `--delete-larger SIZE` deletes them unread, logging each one.
+//! `--keep-days N` keeps messages on the server and deletes each one N
+//! days after it was first stored (the state file records that time;
+//! records of older versions get theirs on the first such run).
+//! `--add-received` adds a `Received:` trace header (not for `.eml`).
+//!
+//! # MDA
+//!
+//! `--mda "COMMAND ARGS"` pipes each message (LF line endings) to a
+//! command, split like a shell would but without a shell (unless it is
+//! `sh -c '...'`); `%F` is the envelope sender. Only exit status 0 counts
+//! as delivered: then the UID is recorded (state in
+//! `$XDG_STATE_HOME/pop3/mda/ACCOUNT.pop3-uidl`) and, with `--delete`, the
+//! message deleted; otherwise it stays on the server, is reported, and the
+//! rest are fetched (exit code 8). Each message's intent is journalled
+//! before it is piped; an MDA cannot be rolled back, so a crash between
+//! its exit 0 and the record means that message is delivered again by the
+//! next run: at-least-once delivery, as with mpop and fetchmail.
+//! `--mda-timeout` (default 300 s) bounds each delivery.
+//!
+//! # Polling
+//!
+//! `fetch --every 5m` polls until SIGINT/SIGTERM, then finishes the
+//! current message, records and deletes what was stored, and QUITs (a
+//! second signal ends the process at once). A server's `LOGIN-DELAY` is
+//! a lower bound on the interval; a failing account waits twice as long
+//! after each failure in a row (at most an hour, or the interval if
+//! longer), and at least the LOGIN-DELAY after `[LOGIN-DELAY]`/`[IN-USE]`.
+//! Each poll prints one summary line per account; `-q` prints only
+//! failures.
+//!
+//! # JSON
+//!
+//! With `--json`, `fetch` prints a `message` object per stored message, a
+//! `deleted_larger` object per message deleted unread, on failure an
+//! `error` object (`class`, `exit_code`, `command`, `response_code`,
+//! `message`; `account` for configuration accounts), and always a final
+//! `summary` object per account (`ok` says whether it succeeded). Other
+//! commands print an `error` object on failure too.
 //!
 //! `--json` prints one JSON object per line instead of tables. Server
 //! text shown on the terminal (greeting, `-ERR` text, headers, UIDs) has
@@ -119,6 +175,7 @@ macro_rules! say {
 }
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod durable;
@@ -129,6 +186,7 @@ pub mod lock;
 pub mod mda;
 pub mod output;
 pub mod password;
+pub mod run_fetch;
 pub mod sanitize;
 pub mod session;
 pub mod state;
@@ -142,7 +200,6 @@ use clap::Parser;
 
 use crate::cli::{Cli, Cmd};
 use crate::error::CliError;
-use crate::fetch::{Dest, Request};
 
 /// Installs the stderr `tracing` subscriber for `-v` / `-vv`.
 fn init_logging(verbose: u8) {
@@ -171,6 +228,9 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
         Cmd::Man => return generate::man_page(),
         _ => {}
     }
+    if let Cmd::Fetch(args) = &cli.command {
+        return run_fetch::run(cli, args);
+    }
     let server = session::resolve(cli)?;
     match &cli.command {
         Cmd::Capa => commands::capa(&server, cli),
@@ -181,42 +241,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
         Cmd::Top { number, lines } => commands::top(&server, cli, *number, *lines),
         Cmd::Dele { numbers } => commands::dele(&server, cli, numbers),
         Cmd::Headers => commands::headers(&server, cli),
-        Cmd::Completions { .. } | Cmd::Man => Ok(()),
-        Cmd::Fetch {
-            maildir,
-            mbox,
-            eml_dir,
-            delete,
-            new_only,
-            all,
-            max_size,
-            line_endings,
-            lock_timeout,
-        } => {
-            let dest = match (maildir, mbox, eml_dir) {
-                (Some(d), None, None) => Dest::Maildir(d.clone()),
-                (None, Some(f), None) => Dest::Mbox(f.clone()),
-                (None, None, Some(d)) => Dest::Eml(d.clone()),
-                _ => {
-                    return Err(CliError::usage(
-                        "give exactly one of --maildir, --mbox, --eml-dir",
-                    ))
-                }
-            };
-            fetch::fetch(
-                &server,
-                cli,
-                &Request {
-                    dest,
-                    delete: *delete,
-                    new_only: *new_only,
-                    all: *all,
-                    max_size: *max_size,
-                    line_endings: *line_endings,
-                    lock_timeout: std::time::Duration::from_secs(*lock_timeout),
-                },
-            )
-        }
+        Cmd::Completions { .. } | Cmd::Man | Cmd::Fetch(_) => Ok(()),
     }
 }
 
@@ -226,10 +251,25 @@ pub fn run() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => error::Class::Usage.code(),
-            });
+            let help = matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            if help {
+                return ExitCode::SUCCESS;
+            }
+            // A command line that asked for JSON gets its usage error as JSON
+            // too (and, for fetch, a summary object).
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            if args.iter().any(|a| a == "--json") {
+                let err = CliError::usage(e.kind().to_string());
+                let _ = run_fetch::json_error(&err, None);
+                if args.iter().any(|a| a == "fetch") {
+                    let _ =
+                        output::json_line(&fetch::Tally::default().to_json(None, None, 0.0, false));
+                }
+            }
+            return ExitCode::from(error::Class::Usage.code());
         }
     };
     match execute(&cli) {
@@ -237,6 +277,10 @@ pub fn run() -> ExitCode {
         Err(e) if e.class == error::Class::PipeClosed => ExitCode::SUCCESS,
         Err(e) => {
             say!("pop3: {e}");
+            // `fetch` prints its own JSON error objects.
+            if cli.json && !matches!(cli.command, Cmd::Fetch(_)) {
+                let _ = run_fetch::json_error(&e, None);
+            }
             ExitCode::from(e.class.code())
         }
     }

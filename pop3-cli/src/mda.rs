@@ -24,6 +24,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::CliError;
+use crate::transform::{envelope_sender, header_complete, LineEndings, Transform};
 
 /// Headers held back to find `Return-Path` before the command starts.
 const HEADER_LIMIT: usize = 256 * 1024;
@@ -94,7 +95,7 @@ impl MdaCommand {
             command: self.clone(),
             header: Vec::new(),
             running: None,
-            crlf: Crlf::default(),
+            crlf: Transform::new(LineEndings::Lf, false),
             started: Instant::now(),
         }
     }
@@ -139,56 +140,6 @@ fn safe_sender(sender: &str) -> &str {
     }
 }
 
-/// The envelope sender from a message's headers: the address of its first
-/// `Return-Path:` header, without the angle brackets.
-pub fn envelope_sender(header: &[u8]) -> Option<String> {
-    for line in header.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        if line.len() > 12 && line[..12].eq_ignore_ascii_case(b"return-path:") {
-            let v = String::from_utf8_lossy(&line[12..]);
-            let v = v
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .trim();
-            return Some(v.to_string());
-        }
-    }
-    None
-}
-
-/// CRLF to LF, across chunk boundaries (a lone CR is kept).
-#[derive(Debug, Default)]
-struct Crlf {
-    cr: bool,
-}
-
-impl Crlf {
-    fn convert(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        for &b in chunk {
-            if self.cr {
-                self.cr = false;
-                if b != b'\n' {
-                    out.push(b'\r');
-                }
-            }
-            if b == b'\r' {
-                self.cr = true;
-            } else {
-                out.push(b);
-            }
-        }
-    }
-    fn finish(&mut self, out: &mut Vec<u8>) {
-        if std::mem::take(&mut self.cr) {
-            out.push(b'\r');
-        }
-    }
-}
-
 struct Running {
     child: Arc<Mutex<Child>>,
     stdin: Option<ChildStdin>,
@@ -202,7 +153,7 @@ pub struct Delivery {
     command: MdaCommand,
     header: Vec<u8>,
     running: Option<Running>,
-    crlf: Crlf,
+    crlf: Transform,
     started: Instant,
 }
 
@@ -220,9 +171,7 @@ impl Delivery {
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), MdaError> {
         if self.running.is_none() {
             self.header.extend_from_slice(chunk);
-            let end_of_header = self.header.windows(2).any(|w| w == b"\n\n")
-                || self.header.windows(4).any(|w| w == b"\r\n\r\n");
-            if !end_of_header && self.header.len() < HEADER_LIMIT {
+            if !header_complete(&self.header) && self.header.len() < HEADER_LIMIT {
                 return Ok(());
             }
             self.spawn()?;
@@ -233,7 +182,7 @@ impl Delivery {
     }
 
     fn spawn(&mut self) -> Result<(), MdaError> {
-        let sender = envelope_sender(&self.header).unwrap_or_default();
+        let sender = envelope_sender(&self.header);
         let argv = self.command.argv_for(&sender);
         use std::os::unix::process::CommandExt;
         let mut child = Command::new(&argv[0])
@@ -287,7 +236,7 @@ impl Delivery {
 
     fn send(&mut self, chunk: &[u8]) -> Result<(), MdaError> {
         let mut lf = Vec::with_capacity(chunk.len());
-        self.crlf.convert(chunk, &mut lf);
+        self.crlf.push(chunk, &mut lf);
         self.write_raw(&lf)
     }
 
@@ -406,28 +355,6 @@ mod tests {
         }
         assert!(MdaCommand::parse("procmail 'unbalanced", Duration::ZERO).is_err());
         assert!(MdaCommand::parse("   ", Duration::ZERO).is_err());
-    }
-
-    #[test]
-    fn envelope_sender_from_return_path() {
-        let h = b"Received: x\r\nReturn-Path: <bob@example.net>\r\nFrom: c@d\r\n\r\nReturn-Path: <no@body>\r\n";
-        assert_eq!(envelope_sender(h).as_deref(), Some("bob@example.net"));
-        assert_eq!(
-            envelope_sender(b"From: a\r\n\r\nReturn-Path: <x@y>\r\n"),
-            None
-        );
-        assert_eq!(envelope_sender(b"return-path:<>\n\n").as_deref(), Some(""));
-    }
-
-    #[test]
-    fn crlf_across_chunks() {
-        let mut c = Crlf::default();
-        let mut out = Vec::new();
-        for chunk in [&b"a\r"[..], b"\nb\r", b"c\r\n\r", b"\n", b"\r"] {
-            c.convert(chunk, &mut out);
-        }
-        c.finish(&mut out);
-        assert_eq!(out, b"a\nb\rc\n\n\r");
     }
 
     fn deliver(line: &str, chunks: &[&[u8]]) -> Result<(), MdaError> {

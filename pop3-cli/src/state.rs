@@ -10,8 +10,12 @@
 //! B ACCOUNT OFFSET COUNT UID...            intent: a group of COUNT messages is
 //!                                          about to be placed (OFFSET: mbox length
 //!                                          before it, `-` for directories)
-//! S ACCOUNT UID                            stored durably (after a `B`: counts
-//!                                          only once the `C` follows)
+//! S ACCOUNT UID [TIME]                     stored durably (after a `B`: counts
+//!                                          only once the `C` follows); TIME, the
+//!                                          Unix time it was first stored, is
+//!                                          written since `--keep-days` (files
+//!                                          without it are still read: such a
+//!                                          record has no first-seen time yet)
 //! C                                        the last intent is resolved
 //! ACCOUNT UID                              version 1 record (no port in ACCOUNT):
 //!                                          kept, but never trusted
@@ -149,9 +153,11 @@ pub struct State {
 #[derive(Debug, Default)]
 struct Parsed {
     seen: HashMap<String, HashSet<String>>,
+    /// First-seen times, by account and escaped UID (the earliest given).
+    first_seen: HashMap<(String, String), u64>,
     pending: Option<Intent>,
     /// `S` records of the open intent, not yet closed by `C`.
-    tentative: Vec<(String, String)>,
+    tentative: Vec<(String, String, Option<u64>)>,
     has_header: bool,
     legacy: usize,
 }
@@ -228,6 +234,17 @@ impl State {
 }
 
 impl Parsed {
+    fn record(&mut self, acct: String, uid: String, time: Option<u64>) {
+        if let Some(t) = time {
+            let e = self
+                .first_seen
+                .entry((acct.clone(), uid.clone()))
+                .or_insert(t);
+            *e = (*e).min(t);
+        }
+        self.seen.entry(acct).or_default().insert(uid);
+    }
+
     fn parse_line(&mut self, line: &[u8], first: bool) -> bool {
         let Ok(line) = std::str::from_utf8(line) else {
             return false;
@@ -243,19 +260,28 @@ impl Parsed {
         match f.as_slice() {
             ["C"] => {
                 self.pending = None;
-                for (acct, uid) in self.tentative.drain(..) {
-                    self.seen.entry(acct).or_default().insert(uid);
+                for (acct, uid, time) in std::mem::take(&mut self.tentative) {
+                    self.record(acct, uid, time);
                 }
                 true
             }
-            ["S", acct, uid] if valid_field(acct) && valid_field(uid) => {
-                let rec = ((*acct).to_string(), (*uid).to_string());
+            ["S", acct, uid, time @ ..]
+                if valid_field(acct) && valid_field(uid) && time.len() <= 1 =>
+            {
+                let time = match time.first() {
+                    None => None,
+                    Some(t) => match t.parse::<u64>() {
+                        Ok(t) => Some(t),
+                        Err(_) => return false,
+                    },
+                };
+                let (acct, uid) = ((*acct).to_string(), (*uid).to_string());
                 if self.pending.is_some() {
                     // Counts once the `C` that closes the group follows (a
                     // write cut short must not record half a group).
-                    self.tentative.push(rec);
+                    self.tentative.push((acct, uid, time));
                 } else {
-                    self.seen.entry(rec.0).or_default().insert(rec.1);
+                    self.record(acct, uid, time);
                 }
                 true
             }
@@ -302,6 +328,15 @@ impl State {
             .is_some_and(|s| s.contains(&escape_field(uid)))
     }
 
+    /// When `uid` (raw) was first stored for `account` (Unix time), if the
+    /// state says (records written before `--keep-days` existed do not).
+    pub fn first_seen(&self, account: &str, uid: &[u8]) -> Option<u64> {
+        self.p
+            .first_seen
+            .get(&(account.to_string(), escape_field(uid)))
+            .copied()
+    }
+
     /// How many version 1 records were found (ignored).
     pub fn legacy_records(&self) -> usize {
         self.p.legacy
@@ -318,7 +353,9 @@ impl State {
     }
 
     /// In one write and one data sync: records `stored` (escaped UIDs of
-    /// `account`), resolves the open intent (if any), and opens `next`.
+    /// `account`, first seen now, see [`crate::clock::now_unix`]; a UID
+    /// recorded before keeps its earlier time), resolves the open intent
+    /// (if any), and opens `next`.
     pub fn commit(
         &mut self,
         account: &str,
@@ -333,8 +370,9 @@ impl State {
             }
             self.p.has_header = true;
         }
+        let now = crate::clock::now_unix();
         for uid in stored {
-            out.push_str(&format!("S {account} {uid}\n"));
+            out.push_str(&format!("S {account} {uid} {now}\n"));
         }
         if self.p.pending.is_some() {
             out.push_str("C\n");
@@ -362,8 +400,9 @@ impl State {
             sync_dir(&parent_of(&self.path))?;
             self.dir_synced = true;
         }
-        let set = self.p.seen.entry(account.to_string()).or_default();
-        set.extend(stored.iter().cloned());
+        for uid in stored {
+            self.p.record(account.to_string(), uid.clone(), Some(now));
+        }
         self.p.pending = next;
         Ok(())
     }
@@ -450,6 +489,40 @@ mod tests {
         }
         fs::write(&q, "S a@h:1 bad%zz\n").unwrap();
         assert!(matches!(open(&q), Err(StateError::Garbage { line: 1, .. })));
+    }
+
+    #[test]
+    fn first_seen_times_old_and_new_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state");
+        // Old records without a time, a timed one, and a later duplicate
+        // with a later time (the earliest counts); tentative records of an
+        // unclosed group carry theirs only once closed.
+        fs::write(
+            &p,
+            "pop3-uidl 2\nS a@h:1 old\nS a@h:1 t 100\nS a@h:1 t 900\nS a@h:1 old 500\n\
+             B a@h:1 - 1 g\nS a@h:1 g 7\n",
+        )
+        .unwrap();
+        let st = open(&p).unwrap();
+        assert!(st.contains("a@h:1", b"old"));
+        assert_eq!(st.first_seen("a@h:1", b"old"), Some(500));
+        assert_eq!(st.first_seen("a@h:1", b"t"), Some(100));
+        assert_eq!(st.first_seen("a@h:1", b"g"), None);
+        assert_eq!(st.first_seen("a@h:2", b"t"), None);
+        drop(st);
+        fs::write(&p, "pop3-uidl 2\nS a@h:1 old\n").unwrap();
+        let st = open(&p).unwrap();
+        assert_eq!(st.first_seen("a@h:1", b"old"), None, "an old record");
+        drop(st);
+        // A time that is not a number, or a fifth field, is garbage.
+        for bad in ["S a@h:1 u x\n", "S a@h:1 u 1 2\n"] {
+            fs::write(&p, format!("pop3-uidl 2\n{bad}")).unwrap();
+            assert!(
+                matches!(open(&p), Err(StateError::Garbage { line: 2, .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -82,3 +82,74 @@ fn fetch_from_dovecot_over_stls_and_implicit_tls() {
         .arg("stat"));
     assert_eq!(r.code, 5, "{r:?}");
 }
+
+/// Two accounts of a configuration file (alice and bob on the same real
+/// Dovecot; bob's account inherits alice's and changes only the user, the
+/// password variable and the Maildir) fetched concurrently with
+/// `--all-accounts`, deleting (from `[defaults]`); `--keep` overrides it.
+#[test]
+fn two_accounts_from_a_config_file_fetched_concurrently() {
+    let Some(d) = pop3_dovecot::start_or_skip_with(
+        pop3_dovecot::Options::new()
+            .user("alice", "alice-pass-1")
+            .user("bob", "bob-pass-2"),
+    ) else {
+        return;
+    };
+    let stored = messages();
+    for m in &stored {
+        d.add_message("alice", m).unwrap();
+    }
+    d.add_message("bob", &stored[0]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ma, mb) = (dir.path().join("alice"), dir.path().join("bob"));
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[defaults]\ndelete = true\ntimeout = 20\n\n\
+             [accounts.alice]\nurl = \"pop3s://alice@127.0.0.1:{}\"\nca_file = \"{}\"\n\
+             password_env = \"ALICE_PW\"\nmaildir = \"{}\"\n\n\
+             [accounts.bob]\ninherit = \"alice\"\nurl = \"pop3s://bob@127.0.0.1:{}\"\n\
+             password_env = \"BOB_PW\"\nmaildir = \"{}\"\n",
+            d.tls_addr().port(),
+            d.ca_cert_path().display(),
+            ma.display(),
+            d.tls_addr().port(),
+            mb.display()
+        ),
+    )
+    .unwrap();
+    let fetch = |extra: &[&str]| {
+        run(pop3()
+            .env("ALICE_PW", "alice-pass-1")
+            .env("BOB_PW", "bob-pass-2")
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--json", "fetch", "--all-accounts", "--jobs", "2"])
+            .args(extra))
+    };
+    // --keep first: everything stays on the server.
+    let r = fetch(&["--keep"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(d.message_count("alice").unwrap(), 3);
+    assert_eq!(d.message_count("bob").unwrap(), 1);
+    let r = fetch(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let summaries: Vec<serde_json::Value> = r
+        .out()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "summary")
+        .collect();
+    assert_eq!(summaries.len(), 2, "{r:?}");
+    for s in &summaries {
+        assert_eq!(s["ok"], true);
+        assert_eq!(s["fetched"], 0, "all known from the --keep run: {s}");
+    }
+    assert_eq!(d.message_count("alice").unwrap(), 0, "deleted (defaults)");
+    assert_eq!(d.message_count("bob").unwrap(), 0);
+    let retr = |m: &[u8]| pop3_dovecot::expected_retr(m);
+    assert!(multiset(read_dest("maildir", &ma)) == multiset(stored.iter().map(|m| retr(m))));
+    assert!(multiset(read_dest("maildir", &mb)) == multiset([retr(&stored[0])]));
+}
