@@ -53,12 +53,17 @@ use pop3_proto::{ErrResponse, ProtocolError, RespCode, UsageError};
 mod batch;
 mod error;
 pub mod log;
+mod tls;
 pub use batch::{
     Batch, BatchReport, CollectSink, CommandBatch, Disposition, MessageSink, Reply, RetrBatch,
 };
 pub use error::{BatchError, Error};
 #[cfg(feature = "rustls")]
-pub use pop3_rustls::{channel_binding, rustls, TlsConfigError, TlsOptions, TlsSetup};
+pub use pop3_rustls::{
+    channel_binding, rustls, CertificateInfo, CertificateRejected, Fingerprint, TlsConfigError,
+    TlsOptions, TlsSetup,
+};
+pub use tls::TlsFailure;
 
 // ---------------------------------------------------------------------------
 // Policy, timeouts, connect options
