@@ -151,6 +151,14 @@ pub struct SessionConfig {
     /// was accepted, for the TLS handshake) until it is complete: status
     /// line, whole listing, whole body. Default 60 s.
     pub response_timeout: Duration,
+    /// The longest wait for the first byte of the greeting, when shorter
+    /// than `response_timeout` (default `None`: no separate limit). A
+    /// server that says nothing at all is most often an implicit-TLS
+    /// port (995) that waits for a ClientHello: with this limit the
+    /// session ends with [`Waiting::FirstByte`] early instead of after the
+    /// whole response timeout. Not used under [`TlsPolicy::Implicit`]
+    /// (the driver's handshake comes first there).
+    pub first_byte_timeout: Option<Duration>,
 }
 
 impl Default for SessionConfig {
@@ -159,6 +167,7 @@ impl Default for SessionConfig {
             proto: Config::default(),
             policy: TlsPolicy::default(),
             response_timeout: Duration::from_secs(60),
+            first_byte_timeout: None,
         }
     }
 }
@@ -173,6 +182,10 @@ pub enum Waiting {
     Reply(CommandKind),
     /// The TLS handshake after `+OK` to STLS.
     TlsHandshake,
+    /// The first byte of the greeting
+    /// ([`SessionConfig::first_byte_timeout`]): the server sent nothing at
+    /// all, as an implicit-TLS port does while it waits for a ClientHello.
+    FirstByte,
 }
 
 impl fmt::Display for Waiting {
@@ -181,6 +194,7 @@ impl fmt::Display for Waiting {
             Waiting::Greeting => f.write_str("the greeting"),
             Waiting::Reply(k) => write!(f, "the reply to {k}"),
             Waiting::TlsHandshake => f.write_str("the TLS handshake"),
+            Waiting::FirstByte => f.write_str("the first byte of the greeting"),
         }
     }
 }
