@@ -123,3 +123,100 @@ impl fmt::Display for TlsFailure {
         })
     }
 }
+
+#[cfg(all(test, feature = "rustls"))]
+mod tests {
+    use super::*;
+    use rustls::{AlertDescription, CertificateError as C, Error as E, InvalidMessage as M};
+
+    #[test]
+    fn rustls_errors_map_to_their_cause() {
+        let cases = [
+            (
+                E::InvalidCertificate(C::UnknownIssuer),
+                TlsFailure::UnknownIssuer,
+            ),
+            (
+                E::InvalidCertificate(C::NotValidForName),
+                TlsFailure::NameMismatch,
+            ),
+            (E::InvalidCertificate(C::Expired), TlsFailure::Expired),
+            (
+                E::InvalidCertificate(C::NotValidYet),
+                TlsFailure::NotYetValid,
+            ),
+            (
+                E::InvalidCertificate(C::Revoked),
+                TlsFailure::BadCertificate,
+            ),
+            (E::InvalidMessage(M::InvalidContentType), TlsFailure::NotTls),
+            (
+                E::InvalidMessage(M::UnknownProtocolVersion),
+                TlsFailure::NotTls,
+            ),
+            (E::InvalidMessage(M::MessageTooShort), TlsFailure::Protocol),
+            (
+                E::AlertReceived(AlertDescription::HandshakeFailure),
+                TlsFailure::Handshake,
+            ),
+            (E::General(String::from("x")), TlsFailure::Other),
+        ];
+        for (e, want) in cases {
+            assert_eq!(TlsFailure::of_rustls(&e), want, "{e:?}");
+            let io = io::Error::new(io::ErrorKind::InvalidData, e);
+            assert_eq!(TlsFailure::of_io(&io), want);
+            assert_eq!(
+                crate::Error::Tls(io).tls_failure(),
+                Some(want),
+                "through the adapters' error"
+            );
+        }
+        assert_eq!(
+            TlsFailure::of_io(&io::Error::other("no rustls")),
+            TlsFailure::Other
+        );
+        assert!(TlsFailure::Expired.is_certificate());
+        assert!(!TlsFailure::NotTls.is_certificate());
+    }
+
+    #[test]
+    fn the_verifier_s_rejection_keeps_the_webpki_cause() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let info = pop3_rustls::CertificateInfo::parse(cert.der());
+        for (cause, pin, want) in [
+            (
+                C::ExpiredContext {
+                    time: rustls::pki_types::UnixTime::since_unix_epoch(
+                        std::time::Duration::from_secs(2),
+                    ),
+                    not_after: rustls::pki_types::UnixTime::since_unix_epoch(
+                        std::time::Duration::from_secs(1),
+                    ),
+                },
+                false,
+                TlsFailure::Expired,
+            ),
+            (C::UnknownIssuer, false, TlsFailure::UnknownIssuer),
+            (
+                C::ApplicationVerificationFailure,
+                true,
+                TlsFailure::PinMismatch,
+            ),
+        ] {
+            let r = pop3_rustls::CertificateRejected {
+                cause,
+                pin_mismatch: pin,
+                certificate: info.clone(),
+            };
+            let e = E::InvalidCertificate(C::Other(rustls::OtherError(std::sync::Arc::new(r))));
+            assert_eq!(TlsFailure::of_rustls(&e), want);
+            let err = crate::Error::Tls(io::Error::new(io::ErrorKind::InvalidData, e));
+            let found = err.rejected_certificate().expect("found");
+            assert_eq!(found.certificate.sha256, info.sha256);
+        }
+    }
+}

@@ -32,6 +32,11 @@ Exit codes:
   9  another fetch is running into the same destination (its lock was held
      for the whole --lock-timeout)";
 
+fn parse_fingerprint(s: &str) -> Result<pop3_blocking::Fingerprint, String> {
+    s.parse::<pop3_blocking::Fingerprint>()
+        .map_err(|e| e.to_string())
+}
+
 /// The default `--timeout`, in seconds.
 pub const DEFAULT_TIMEOUT: u64 = 30;
 
@@ -72,6 +77,14 @@ pub struct Cli {
     /// private CA: a certificate from a public CA is then refused).
     #[arg(long, global = true, requires = "ca_file")]
     pub ca_only: bool,
+
+    /// Pin the server certificate by its SHA-256 fingerprint (64 hex
+    /// digits, colons optional): that certificate is accepted instead of
+    /// CA verification (whatever its issuer, name or dates, as mpop's
+    /// --tls-fingerprint), every other one refused. `pop3 capa --tls-info`
+    /// shows a server's fingerprint.
+    #[arg(long, global = true, value_name = "SHA256", value_parser = parse_fingerprint)]
+    pub fingerprint: Option<pop3_blocking::Fingerprint>,
 
     /// Client certificate chain (PEM) to present.
     #[arg(long, global = true, value_name = "PEM", requires = "client_key")]
@@ -138,7 +151,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Show the server greeting and capabilities (no login).
-    Capa,
+    Capa {
+        /// Also show the TLS connection: version, cipher suite, and the
+        /// certificate's subject, issuer, validity and SHA-256 fingerprint;
+        /// and explain each capability.
+        #[arg(long, visible_alias = "serverinfo")]
+        tls_info: bool,
+    },
     /// Number of messages and total size.
     Stat,
     /// Every message's number and size.

@@ -173,7 +173,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
     }
     let server = session::resolve(cli)?;
     match &cli.command {
-        Cmd::Capa => commands::capa(&server, cli),
+        Cmd::Capa { tls_info } => commands::capa(&server, cli, *tls_info),
         Cmd::Stat => commands::stat(&server, cli),
         Cmd::List => commands::list(&server, cli),
         Cmd::Uidl => commands::uidl(&server, cli),

@@ -246,6 +246,9 @@ pub fn resolve_with(cli: &Cli, account: Option<(&str, &AccountConf)>) -> Result<
     if let Some((cert, key)) = &client_auth {
         tls_options = tls_options.client_auth_pem_files(cert, key);
     }
+    if let Some(pin) = cli.fingerprint {
+        tls_options = tls_options.pin_sha256(pin);
+    }
     if tls != TlsMode::None {
         // Read and check the CA and client-certificate files now: a bad path
         // must be reported as such, not as a failure to connect.
@@ -289,6 +292,13 @@ pub fn resolve_with(cli: &Cli, account: Option<(&str, &AccountConf)>) -> Result<
     })
 }
 
+/// How long a plain-text connection (STLS or `--tls none`) waits for the
+/// first byte of the greeting before it concludes that the port expects
+/// TLS from the first byte (an implicit-TLS port waits for our ClientHello
+/// and says nothing). Clamped to `--timeout`. Servers greet at once; a few
+/// seconds leaves room for a slow reverse-DNS lookup on the server.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Connects and applies the TLS policy (TLS is up when this returns,
 /// unless `--tls none`).
 pub fn connect(s: &Server) -> Result<TcpClient, CliError> {
@@ -299,7 +309,7 @@ pub fn connect(s: &Server) -> Result<TcpClient, CliError> {
     };
     let options = ConnectOptions::new()
         .policy(policy)
-        .timeouts(Timeouts::all(s.timeout))
+        .timeouts(Timeouts::all(s.timeout).first_byte(FIRST_BYTE_TIMEOUT.min(s.timeout)))
         .tls(s.tls_options.clone())
         .allow_cleartext_credentials(s.allow_cleartext);
     Client::connect(&s.host, s.port, &options)
