@@ -210,6 +210,8 @@ impl TlsOptions {
     /// certificate the user checked once. The TLS handshake signatures
     /// are still verified, so the server must hold the pinned
     /// certificate's private key. The trust anchors are then unused.
+    /// Ignored with [`TlsOptions::from_client_config`] (that configuration
+    /// has its own verifier).
     pub fn pin_sha256(mut self, fingerprint: Fingerprint) -> TlsOptions {
         self.pin = Some(fingerprint);
         self
