@@ -44,7 +44,12 @@
 //! still times out in the greeting, a status line, a listing or a body.
 //! Expiry is a sticky [`SessionError::Timeout`]; a body cut by it is
 //! reported with the bytes received ([`Timeout::body_received`]), never
-//! as complete.
+//! as complete. A second, shorter deadline can cover the *first byte* of
+//! the greeting ([`SessionConfig::first_byte_timeout`]): a server that
+//! says nothing at all is most often an implicit-TLS port waiting for a
+//! ClientHello, and is then reported early as [`Waiting::FirstByte`]
+//! (a protocol fact the layer owns, so both adapters and every embedder
+//! get it; the hint for the user is the caller's).
 //!
 //! # Login plan
 //!
