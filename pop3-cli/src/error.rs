@@ -275,6 +275,9 @@ mod tests {
         let t = Error::Timeout(io::Error::new(io::ErrorKind::TimedOut, "t"));
         assert_eq!(classify(&t), Class::Timeout);
         assert_eq!(classify(&Error::Usage(UsageError::Closed)), Class::Protocol);
+        let apop = Error::from(SessionError::Usage(UsageError::ApopUnavailable));
+        assert_eq!(classify(&apop), Class::Auth, "APOP without timestamp");
+        assert!(CliError::pop3("login", &apop).message.contains("timestamp"));
         assert_eq!(
             classify(&Error::Security(SecurityError::StlsNotOffered)),
             Class::Tls

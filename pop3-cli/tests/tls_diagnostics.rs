@@ -204,3 +204,39 @@ fn verbose_names_the_auth_mechanism_and_redacts_the_payload() {
     let payload = base64::engine::general_purpose::STANDARD.encode(format!("\0{USER}\0{PASSWORD}"));
     assert!(!r.stderr.contains(&payload), "{r:?}");
 }
+
+#[test]
+fn plain_text_after_stls_ok_is_not_called_a_wrong_port() {
+    let script = Script::new()
+        .send(b"+OK ready\r\n")
+        .expect_line("CAPA")
+        .send(b"+OK\r\nSTLS\r\nUSER\r\n.\r\n")
+        .expect_line("STLS")
+        .send(b"+OK go ahead\r\n")
+        .sleep(Duration::from_millis(300))
+        .send(b"-ERR fooled you\r\n");
+    let server = Server::builder().script(script).start().unwrap();
+    let r = run(bare(server.port()).args(["--tls", "starttls", "stat"]));
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("the server accepted STLS but then did not speak TLS"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("try pop3://"), "{r:?}");
+}
+
+#[test]
+fn fingerprint_without_tls_is_a_usage_error() {
+    let fp = Fingerprint::from([1; 32]).to_string();
+    let r = run(bare(1).args([
+        "--tls",
+        "none",
+        "--allow-cleartext",
+        "--fingerprint",
+        &fp,
+        "stat",
+    ]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--fingerprint needs TLS"), "{r:?}");
+}
