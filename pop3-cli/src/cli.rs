@@ -24,7 +24,7 @@ Exit codes:
   3  the server answered -ERR (including a failed QUIT: deletions not applied)
   4  protocol error: the server broke the protocol, closed the connection
      where a reply was due, or cut a message short
-  5  authentication failed
+  5  authentication failed (also --auth apop without an APOP timestamp)
   6  TLS failure (handshake, certificate, unreadable --ca-file or client
      certificate, STLS not offered or refused)
   7  timeout

@@ -101,9 +101,10 @@ impl CliError {
             Error::Security(SecurityError::CleartextCredentials) => String::from(
                 "refusing to send credentials without TLS (use --allow-cleartext to override)",
             ),
-            Error::Usage(UsageError::ApopUnavailable) => String::from(
-                "APOP is not possible: the greeting has no <timestamp> (nothing was sent; \
-                 try --auth user or a SASL mechanism)",
+            Error::Usage(UsageError::ApopUnavailable) => format!(
+                "{} (or it was seen in cleartext before STLS, and is not used); \
+                 nothing was sent: try --auth user or a SASL mechanism",
+                e
             ),
             Error::Tls(_) => tls_detail(e),
             Error::Timeout(io) if waited_for(io) == Some(Waiting::FirstByte) => format!(

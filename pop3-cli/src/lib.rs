@@ -95,7 +95,7 @@
 //! | 2 | usage error (bad arguments, missing password, credentials without TLS and without `--allow-cleartext`) |
 //! | 3 | the server answered `-ERR` (including a failed QUIT) |
 //! | 4 | protocol error: broken protocol, connection closed where a reply was due, truncated message |
-//! | 5 | authentication failed |
+//! | 5 | authentication failed (also `--auth apop` without an APOP timestamp) |
 //! | 6 | TLS failure (handshake, certificate, unreadable `--ca-file` or client certificate, STLS not offered or refused) |
 //! | 7 | timeout |
 //! | 8 | I/O error (network, local files) |

@@ -406,9 +406,10 @@ fn url_forms() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(tk.server.client_sent("PASS"), "USER/PASS as asked");
     // APOP over STLS is impossible (the greeting's timestamp was seen in
-    // cleartext and is forgotten): refused before anything is sent.
+    // cleartext and is forgotten): refused before anything is sent, as an
+    // authentication failure (exit 5, issue 11 item 4).
     let r = run(tk.cmd().args(["--auth", "apop", "stat"]));
-    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.code, 5, "{r:?}");
     assert!(r.stderr.contains("APOP timestamp"), "{r:?}");
     let implicit = start(stls(Mailbox::sample()).implicit_tls(true));
     let r = run(implicit
