@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use pop3_blocking::pop3_proto::session::{SessionError, Waiting};
+use pop3_blocking::pop3_proto::session::{SessionError, Timeout, Waiting};
 use pop3_blocking::pop3_proto::{CommandKind, RespCode, UsageError};
 use pop3_blocking::{Error, ErrorKind, SecurityError, TlsFailure};
 
@@ -107,10 +107,15 @@ impl CliError {
                 e
             ),
             Error::Tls(_) => tls_detail(e),
-            Error::Timeout(io) if waited_for(io) == Some(Waiting::FirstByte) => format!(
-                "{}: this port expects TLS from the first byte; try pop3s://",
-                clean(&e.to_string())
-            ),
+            Error::Timeout(io)
+                if waited_for(io).map(|t| t.waiting_for) == Some(Waiting::FirstByte) =>
+            {
+                let limit = waited_for(io).map(|t| t.limit).unwrap_or_default();
+                format!(
+                    "timed out: not one byte of a greeting in {limit:?}: \
+                     this port expects TLS from the first byte; try pop3s://"
+                )
+            }
             other => clean(&other.to_string()),
         };
         CliError {
@@ -126,10 +131,10 @@ impl fmt::Display for CliError {
     }
 }
 
-/// What a timed-out session was waiting for.
-fn waited_for(io: &io::Error) -> Option<Waiting> {
+/// What a timed-out session was waiting for, and how long.
+fn waited_for(io: &io::Error) -> Option<&Timeout> {
     match io.get_ref()?.downcast_ref::<SessionError>()? {
-        SessionError::Timeout(t) => Some(t.waiting_for),
+        SessionError::Timeout(t) => Some(t),
         _ => None,
     }
 }
@@ -171,10 +176,9 @@ fn tls_detail(e: &Error) -> String {
             c.not_before.as_deref().unwrap_or(unknown),
             c.not_after.as_deref().unwrap_or(unknown)
         ),
-        TlsFailure::PinMismatch => String::from(
-            " is not the one --fingerprint pins: the server changed its certificate, \
-             or someone is in the middle",
-        ),
+        TlsFailure::PinMismatch => {
+            String::from("; the server changed its certificate, or someone is in the middle")
+        }
         _ => format!(": {}", r.cause),
     };
     clean(&format!("{what}{hint}"))
