@@ -424,4 +424,23 @@ mod tests {
         assert_eq!(string(0x1E, &[0, b'h', 0, b'i']), "hi");
         assert_eq!(string(0x04, &[1, 2]), "#0102");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let info = CertificateInfo::parse(&bytes);
+            proptest::prop_assert_eq!(info.sha256, Fingerprint::of(&bytes));
+            if let Some(s) = &info.subject {
+                proptest::prop_assert!(s.len() <= NAME_LIMIT + 3);
+            }
+        }
+
+        #[test]
+        fn fingerprints_round_trip(bytes in proptest::prelude::any::<[u8; 32]>()) {
+            let f = Fingerprint::from(bytes);
+            proptest::prop_assert_eq!(f.to_string().parse::<Fingerprint>().unwrap(), f);
+            let plain: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            proptest::prop_assert_eq!(plain.parse::<Fingerprint>().unwrap(), f);
+        }
+    }
 }
