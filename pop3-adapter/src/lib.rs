@@ -152,8 +152,8 @@ impl Timeouts {
         self.write = nonzero(d);
         self
     }
-    /// Sets the first-byte limit of the greeting (used only when shorter
-    /// than `read`, and never with implicit TLS).
+    /// Sets the first-byte limit of the greeting (used only when not
+    /// longer than `read`, and never with implicit TLS).
     pub fn first_byte(mut self, d: Duration) -> Timeouts {
         self.first_byte = Some(nonzero(d));
         self

@@ -83,6 +83,7 @@ fn starttls_to_an_implicit_tls_port_fails_fast_with_a_hint() {
         .args(["--tls", "starttls", "--timeout", "1", "stat"]));
     assert_eq!(r.code, 7, "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(4), "{r:?}");
+    assert!(r.stderr.contains("try pop3s://"), "{r:?}");
 }
 
 #[test]

@@ -333,7 +333,7 @@ impl Session {
                 TlsPolicy::Implicit => None,
                 _ => config
                     .first_byte_timeout
-                    .filter(|d| *d < config.response_timeout),
+                    .filter(|d| *d <= config.response_timeout),
             },
             op: Op::Idle,
             ready: None,

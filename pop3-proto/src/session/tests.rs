@@ -520,7 +520,20 @@ fn one_greeting_byte_lifts_the_first_byte_deadline() {
 }
 
 #[test]
-fn the_first_byte_limit_is_unused_when_not_shorter_or_implicit() {
+fn a_first_byte_limit_equal_to_the_timeout_names_the_first_byte() {
+    let mut h = with_first_byte(TlsPolicy::Required, Duration::from_secs(10));
+    h.s.start_connect().unwrap();
+    assert!(matches!(h.s.poll(), Ok(Action::Wait)));
+    h.now = Instant::from_epoch(Duration::from_secs(10));
+    h.s.handle_timeout(h.now);
+    match h.s.poll().unwrap_err() {
+        SessionError::Timeout(t) => assert_eq!(t.waiting_for, Waiting::FirstByte),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn the_first_byte_limit_is_unused_when_longer_or_implicit() {
     let mut h = with_first_byte(TlsPolicy::None, Duration::from_secs(20));
     h.s.start_connect().unwrap();
     assert_eq!(

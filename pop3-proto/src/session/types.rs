@@ -151,8 +151,10 @@ pub struct SessionConfig {
     /// was accepted, for the TLS handshake) until it is complete: status
     /// line, whole listing, whole body. Default 60 s.
     pub response_timeout: Duration,
-    /// The longest wait for the first byte of the greeting, when shorter
-    /// than `response_timeout` (default `None`: no separate limit). A
+    /// The longest wait for the first byte of the greeting, when not
+    /// longer than `response_timeout` (default `None`: no separate limit;
+    /// equal to it: the same deadline, reported as [`Waiting::FirstByte`]
+    /// when not one byte arrived). A
     /// server that says nothing at all is most often an implicit-TLS
     /// port (995) that waits for a ClientHello: with this limit the
     /// session ends with [`Waiting::FirstByte`] early instead of after the
