@@ -10,7 +10,7 @@ use pop3_proto::{CommandError, CommandKind, ErrResponse, ProtocolError, UsageErr
 
 #[cfg(feature = "rustls")]
 use crate::TlsConfigError;
-use crate::{BatchReport, ErrorKind, SecurityError};
+use crate::{BatchReport, ErrorKind, SecurityError, TlsFailure};
 
 /// Everything that can go wrong in a `Client` call of `pop3-blocking` or
 /// `pop3-tokio` (both re-export this type as their `Error`).
@@ -94,6 +94,43 @@ impl Error {
     pub fn server_response(&self) -> Option<&ErrResponse> {
         match self {
             Error::Server { response, .. } | Error::GreetingRefused(response) => Some(response),
+            _ => None,
+        }
+    }
+
+    /// Why the TLS handshake (or a TLS record) failed, for an
+    /// [`Error::Tls`]: matchable without downcasting a `rustls::Error`.
+    /// `None` for every other variant.
+    ///
+    /// ```
+    /// # use pop3_adapter::{Error, TlsFailure};
+    /// fn hint(e: &Error) -> &'static str {
+    ///     match e.tls_failure() {
+    ///         Some(TlsFailure::UnknownIssuer) => "trust its CA with --ca-file",
+    ///         Some(TlsFailure::NotTls) => "this port speaks plain POP3",
+    ///         Some(_) => "TLS failed",
+    ///         None => "not a TLS problem",
+    ///     }
+    /// }
+    /// let e = Error::Tls(std::io::Error::other("custom upgrade failed"));
+    /// assert_eq!(e.tls_failure(), Some(TlsFailure::Other));
+    /// assert_eq!(hint(&Error::timeout("read")), "not a TLS problem");
+    /// ```
+    pub fn tls_failure(&self) -> Option<TlsFailure> {
+        match self {
+            Error::Tls(e) => Some(TlsFailure::of_io(e)),
+            _ => None,
+        }
+    }
+
+    /// The server certificate that verification refused, with why, when
+    /// the configuration came from [`TlsOptions`](crate::TlsOptions) (its
+    /// verifier records the presented certificate): subject, issuer,
+    /// validity and SHA-256 fingerprint, to show to the user.
+    #[cfg(feature = "rustls")]
+    pub fn rejected_certificate(&self) -> Option<&pop3_rustls::CertificateRejected> {
+        match self {
+            Error::Tls(e) => pop3_rustls::CertificateRejected::find(e),
             _ => None,
         }
     }

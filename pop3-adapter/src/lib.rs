@@ -53,12 +53,17 @@ use pop3_proto::{ErrResponse, ProtocolError, RespCode, UsageError};
 mod batch;
 mod error;
 pub mod log;
+mod tls;
 pub use batch::{
     Batch, BatchReport, CollectSink, CommandBatch, Disposition, MessageSink, Reply, RetrBatch,
 };
 pub use error::{BatchError, Error};
 #[cfg(feature = "rustls")]
-pub use pop3_rustls::{channel_binding, rustls, TlsConfigError, TlsOptions, TlsSetup};
+pub use pop3_rustls::{
+    channel_binding, rustls, CertificateInfo, CertificateRejected, Fingerprint, TlsConfigError,
+    TlsOptions, TlsSetup,
+};
+pub use tls::TlsFailure;
 
 // ---------------------------------------------------------------------------
 // Policy, timeouts, connect options
@@ -80,6 +85,7 @@ pub fn new_session(
     sc.proto = config;
     sc.policy = policy;
     sc.response_timeout = timeouts.read;
+    sc.first_byte_timeout = timeouts.first_byte;
     let mut session = pop3_proto::session::Session::new(sc, pop3_proto::session::Instant::ZERO);
     session.set_event_observer(Some(observer));
     session
@@ -100,6 +106,13 @@ pub struct Timeouts {
     pub read: Duration,
     /// Longest wait for the socket to accept bytes (default 60 s).
     pub write: Duration,
+    /// Longest wait for the first byte of the greeting on a connection
+    /// that starts in plain text (default `None`: only `read` applies).
+    /// A server that sends nothing is most often an implicit-TLS port
+    /// waiting for a ClientHello; this ends such a connection early with a
+    /// timeout whose [`pop3_proto::session::Waiting`] is `FirstByte`
+    /// ([`SessionConfig::first_byte_timeout`](pop3_proto::session::SessionConfig::first_byte_timeout)).
+    pub first_byte: Option<Duration>,
 }
 
 impl Default for Timeouts {
@@ -108,6 +121,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(30),
             read: Duration::from_secs(60),
             write: Duration::from_secs(60),
+            first_byte: None,
         }
     }
 }
@@ -119,6 +133,7 @@ impl Timeouts {
             connect: d,
             read: d,
             write: d,
+            first_byte: None,
         }
     }
     /// Sets the connect timeout. A zero duration is replaced by 1 ms (std
@@ -135,6 +150,12 @@ impl Timeouts {
     /// Sets the write timeout.
     pub fn write(mut self, d: Duration) -> Timeouts {
         self.write = nonzero(d);
+        self
+    }
+    /// Sets the first-byte limit of the greeting (used only when not
+    /// longer than `read`, and never with implicit TLS).
+    pub fn first_byte(mut self, d: Duration) -> Timeouts {
+        self.first_byte = Some(nonzero(d));
         self
     }
 }

@@ -24,8 +24,12 @@
 //! log::sent(&lines, b"PASS hunter2\r\n", &pass);
 //! let stat = pop3_proto::Transmit { len: 6, sensitive: false, secret_of: None };
 //! log::sent(&lines, b"STAT\r\n", &stat);
+//! let auth = pop3_proto::Transmit { len: 24, sensitive: true, secret_of: Some(pop3_proto::CommandKind::Auth) };
+//! log::sent(&lines, b"AUTH PLAIN AGFsaWNlAHB3\r\n", &auth);
 //! let lines = lines.0.into_inner();
 //! assert_eq!(lines[0], "C: PASS <redacted>");
+//! assert!(lines.contains(&"C: AUTH PLAIN <redacted>".to_string()));
+//! assert!(lines.iter().all(|l| !l.contains("AGFsaWNlAHB3")));
 //! assert!(lines.iter().all(|l| !l.contains("hunter2")));
 //! assert!(lines.contains(&"C: STAT".to_string()));
 //! ```
@@ -117,7 +121,10 @@ pub fn escape(bytes: &[u8], limit: usize) -> String {
 pub fn sent(log: &impl Logger, bytes: &[u8], t: &Transmit) {
     if t.sensitive {
         let keyword = t.secret_of.map_or("<SASL response>", |k| k.keyword());
-        log.log(Level::Debug, format_args!("C: {keyword} <redacted>"));
+        match auth_mechanism(bytes, t) {
+            Some(m) => log.log(Level::Debug, format_args!("C: {keyword} {m} <redacted>")),
+            None => log.log(Level::Debug, format_args!("C: {keyword} <redacted>")),
+        }
         log.log(
             Level::Trace,
             format_args!("C raw: <{} bytes redacted>", bytes.len()),
@@ -140,6 +147,27 @@ pub fn sent(log: &impl Logger, bytes: &[u8], t: &Transmit) {
             format_args!("C raw: {}", escape(bytes, TRACE_LIMIT)),
         );
     }
+}
+
+/// The mechanism name of an `AUTH <mechanism> <initial response>` line:
+/// public (it is in the server's CAPA), unlike the payload after it. Only
+/// a plausible SASL name (RFC 4422: upper-case letters, digits, `-`, `_`,
+/// at most 20 characters) is shown.
+fn auth_mechanism<'a>(bytes: &'a [u8], t: &Transmit) -> Option<&'a str> {
+    if t.secret_of != Some(pop3_proto::CommandKind::Auth) {
+        return None;
+    }
+    let mut words = bytes.split(|&b| b == b' ' || b == b'\r' || b == b'\n');
+    if !words.next()?.eq_ignore_ascii_case(b"AUTH") {
+        return None;
+    }
+    let name = words.next()?;
+    let plausible = !name.is_empty()
+        && name.len() <= 20
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    plausible.then(|| core::str::from_utf8(name).ok()).flatten()
 }
 
 /// Logs bytes read from the server, at trace level.
@@ -275,8 +303,32 @@ mod tests {
         }
         assert!(text.contains("C: PASS <redacted>"), "{text}");
         assert!(text.contains("C: APOP <redacted>"), "{text}");
-        assert!(text.contains("C: AUTH <redacted>"), "{text}");
+        assert!(text.contains("C: AUTH PLAIN <redacted>"), "{text}");
         assert!(text.contains("C: <SASL response> <redacted>"), "{text}");
+    }
+
+    #[test]
+    fn auth_shows_the_mechanism_name_only_when_it_is_one() {
+        let log = Capture::new(Level::Debug);
+        let auth = secret(Some(CommandKind::Auth));
+        sent(&log, b"AUTH XOAUTH2 dXNlcj1hAWF1dGg=\r\n", &auth);
+        sent(&log, b"AUTH SCRAM-SHA-256-PLUS cD10bHMt\r\n", &auth);
+        // Not a plausible mechanism name: nothing of the line is shown.
+        sent(&log, b"AUTH secretish payload\r\n", &auth);
+        sent(&log, b"AUTH ABCDEFGHIJKLMNOPQRSTUVWXYZ x\r\n", &auth);
+        // The mechanism name of a PASS line is never looked for.
+        sent(&log, b"PASS PLAIN\r\n", &secret(Some(CommandKind::Pass)));
+        let lines: Vec<String> = log.lines.borrow().iter().map(|(_, l)| l.clone()).collect();
+        assert_eq!(
+            lines,
+            [
+                "C: AUTH XOAUTH2 <redacted>",
+                "C: AUTH SCRAM-SHA-256-PLUS <redacted>",
+                "C: AUTH <redacted>",
+                "C: AUTH <redacted>",
+                "C: PASS <redacted>",
+            ]
+        );
     }
 
     fn secret(secret_of: Option<CommandKind>) -> Transmit {

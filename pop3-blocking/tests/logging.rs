@@ -59,7 +59,7 @@ fn logs_one_line_per_command_and_redact_secrets() {
     assert!(logs.contains("C: STAT"), "{logs}");
     assert!(logs.contains("C: PASS <redacted>"), "{logs}");
     assert!(logs.contains("C: APOP <redacted>"), "{logs}");
-    assert!(logs.contains("C: AUTH <redacted>"), "{logs}");
+    assert!(logs.contains("C: AUTH PLAIN <redacted>"), "{logs}");
     assert!(logs.contains("S raw: +OK"), "trace shows raw bytes: {logs}");
     assert!(!logs.contains(PASSWORD), "password leaked into logs");
     // Neither the PLAIN payload nor the APOP digest appear.

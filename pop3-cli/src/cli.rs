@@ -24,7 +24,7 @@ Exit codes:
   3  the server answered -ERR (including a failed QUIT: deletions not applied)
   4  protocol error: the server broke the protocol, closed the connection
      where a reply was due, or cut a message short
-  5  authentication failed
+  5  authentication failed (also --auth apop without an APOP timestamp)
   6  TLS failure (handshake, certificate, unreadable --ca-file or client
      certificate, STLS not offered or refused)
   7  timeout
@@ -35,6 +35,11 @@ Exit codes:
 /// The help heading of the options that say how to reach and log in to
 /// the server.
 pub const CONNECTION: &str = "Connection options";
+
+fn parse_fingerprint(s: &str) -> Result<pop3_blocking::Fingerprint, String> {
+    s.parse::<pop3_blocking::Fingerprint>()
+        .map_err(|e| e.to_string())
+}
 
 /// The default `--timeout`, in seconds.
 pub const DEFAULT_TIMEOUT: u64 = 30;
@@ -76,6 +81,14 @@ pub struct Cli {
     /// private CA: a certificate from a public CA is then refused).
     #[arg(help_heading = CONNECTION, long, global = true, requires = "ca_file")]
     pub ca_only: bool,
+
+    /// Pin the server certificate by its SHA-256 fingerprint (64 hex
+    /// digits, colons optional): that certificate is accepted instead of
+    /// CA verification (whatever its issuer, name or dates, as mpop's
+    /// --tls-fingerprint), every other one refused. `pop3 capa --tls-info`
+    /// shows a server's fingerprint.
+    #[arg(help_heading = CONNECTION, long, global = true, value_name = "SHA256", value_parser = parse_fingerprint)]
+    pub fingerprint: Option<pop3_blocking::Fingerprint>,
 
     /// Client certificate chain (PEM) to present.
     #[arg(help_heading = CONNECTION, long, global = true, value_name = "PEM", requires = "client_key")]
@@ -142,7 +155,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Show the server greeting and capabilities (no login).
-    Capa,
+    Capa {
+        /// Also show the TLS connection: version, cipher suite, and the
+        /// certificate's subject, issuer, validity and SHA-256 fingerprint;
+        /// and explain each capability.
+        #[arg(long, visible_alias = "serverinfo")]
+        tls_info: bool,
+    },
     /// Number of messages and total size.
     Stat,
     /// Every message's number and size.

@@ -62,8 +62,62 @@ fn capability_lines(c: &Capabilities) -> Vec<String> {
     v
 }
 
-/// `capa`: greeting, TLS state and capabilities, without logging in.
-pub fn capa(s: &Server, cli: &Cli) -> Result<(), CliError> {
+/// What a capability means, in a few words (as `mpop --serverinfo`).
+pub fn explain_capability(line: &str) -> &'static str {
+    let name = line.split_whitespace().next().unwrap_or("");
+    match name.to_ascii_uppercase().as_str() {
+        "TOP" => "headers and first lines of a message without downloading it",
+        "USER" => "login with USER and PASS",
+        "UIDL" => "stable unique ids: fetch only new messages",
+        "PIPELINING" => "several commands in flight: faster fetches",
+        "RESP-CODES" => "machine-readable reasons in -ERR replies",
+        "AUTH-RESP-CODE" => "tells a wrong password apart from other login failures",
+        "STLS" => "upgrade to TLS on this port (STARTTLS)",
+        "LANG" => "server messages in other languages",
+        "SASL" => "SASL authentication with these mechanisms",
+        "UTF8" => "UTF-8 user names, passwords and messages",
+        "EXPIRE" => "days messages are kept on the server (NEVER: kept)",
+        "LOGIN-DELAY" => "minimum seconds between logins",
+        "IMPLEMENTATION" => "the server software",
+        "APOP" => "challenge-response login without sending the password",
+        _ => "(not known to pop3)",
+    }
+}
+
+/// The TLS connection's facts for `capa --tls-info`: `(label, value)`
+/// pairs, in display order; `None` without TLS.
+fn tls_info(c: &TcpClient) -> Option<Vec<(&'static str, String)>> {
+    let conn = c.get_ref().tls_connection()?;
+    let mut v = Vec::new();
+    let unknown = || String::from("(unknown)");
+    v.push((
+        "version",
+        conn.protocol_version()
+            .map(|p| format!("{p:?}").replace('_', "."))
+            .unwrap_or_else(unknown),
+    ));
+    v.push((
+        "cipher suite",
+        conn.negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_else(unknown),
+    ));
+    if let Some(leaf) = conn.peer_certificates().and_then(|c| c.first()) {
+        let info = pop3_blocking::CertificateInfo::parse(leaf);
+        let unreadable = || String::from("(unreadable)");
+        v.push(("subject", info.subject.unwrap_or_else(unreadable)));
+        v.push(("issuer", info.issuer.unwrap_or_else(unreadable)));
+        v.push(("not before", info.not_before.unwrap_or_else(unreadable)));
+        v.push(("not after", info.not_after.unwrap_or_else(unreadable)));
+        v.push(("SHA-256", info.sha256.to_string()));
+    }
+    Some(v)
+}
+
+/// `capa`: greeting, TLS state and capabilities, without logging in;
+/// with `details` (`--tls-info`) also the TLS connection and what each
+/// capability means.
+pub fn capa(s: &Server, cli: &Cli, details: bool) -> Result<(), CliError> {
     let mut c = session::connect(s)?;
     let caps = match c.capabilities().cloned() {
         Some(caps) => Some(caps),
@@ -78,22 +132,54 @@ pub fn capa(s: &Server, cli: &Cli) -> Result<(), CliError> {
         .map(|g| g.status.text.clone())
         .unwrap_or_default();
     let tls = c.is_tls();
-    let lines = caps.as_ref().map(capability_lines);
+    let mut lines = caps.as_ref().map(capability_lines);
+    if let (Some(lines), Some(g)) = (&mut lines, c.greeting()) {
+        if details && g.apop_timestamp.is_some() {
+            lines.push(String::from("APOP"));
+        }
+    }
+    let info = if details { tls_info(&c) } else { None };
     if cli.json {
-        json_line(&json!({
+        let mut v = json!({
             "greeting": greeting,
             "tls": tls,
             "capabilities": lines,
-        }))?;
+        });
+        if details {
+            v["tls_info"] = match &info {
+                Some(info) => info
+                    .iter()
+                    .map(|(k, val)| (k.replace([' ', '-'], "_").to_lowercase(), json!(val)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into(),
+                None => serde_json::Value::Null,
+            };
+            v["explained"] = lines
+                .iter()
+                .flatten()
+                .map(|l| (l.clone(), json!(explain_capability(l))))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+        json_line(&v)?;
     } else {
         let mut out = format!("Server:   {}\n", s.display_addr());
         out.push_str(&format!("Greeting: {}\n", clean(&greeting)));
         out.push_str(&format!("TLS:      {}\n", if tls { "yes" } else { "no" }));
+        if let Some(info) = &info {
+            for (k, val) in info {
+                out.push_str(&format!("  {:<13} {}\n", format!("{k}:"), clean(val)));
+            }
+        }
         match &lines {
             Some(lines) => {
                 out.push_str("Capabilities:\n");
                 for l in lines {
-                    out.push_str(&format!("  {}\n", clean(l)));
+                    if details {
+                        out.push_str(&format!("  {:<24} {}\n", clean(l), explain_capability(l)));
+                    } else {
+                        out.push_str(&format!("  {}\n", clean(l)));
+                    }
                 }
             }
             None => out.push_str("Capabilities: (CAPA not supported)\n"),

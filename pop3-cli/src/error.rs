@@ -3,8 +3,9 @@
 use std::fmt;
 use std::io;
 
+use pop3_blocking::pop3_proto::session::{SessionError, Timeout, Waiting};
 use pop3_blocking::pop3_proto::{CommandKind, RespCode, UsageError};
-use pop3_blocking::{Error, ErrorKind, SecurityError};
+use pop3_blocking::{Error, ErrorKind, SecurityError, TlsFailure};
 
 use crate::sanitize::clean;
 
@@ -100,6 +101,21 @@ impl CliError {
             Error::Security(SecurityError::CleartextCredentials) => String::from(
                 "refusing to send credentials without TLS (use --allow-cleartext to override)",
             ),
+            Error::Usage(UsageError::ApopUnavailable) => format!(
+                "{} (or it was seen in cleartext before STLS, and is not used); \
+                 nothing was sent: try --auth user or a SASL mechanism",
+                e
+            ),
+            Error::Tls(_) => tls_detail(e),
+            Error::Timeout(io)
+                if waited_for(io).map(|t| t.waiting_for) == Some(Waiting::FirstByte) =>
+            {
+                let limit = waited_for(io).map(|t| t.limit).unwrap_or_default();
+                format!(
+                    "timed out: not one byte of a greeting in {limit:?}: \
+                     this port expects TLS from the first byte; try pop3s://"
+                )
+            }
             other => clean(&other.to_string()),
         };
         CliError {
@@ -113,6 +129,59 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
+}
+
+/// What a timed-out session was waiting for, and how long.
+fn waited_for(io: &io::Error) -> Option<&Timeout> {
+    match io.get_ref()?.downcast_ref::<SessionError>()? {
+        SessionError::Timeout(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// A TLS failure told the way a user can act on it: the refused
+/// certificate's issuer and fingerprint with the options that help, or
+/// the hint that the port speaks plain POP3.
+fn tls_detail(e: &Error) -> String {
+    let failure = e.tls_failure().unwrap_or(TlsFailure::Other);
+    if failure == TlsFailure::NotTls {
+        return String::from(
+            "TLS error: the server answered in plain text where a TLS record was expected: \
+             this port speaks plain POP3; try pop3:// or --tls starttls",
+        );
+    }
+    let Some(r) = e.rejected_certificate() else {
+        return clean(&format!("TLS error: {failure}: {e}"));
+    };
+    let c = &r.certificate;
+    let unknown = "(unreadable)";
+    let what = format!(
+        "TLS error: {failure}: the server's certificate (subject {}, issuer {}, \
+         SHA-256 fingerprint {})",
+        c.subject.as_deref().unwrap_or(unknown),
+        c.issuer.as_deref().unwrap_or(unknown),
+        c.sha256
+    );
+    let hint = match failure {
+        TlsFailure::UnknownIssuer => format!(
+            "; if you trust this server, give its CA with --ca-file PEM, \
+             or pin this certificate with --fingerprint {}",
+            c.sha256
+        ),
+        TlsFailure::NameMismatch => {
+            String::from("; connect with the name the certificate was issued for")
+        }
+        TlsFailure::Expired | TlsFailure::NotYetValid => format!(
+            " (valid {} to {}); check the clock, or ask the server's admin",
+            c.not_before.as_deref().unwrap_or(unknown),
+            c.not_after.as_deref().unwrap_or(unknown)
+        ),
+        TlsFailure::PinMismatch => {
+            String::from("; the server changed its certificate, or someone is in the middle")
+        }
+        _ => format!(": {}", r.cause),
+    };
+    clean(&format!("{what}{hint}"))
 }
 
 fn is_login_command(c: CommandKind) -> bool {
@@ -163,6 +232,9 @@ pub fn classify(e: &Error) -> Class {
         Error::Security(SecurityError::CleartextCredentials) => Class::Usage,
         Error::Security(_) => Class::Tls,
         Error::Usage(UsageError::Sasl(_)) => Class::Auth,
+        // --auth apop and a greeting without <timestamp>: nothing was sent,
+        // but the login cannot work (an authentication failure, not usage).
+        Error::Usage(UsageError::ApopUnavailable) => Class::Auth,
         _ => match e.kind() {
             ErrorKind::Io => Class::Io,
             ErrorKind::Timeout => Class::Timeout,
@@ -208,6 +280,9 @@ mod tests {
         let t = Error::Timeout(io::Error::new(io::ErrorKind::TimedOut, "t"));
         assert_eq!(classify(&t), Class::Timeout);
         assert_eq!(classify(&Error::Usage(UsageError::Closed)), Class::Protocol);
+        let apop = Error::from(SessionError::Usage(UsageError::ApopUnavailable));
+        assert_eq!(classify(&apop), Class::Auth, "APOP without timestamp");
+        assert!(CliError::pop3("login", &apop).message.contains("timestamp"));
         assert_eq!(
             classify(&Error::Security(SecurityError::StlsNotOffered)),
             Class::Tls

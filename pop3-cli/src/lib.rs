@@ -151,7 +151,7 @@
 //! | 2 | usage error (bad arguments, missing password, credentials without TLS and without `--allow-cleartext`) |
 //! | 3 | the server answered `-ERR` (including a failed QUIT) |
 //! | 4 | protocol error: broken protocol, connection closed where a reply was due, truncated message |
-//! | 5 | authentication failed |
+//! | 5 | authentication failed (also `--auth apop` without an APOP timestamp) |
 //! | 6 | TLS failure (handshake, certificate, unreadable `--ca-file` or client certificate, STLS not offered or refused) |
 //! | 7 | timeout |
 //! | 8 | I/O error (network, local files) |
@@ -233,7 +233,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
     }
     let server = session::resolve(cli)?;
     match &cli.command {
-        Cmd::Capa => commands::capa(&server, cli),
+        Cmd::Capa { tls_info } => commands::capa(&server, cli, *tls_info),
         Cmd::Stat => commands::stat(&server, cli),
         Cmd::List => commands::list(&server, cli),
         Cmd::Uidl => commands::uidl(&server, cli),

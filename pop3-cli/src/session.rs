@@ -6,7 +6,7 @@ use std::time::Duration;
 use pop3_blocking::pop3_proto;
 use pop3_blocking::pop3_proto::sasl::{Mechanism, SaslError};
 pub use pop3_blocking::TcpClient;
-use pop3_blocking::{Client, ConnectOptions, Error, Timeouts, TlsOptions, TlsPolicy};
+use pop3_blocking::{Client, ConnectOptions, Error, Timeouts, TlsFailure, TlsOptions, TlsPolicy};
 use pop3_testkit::{Mailbox, ServerHandle};
 
 use crate::cli::Cli;
@@ -246,6 +246,12 @@ pub fn resolve_with(cli: &Cli, account: Option<(&str, &AccountConf)>) -> Result<
     if let Some((cert, key)) = &client_auth {
         tls_options = tls_options.client_auth_pem_files(cert, key);
     }
+    if cli.fingerprint.is_some() && tls == TlsMode::None {
+        return Err(CliError::usage("--fingerprint needs TLS (not --tls none)"));
+    }
+    if let Some(pin) = cli.fingerprint {
+        tls_options = tls_options.pin_sha256(pin);
+    }
     if tls != TlsMode::None {
         // Read and check the CA and client-certificate files now: a bad path
         // must be reported as such, not as a failure to connect.
@@ -289,6 +295,13 @@ pub fn resolve_with(cli: &Cli, account: Option<(&str, &AccountConf)>) -> Result<
     })
 }
 
+/// How long a plain-text connection (STLS or `--tls none`) waits for the
+/// first byte of the greeting before it concludes that the port expects
+/// TLS from the first byte (an implicit-TLS port waits for our ClientHello
+/// and says nothing). Clamped to `--timeout`. Servers greet at once; a few
+/// seconds leaves room for a slow reverse-DNS lookup on the server.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Connects and applies the TLS policy (TLS is up when this returns,
 /// unless `--tls none`).
 pub fn connect(s: &Server) -> Result<TcpClient, CliError> {
@@ -299,11 +312,23 @@ pub fn connect(s: &Server) -> Result<TcpClient, CliError> {
     };
     let options = ConnectOptions::new()
         .policy(policy)
-        .timeouts(Timeouts::all(s.timeout))
+        .timeouts(Timeouts::all(s.timeout).first_byte(FIRST_BYTE_TIMEOUT.min(s.timeout)))
         .tls(s.tls_options.clone())
         .allow_cleartext_credentials(s.allow_cleartext);
-    Client::connect(&s.host, s.port, &options)
-        .map_err(|e| CliError::pop3(format!("connecting to {}", s.display_addr()), &e))
+    Client::connect(&s.host, s.port, &options).map_err(|e| {
+        let context = format!("connecting to {}", s.display_addr());
+        if s.tls == TlsMode::Starttls && e.tls_failure() == Some(TlsFailure::NotTls) {
+            // Not a wrong port: the server said +OK to STLS, then went on
+            // in plain text (a broken server, or someone in the middle).
+            return CliError {
+                class: Class::Tls,
+                message: format!(
+                    "{context}: TLS error: the server accepted STLS but then did not speak TLS"
+                ),
+            };
+        }
+        CliError::pop3(context, &e)
+    })
 }
 
 /// Checks, before connecting, that a login will be possible: a user is

@@ -184,7 +184,7 @@ fn pss_hash(params: &[u8]) -> Option<Hash> {
 }
 
 /// One DER element with this tag: `(value, rest)`.
-fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+pub(crate) fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     match tlv(input)? {
         (t, value, rest) if t == tag => Some((value, rest)),
         _ => None,
@@ -193,7 +193,7 @@ fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 
 /// One DER tag-length-value: `(tag, value, rest)`. Single-byte tags only
 /// (all the certificate needs here); definite lengths of up to four bytes.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, input) = input.split_first()?;
     if tag & 0x1F == 0x1F {
         return None; // multi-byte tag

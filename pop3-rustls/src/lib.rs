@@ -72,6 +72,7 @@ pub struct TlsOptions {
     client_auth: Option<ClientAuth>,
     server_name: Option<String>,
     custom: Option<Arc<ClientConfig>>,
+    pin: Option<Fingerprint>,
 }
 
 impl fmt::Debug for TlsOptions {
@@ -82,6 +83,7 @@ impl fmt::Debug for TlsOptions {
             .field("client_auth", &self.client_auth.is_some())
             .field("server_name", &self.server_name)
             .field("custom_config", &self.custom.is_some())
+            .field("pin", &self.pin)
             .finish()
     }
 }
@@ -108,6 +110,7 @@ impl TlsOptions {
             client_auth: None,
             server_name: None,
             custom: None,
+            pin: None,
         }
     }
 
@@ -199,6 +202,26 @@ impl TlsOptions {
         self
     }
 
+    /// Pins the server certificate: only the certificate with this SHA-256
+    /// fingerprint is accepted, and it is accepted **instead of** CA
+    /// verification (whatever its issuer, names or dates), as mpop's
+    /// `--tls-fingerprint` and fetchmail's `--sslfingerprint` do. That is
+    /// what a pin is for: a self-signed or private-CA server whose
+    /// certificate the user checked once. The TLS handshake signatures
+    /// are still verified, so the server must hold the pinned
+    /// certificate's private key. The trust anchors are then unused.
+    /// Ignored with [`TlsOptions::from_client_config`] (that configuration
+    /// has its own verifier).
+    pub fn pin_sha256(mut self, fingerprint: Fingerprint) -> TlsOptions {
+        self.pin = Some(fingerprint);
+        self
+    }
+
+    /// The pinned fingerprint, if any.
+    pub fn pinned(&self) -> Option<&Fingerprint> {
+        self.pin.as_ref()
+    }
+
     /// The name the certificate is checked against: the override, or
     /// `host`. IP addresses are accepted (checked against the certificate's
     /// IP SANs).
@@ -243,14 +266,32 @@ impl TlsOptions {
                 store.add(c).map_err(TlsConfigError::Rustls)?;
             }
         }
-        if store.is_empty() {
+        if store.is_empty() && self.pin.is_none() {
             return Err(TlsConfigError::NoTrustAnchors);
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let webpki = if store.is_empty() {
+            None
+        } else {
+            Some(
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(store),
+                    provider.clone(),
+                )
+                .build()
+                .map_err(|e| TlsConfigError::Rustls(rustls::Error::General(e.to_string())))?,
+            )
+        };
+        let verifier = verify::Verifier {
+            webpki,
+            pin: self.pin,
+            algorithms: provider.signature_verification_algorithms,
+        };
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(TlsConfigError::Rustls)?
-            .with_root_certificates(store);
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier));
         let config = match &self.client_auth {
             None => builder.with_no_client_auth(),
             Some(auth) => {
@@ -432,6 +473,10 @@ impl TlsSetup {
 
 pub mod binding;
 pub use binding::{channel_binding, tls_server_end_point};
+pub mod cert;
+pub use cert::{CertificateInfo, Fingerprint, FingerprintError};
+mod verify;
+pub use verify::CertificateRejected;
 
 #[cfg(test)]
 mod tests {

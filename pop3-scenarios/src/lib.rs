@@ -34,7 +34,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-pub use pop3_adapter::{ConnectOptions, Error, ErrorKind, Timeouts, TlsOptions, TlsPolicy};
+pub use pop3_adapter::{
+    ConnectOptions, Error, ErrorKind, Fingerprint, Timeouts, TlsFailure, TlsOptions, TlsPolicy,
+};
 use pop3_adapter::{Disposition, MessageSink};
 use pop3_proto::{Capabilities, ListEntry, RespCode, Stat, UidlEntry};
 use pop3_testkit::{Mailbox, Message, Script, Server, ServerBuilder, ServerHandle, TestCa};
@@ -70,6 +72,13 @@ pub struct Connect {
     pub trust_server_ca: bool,
     /// Whether connecting succeeds.
     pub expect: Expect<()>,
+    /// For a TLS failure: its expected cause ([`Error::tls_failure`]).
+    pub tls_failure: Option<TlsFailure>,
+    /// The first-byte limit of the greeting ([`Timeouts::first_byte`]);
+    /// a connect that times out must then have waited for the first byte.
+    pub first_byte: Option<Duration>,
+    /// Pin the server's certificate (and trust no CA).
+    pub pin_server_cert: bool,
 }
 
 impl Connect {
@@ -81,6 +90,9 @@ impl Connect {
             read_timeout: Duration::from_secs(10),
             trust_server_ca: true,
             expect: Expect::Any,
+            tls_failure: None,
+            first_byte: None,
+            pin_server_cert: false,
         }
     }
     /// With this policy (cleartext credentials not allowed).
@@ -94,6 +106,22 @@ impl Connect {
     /// Expects connecting to fail with `kind`.
     pub fn fails(mut self, kind: ErrorKind) -> Connect {
         self.expect = Expect::Err(kind);
+        self
+    }
+    /// Expects connecting to fail with a TLS error of this cause.
+    pub fn fails_tls(mut self, cause: TlsFailure) -> Connect {
+        self.expect = Expect::Err(ErrorKind::Tls);
+        self.tls_failure = Some(cause);
+        self
+    }
+    /// Sets the first-byte limit of the greeting.
+    pub fn first_byte(mut self, d: Duration) -> Connect {
+        self.first_byte = Some(d);
+        self
+    }
+    /// Pins the server's leaf certificate instead of trusting its CA.
+    pub fn pinned(mut self) -> Connect {
+        self.pin_server_cert = true;
         self
     }
     /// Does not trust the server's test CA (only the default roots).
@@ -222,16 +250,26 @@ impl Scenario {
     /// server's test CA, if it has one).
     pub fn connect_options(&self, server: &ServerHandle) -> ConnectOptions {
         let mut tls = TlsOptions::new().server_name("localhost");
-        if let Some(pem) = server
+        if self.connect.pin_server_cert {
+            if let Some(ca) = server.test_ca() {
+                tls = tls
+                    .without_default_roots()
+                    .pin_sha256(Fingerprint::of(ca.leaf_cert_der()));
+            }
+        } else if let Some(pem) = server
             .ca_cert_pem()
             .filter(|_| self.connect.trust_server_ca)
         {
             tls = tls.without_default_roots().add_ca_pem(pem.into_bytes());
         }
+        let mut timeouts = Timeouts::all(Duration::from_secs(10)).read(self.connect.read_timeout);
+        if let Some(d) = self.connect.first_byte {
+            timeouts = timeouts.first_byte(d);
+        }
         ConnectOptions::new()
             .policy(self.connect.policy)
             .allow_cleartext_credentials(self.connect.allow_cleartext)
-            .timeouts(Timeouts::all(Duration::from_secs(10)).read(self.connect.read_timeout))
+            .timeouts(timeouts)
             .tls(tls)
     }
 
@@ -350,7 +388,31 @@ impl Scenario {
     pub fn connected<C>(&self, result: Result<C, Error>) -> Result<Option<C>, String> {
         let (client, got) = match result {
             Ok(c) => (Some(c), Ok(())),
-            Err(e) => (None, Err(e.kind())),
+            Err(e) => {
+                if let Some(want) = self.connect.tls_failure {
+                    if e.tls_failure() != Some(want) {
+                        return Err(format!("connect: expected TLS failure {want:?}, got {e}"));
+                    }
+                }
+                if self.connect.first_byte.is_some() && e.kind() == ErrorKind::Timeout {
+                    let waited = match &e {
+                        Error::Timeout(io) => io
+                            .get_ref()
+                            .and_then(|i| i.downcast_ref::<pop3_proto::session::SessionError>())
+                            .and_then(|s| match s {
+                                pop3_proto::session::SessionError::Timeout(t) => {
+                                    Some(t.waiting_for)
+                                }
+                                _ => None,
+                            }),
+                        _ => None,
+                    };
+                    if waited != Some(pop3_proto::session::Waiting::FirstByte) {
+                        return Err(format!("connect: expected a first-byte timeout, got {e}"));
+                    }
+                }
+                (None, Err(e.kind()))
+            }
         };
         check("connect", got, &self.connect.expect)?;
         Ok(client)
@@ -844,12 +906,38 @@ pub fn all() -> Vec<Scenario> {
             || tls_base().implicit_tls(true),
             Connect::policy(TlsPolicy::Implicit)
                 .untrusted()
-                .fails(ErrorKind::Tls),
+                .fails_tls(TlsFailure::UnknownIssuer),
             vec![],
             vec![
                 ServerCheck::NeverSent("USER"),
                 ServerCheck::NeverSent("AUTH"),
             ],
+        ),
+        scenario(
+            "implicit_tls_pinned_certificate",
+            || tls_base().implicit_tls(true),
+            Connect::policy(TlsPolicy::Implicit).pinned(),
+            vec![login(), Step::Noop(ok()), Step::Quit(ok())],
+            vec![ServerCheck::Sent("AUTH PLAIN")],
+        ),
+        scenario(
+            "implicit_tls_to_a_plain_port_is_not_tls",
+            base,
+            Connect::policy(TlsPolicy::Implicit).fails_tls(TlsFailure::NotTls),
+            vec![],
+            vec![
+                ServerCheck::NeverSent("USER"),
+                ServerCheck::NeverSent("CAPA"),
+            ],
+        ),
+        scenario(
+            "stls_to_an_implicit_tls_port_fails_at_the_first_byte",
+            || tls_base().implicit_tls(true),
+            Connect::policy(TlsPolicy::Required)
+                .first_byte(Duration::from_millis(300))
+                .fails(ErrorKind::Timeout),
+            vec![],
+            vec![ServerCheck::NeverSent("CAPA")],
         ),
         scenario(
             "stls_required_not_offered",

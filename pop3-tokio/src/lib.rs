@@ -163,9 +163,11 @@ pub use pop3_proto::login::LoginMethod;
 pub use stream::MaybeTlsStream;
 
 #[cfg(feature = "rustls")]
-pub use pop3_adapter::{rustls, TlsConfigError, TlsOptions};
+pub use pop3_adapter::{
+    rustls, CertificateInfo, CertificateRejected, Fingerprint, TlsConfigError, TlsOptions,
+};
 pub use pop3_adapter::{BatchReport, CollectSink, Disposition, MessageSink, Reply};
-pub use pop3_adapter::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsPolicy};
+pub use pop3_adapter::{ConnectOptions, ErrorKind, SecurityError, Timeouts, TlsFailure, TlsPolicy};
 pub use pop3_proto;
 pub use pop3_proto::{
     Capabilities, Command, Config, ErrResponse, Greeting, Language, ListEntry, RespCode, Stat,

@@ -44,7 +44,12 @@
 //! still times out in the greeting, a status line, a listing or a body.
 //! Expiry is a sticky [`SessionError::Timeout`]; a body cut by it is
 //! reported with the bytes received ([`Timeout::body_received`]), never
-//! as complete.
+//! as complete. A second, shorter deadline can cover the *first byte* of
+//! the greeting ([`SessionConfig::first_byte_timeout`]): a server that
+//! says nothing at all is most often an implicit-TLS port waiting for a
+//! ClientHello, and is then reported early as [`Waiting::FirstByte`]
+//! (a protocol fact the layer owns, so both adapters and every embedder
+//! get it; the hint for the user is the caller's).
 //!
 //! # Login plan
 //!
@@ -278,6 +283,8 @@ pub struct Session {
     client: Client,
     policy: TlsPolicy,
     timeout: Duration,
+    /// The first-byte limit of the greeting (`None` once a byte arrived).
+    first_byte: Option<Duration>,
     op: Op,
     /// An output ready to return (an op that finished without a reply).
     ready: Option<Output>,
@@ -322,6 +329,12 @@ impl Session {
             client: Client::new(proto),
             policy: config.policy,
             timeout: config.response_timeout,
+            first_byte: match config.policy {
+                TlsPolicy::Implicit => None,
+                _ => config
+                    .first_byte_timeout
+                    .filter(|d| *d <= config.response_timeout),
+            },
             op: Op::Idle,
             ready: None,
             discard: Vec::new(),
@@ -446,6 +459,9 @@ impl Session {
             return;
         }
         self.last_input = now;
+        if !bytes.is_empty() {
+            self.first_byte = None;
+        }
         self.client.handle_input(bytes);
     }
 
@@ -455,6 +471,7 @@ impl Session {
             return;
         }
         self.last_input = now;
+        self.first_byte = None;
         self.client.handle_eof();
     }
 
@@ -463,6 +480,9 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.fatal.is_some() || self.client.error().is_some() {
             return None;
+        }
+        if let Some(limit) = self.first_byte_limit() {
+            return Some(self.created.saturating_add(limit));
         }
         let start = if self.client.session_state() == SessionState::Greeting {
             Some(self.created)
@@ -474,6 +494,12 @@ impl Session {
             None
         }?;
         Some(start.saturating_add(self.timeout))
+    }
+
+    /// The first-byte limit, while it applies (greeting, nothing received).
+    fn first_byte_limit(&self) -> Option<Duration> {
+        self.first_byte
+            .filter(|_| self.client.session_state() == SessionState::Greeting)
     }
 
     /// Reports that `now` was reached; if the deadline passed the session
@@ -488,7 +514,10 @@ impl Session {
         }
         match self.poll_timeout() {
             Some(deadline) if now >= deadline => {
-                let waiting_for = if self.client.session_state() == SessionState::Greeting {
+                let first_byte = self.first_byte_limit();
+                let waiting_for = if first_byte.is_some() {
+                    Waiting::FirstByte
+                } else if self.client.session_state() == SessionState::Greeting {
                     Waiting::Greeting
                 } else if self.client.is_awaiting_tls() {
                     Waiting::TlsHandshake
@@ -504,7 +533,7 @@ impl Session {
                 };
                 self.fatal = Some(SessionError::Timeout(Timeout {
                     waiting_for,
-                    limit: self.timeout,
+                    limit: first_byte.unwrap_or(self.timeout),
                     body_received,
                 }));
                 self.op = Op::Idle;

@@ -450,6 +450,104 @@ fn trickling_greeting_times_out() {
     assert!(h.s.is_broken());
 }
 
+fn with_first_byte(policy: TlsPolicy, first_byte: Duration) -> Harness {
+    let mut h = Harness::new(policy, false);
+    let config = SessionConfig {
+        policy,
+        response_timeout: Duration::from_secs(10),
+        first_byte_timeout: Some(first_byte),
+        ..SessionConfig::default()
+    };
+    h.s = Session::new(config, Instant::ZERO);
+    h
+}
+
+#[test]
+fn a_silent_server_fails_at_the_first_byte_deadline() {
+    // An implicit-TLS port waits for a ClientHello and says nothing.
+    for policy in [
+        TlsPolicy::None,
+        TlsPolicy::Required,
+        TlsPolicy::Opportunistic,
+    ] {
+        let mut h = with_first_byte(policy, Duration::from_secs(2));
+        h.s.start_connect().unwrap();
+        assert!(matches!(h.s.poll(), Ok(Action::Wait)));
+        assert_eq!(
+            h.s.poll_timeout(),
+            Some(Instant::from_epoch(Duration::from_secs(2)))
+        );
+        h.now = Instant::from_epoch(Duration::from_secs(2));
+        h.s.handle_timeout(h.now);
+        match h.s.poll().unwrap_err() {
+            SessionError::Timeout(t) => {
+                assert_eq!(t.waiting_for, Waiting::FirstByte, "{policy:?}");
+                assert_eq!(t.limit, Duration::from_secs(2));
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+}
+
+#[test]
+fn one_greeting_byte_lifts_the_first_byte_deadline() {
+    let mut h = with_first_byte(TlsPolicy::None, Duration::from_secs(2));
+    h.s.start_connect().unwrap();
+    assert!(matches!(h.s.poll(), Ok(Action::Wait)));
+    h.now = Instant::from_epoch(Duration::from_millis(1900));
+    h.s.handle_input(h.now, b"+");
+    // Now the whole-greeting limit applies, counted from the start.
+    assert_eq!(
+        h.s.poll_timeout(),
+        Some(Instant::from_epoch(Duration::from_secs(10)))
+    );
+    h.now = Instant::from_epoch(Duration::from_secs(5));
+    h.s.handle_timeout(h.now);
+    h.s.handle_input(h.now, b"OK slow but there\r\n");
+    assert!(matches!(h.s.poll(), Ok(Action::Wait) | Ok(Action::Done(_))));
+    assert!(!h.s.is_broken());
+    // A trickled greeting still ends at the whole limit, as Greeting.
+    let mut h = with_first_byte(TlsPolicy::None, Duration::from_secs(2));
+    h.s.start_connect().unwrap();
+    let e = trickle(&mut h, b"+OK never ends ");
+    match e {
+        SessionError::Timeout(t) => {
+            assert_eq!(t.waiting_for, Waiting::Greeting);
+            assert_eq!(t.limit, Duration::from_secs(10));
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn a_first_byte_limit_equal_to_the_timeout_names_the_first_byte() {
+    let mut h = with_first_byte(TlsPolicy::Required, Duration::from_secs(10));
+    h.s.start_connect().unwrap();
+    assert!(matches!(h.s.poll(), Ok(Action::Wait)));
+    h.now = Instant::from_epoch(Duration::from_secs(10));
+    h.s.handle_timeout(h.now);
+    match h.s.poll().unwrap_err() {
+        SessionError::Timeout(t) => assert_eq!(t.waiting_for, Waiting::FirstByte),
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn the_first_byte_limit_is_unused_when_longer_or_implicit() {
+    let mut h = with_first_byte(TlsPolicy::None, Duration::from_secs(20));
+    h.s.start_connect().unwrap();
+    assert_eq!(
+        h.s.poll_timeout(),
+        Some(Instant::from_epoch(Duration::from_secs(10)))
+    );
+    let mut h = with_first_byte(TlsPolicy::Implicit, Duration::from_secs(2));
+    h.s.start_connect().unwrap();
+    assert_eq!(
+        h.s.poll_timeout(),
+        Some(Instant::from_epoch(Duration::from_secs(10)))
+    );
+}
+
 #[test]
 fn trickling_status_line_times_out() {
     let mut h = logged_in();

@@ -151,6 +151,16 @@ pub struct SessionConfig {
     /// was accepted, for the TLS handshake) until it is complete: status
     /// line, whole listing, whole body. Default 60 s.
     pub response_timeout: Duration,
+    /// The longest wait for the first byte of the greeting, when not
+    /// longer than `response_timeout` (default `None`: no separate limit;
+    /// equal to it: the same deadline, reported as [`Waiting::FirstByte`]
+    /// when not one byte arrived). A
+    /// server that says nothing at all is most often an implicit-TLS
+    /// port (995) that waits for a ClientHello: with this limit the
+    /// session ends with [`Waiting::FirstByte`] early instead of after the
+    /// whole response timeout. Not used under [`TlsPolicy::Implicit`]
+    /// (the driver's handshake comes first there).
+    pub first_byte_timeout: Option<Duration>,
 }
 
 impl Default for SessionConfig {
@@ -159,6 +169,7 @@ impl Default for SessionConfig {
             proto: Config::default(),
             policy: TlsPolicy::default(),
             response_timeout: Duration::from_secs(60),
+            first_byte_timeout: None,
         }
     }
 }
@@ -173,6 +184,10 @@ pub enum Waiting {
     Reply(CommandKind),
     /// The TLS handshake after `+OK` to STLS.
     TlsHandshake,
+    /// The first byte of the greeting
+    /// ([`SessionConfig::first_byte_timeout`]): the server sent nothing at
+    /// all, as an implicit-TLS port does while it waits for a ClientHello.
+    FirstByte,
 }
 
 impl fmt::Display for Waiting {
@@ -181,6 +196,7 @@ impl fmt::Display for Waiting {
             Waiting::Greeting => f.write_str("the greeting"),
             Waiting::Reply(k) => write!(f, "the reply to {k}"),
             Waiting::TlsHandshake => f.write_str("the TLS handshake"),
+            Waiting::FirstByte => f.write_str("the first byte of the greeting"),
         }
     }
 }
