@@ -53,12 +53,14 @@ use pop3_proto::{ErrResponse, ProtocolError, RespCode, UsageError};
 mod batch;
 mod error;
 pub mod log;
+mod read_buffer;
 pub use batch::{
     Batch, BatchReport, CollectSink, CommandBatch, Disposition, MessageSink, Reply, RetrBatch,
 };
 pub use error::{BatchError, Error};
 #[cfg(feature = "rustls")]
 pub use pop3_rustls::{channel_binding, rustls, TlsConfigError, TlsOptions, TlsSetup};
+pub use read_buffer::ReadBuffer;
 
 // ---------------------------------------------------------------------------
 // Policy, timeouts, connect options

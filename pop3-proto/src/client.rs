@@ -1046,7 +1046,12 @@ impl Client {
                 return Ok(true);
             }
             match self.step() {
-                Ok(Step::Idle) => return Ok(false),
+                Ok(Step::Idle) => {
+                    if self.in_flight.is_empty() {
+                        self.recv.trim_idle();
+                    }
+                    return Ok(false);
+                }
                 Ok(Step::Progress) => continue,
                 Ok(Step::Chunk(handle, range)) => {
                     self.ready_chunk = Some((handle, range));

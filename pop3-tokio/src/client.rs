@@ -394,7 +394,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     pub(crate) async fn run(&mut self) -> Result<Ran> {
         loop {
             match self.d.session.poll() {
-                Ok(Action::Done(out)) => return Ok(Ran::Done(out)),
+                Ok(Action::Done(out)) => {
+                    self.d.idle();
+                    return Ok(Ran::Done(out));
+                }
                 Ok(Action::StartTls) => return Ok(Ran::StartTls),
                 Ok(Action::Body(_) | Action::BodyStart(_)) => {}
                 Ok(_) => self.pump().await?,

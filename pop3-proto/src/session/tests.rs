@@ -676,3 +676,136 @@ fn batch_deletes_only_what_the_sink_stored() {
     assert_eq!(h.sent(), "RETR 1\r\nDELE 1\r\nRETR 2\r\n");
     assert_eq!(sink.calls, ["data 1 4", "end 1 4", "data 2 4", "end 2 4"]);
 }
+
+// ----- the batch window -----
+
+/// Logged in with USER/PASS over implicit TLS, the refreshed CAPA
+/// announcing PIPELINING, wire cleared.
+fn logged_in_pipelining() -> Harness {
+    let mut h = Harness::new(TlsPolicy::Implicit, false);
+    h.serve(&[b"+OK hi\r\n", b"+OK\r\n.\r\n", b"+OK\r\n", b"+OK\r\n"]);
+    h.connect();
+    h.s.start_login("u", "p", &[1; 32]).unwrap();
+    h.serve(&[b"+OK\r\nPIPELINING\r\n.\r\n"]);
+    h.run().unwrap();
+    h.wire.clear();
+    h
+}
+
+struct KeepSink;
+
+impl batch::MessageSink<()> for KeepSink {
+    fn data(&mut self, _: u32, _: &[u8]) -> Result<(), ()> {
+        Ok(())
+    }
+    fn end(&mut self, _: u32, _: u64) -> Result<batch::Disposition, ()> {
+        Ok(batch::Disposition::Keep)
+    }
+}
+
+/// Runs a RETR batch round trip by round trip: fills, sends, then answers
+/// every command sent so far at once. Returns the commands sent per round.
+fn rounds(h: &mut Harness, b: &mut impl batch::Batch) -> Vec<usize> {
+    let mut rounds = Vec::new();
+    loop {
+        b.fill(&mut |c| h.s.enqueue(c)).unwrap();
+        if b.is_finished() {
+            return rounds;
+        }
+        let start = h.wire.len();
+        while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+        let sent = h.wire[start..].split(|&c| c == b'\n').count() - 1;
+        rounds.push(sent);
+        let mut replies = Vec::new();
+        for _ in 0..sent {
+            replies.extend_from_slice(b"+OK\r\nx\r\n.\r\n");
+        }
+        h.s.handle_input(h.now, &replies);
+        while let Some(ev) = h.s.poll_event().unwrap() {
+            b.handle_event(ev).unwrap();
+        }
+    }
+}
+
+#[test]
+fn window_grows_each_round_trip_up_to_its_cap() {
+    let mut h = logged_in_pipelining();
+    let mut sink = KeepSink;
+    let mut b = batch::RetrBatch::new(1u32..=200, None, 64, &mut sink);
+    // Starts at INITIAL_WINDOW, doubles per round trip, stops at the cap.
+    assert_eq!(rounds(&mut h, &mut b), [8, 16, 32, 64, 64, 16]);
+    assert_eq!(b.finish().unwrap().received, 200);
+}
+
+#[test]
+fn window_is_bounded_by_command_bytes_not_reply_sizes() {
+    let mut h = logged_in_pipelining();
+    let mut sink = KeepSink;
+    // "RETR 100\r\n" .. "RETR 999\r\n" are 10 bytes: 100 bytes hold 10.
+    let w = batch::Window::new(1000)
+        .with_initial(1000)
+        .with_max_bytes(100);
+    let mut b = batch::RetrBatch::with_window(100u32..=149, None, w, &mut sink);
+    assert_eq!(rounds(&mut h, &mut b), [10, 10, 10, 10, 10]);
+    // A single command is always allowed, whatever its length.
+    let mut w = batch::Window::new(4).with_max_bytes(1);
+    assert!(w.has_room(10));
+    w.sent(10);
+    assert!(!w.has_room(1));
+    assert_eq!(w.bytes_in_flight(), 10);
+}
+
+#[test]
+fn window_refills_as_soon_as_one_reply_arrives() {
+    use batch::Batch;
+    let mut h = logged_in_pipelining();
+    let mut sink = KeepSink;
+    let w = batch::Window::new(4).with_initial(4);
+    let mut b = batch::RetrBatch::with_window(1u32..=10, None, w, &mut sink);
+    b.fill(&mut |c| h.s.enqueue(c)).unwrap();
+    while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+    assert_eq!(h.sent(), "RETR 1\r\nRETR 2\r\nRETR 3\r\nRETR 4\r\n");
+    assert!(!b.wants_fill(), "a full window waits");
+    h.wire.clear();
+    h.s.handle_input(h.now, b"+OK\r\nx\r\n.\r\n");
+    while let Some(ev) = h.s.poll_event().unwrap() {
+        b.handle_event(ev).unwrap();
+    }
+    // One slot freed: it is refilled at once, not when half drained.
+    assert!(b.wants_fill());
+    b.fill(&mut |c| h.s.enqueue(c)).unwrap();
+    while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+    assert_eq!(h.sent(), "RETR 5\r\n");
+    assert!(!b.wants_fill());
+}
+
+#[test]
+fn window_growth_stops_at_the_cap_and_when_nothing_is_left() {
+    let mut w = batch::Window::new(10);
+    assert_eq!(w.size(), batch::INITIAL_WINDOW);
+    for _ in 0..20 {
+        w.sent(8);
+        w.answered(8, true);
+    }
+    assert_eq!((w.size(), w.cap()), (10, 10));
+    let mut w = batch::Window::new(10).with_initial(2);
+    w.sent(8);
+    w.answered(8, false);
+    assert_eq!(w.size(), 2, "no growth once the batch has nothing to send");
+    assert_eq!((w.in_flight(), w.bytes_in_flight()), (0, 0));
+    assert_eq!(batch::Window::new(0).cap(), 1);
+}
+
+#[test]
+fn command_batch_window_grows_too() {
+    let mut h = logged_in_pipelining();
+    let cmds = (1..=30u32)
+        .map(|n| Command::Retr(crate::MsgNum::try_from(n).unwrap()))
+        .collect();
+    let mut b = batch::CommandBatch::new(cmds, 100);
+    assert_eq!(rounds(&mut h, &mut b), [8, 16, 6]);
+    assert!(b
+        .finish()
+        .iter()
+        .all(|r| matches!(r, batch::Reply::Body(b) if b == b"x\r\n")));
+}
