@@ -809,3 +809,136 @@ fn command_batch_window_grows_too() {
         .iter()
         .all(|r| matches!(r, batch::Reply::Body(b) if b == b"x\r\n")));
 }
+
+// ----- the pipelined post-login sequence -----
+
+/// Connected over implicit TLS with this CAPA, the listing prefetched by
+/// the next login; USER/PASS answered, wire cleared after PASS was sent.
+fn prefetching(capa: &[u8]) -> Harness {
+    let mut h = Harness::new(TlsPolicy::Implicit, false);
+    h.serve(&[b"+OK hi\r\n", capa]);
+    h.connect();
+    h.wire.clear();
+    h.s.set_prefetch_listing(true);
+    assert!(h.s.prefetch_listing());
+    h.s.start_user_pass("u", "p").unwrap();
+    while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+    assert_eq!(h.sent(), "USER u\r\n");
+    h.wire.clear();
+    h
+}
+
+/// Feeds one reply, then returns what the session sent in answer.
+fn answer(h: &mut Harness, reply: &[u8]) -> String {
+    h.wire.clear();
+    h.s.handle_input(h.now, reply);
+    loop {
+        while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+        let wait = match h.s.poll().unwrap() {
+            Action::Wait => true,
+            Action::Done(out) => panic!("finished early: {out:?}"),
+            _ => false,
+        };
+        if wait && !h.s.wants_write() {
+            return h.sent();
+        }
+    }
+}
+
+fn finish_with(h: &mut Harness, reply: &[u8]) -> Output {
+    h.wire.clear();
+    h.serve(&[reply]);
+    h.run().unwrap()
+}
+
+const LISTING: &[u8] = b"+OK\r\n1 10\r\n2 20\r\n.\r\n";
+const UIDS: &[u8] = b"+OK\r\n1 a\r\n2 b\r\n.\r\n";
+
+#[test]
+fn capa_list_and_uidl_go_out_together_when_pipelining_is_known() {
+    let mut h = prefetching(b"+OK\r\nPIPELINING\r\nUSER\r\n.\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "PASS p\r\n");
+    // One write after PASS's +OK: the refresh, LIST and UIDL.
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "CAPA\r\nLIST\r\nUIDL\r\n");
+    let replies = [b"+OK\r\nPIPELINING\r\n.\r\n".as_slice(), LISTING, UIDS].concat();
+    assert!(matches!(
+        finish_with(&mut h, &replies),
+        Output::Authenticated(_)
+    ));
+    assert!(h.s.client().capabilities().unwrap().pipelining);
+    // LIST and UIDL are answered from what was fetched: nothing is sent.
+    h.s.start_command(Command::List(None)).unwrap();
+    let Output::Response(Response::List(list)) = h.run().unwrap() else {
+        panic!("not a listing")
+    };
+    assert_eq!(list.iter().map(|e| e.octets).collect::<Vec<_>>(), [10, 20]);
+    h.s.start_command(Command::Uidl(None)).unwrap();
+    let Output::Response(Response::Uidl(uids)) = h.run().unwrap() else {
+        panic!("not a UID listing")
+    };
+    assert_eq!(uids.len(), 2);
+    assert_eq!(h.sent(), "");
+    // Each is answered once: the next LIST goes to the server.
+    h.s.start_command(Command::List(None)).unwrap();
+    h.serve(&[LISTING]);
+    h.run().unwrap();
+    assert_eq!(h.sent(), "LIST\r\n");
+}
+
+#[test]
+fn refresh_comes_first_when_pipelining_is_announced_only_after_login() {
+    let mut h = prefetching(b"+OK\r\nUSER\r\n.\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "PASS p\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "CAPA\r\n");
+    // The refreshed CAPA announces PIPELINING: LIST and UIDL together.
+    assert_eq!(
+        answer(&mut h, b"+OK\r\nPIPELINING\r\n.\r\n"),
+        "LIST\r\nUIDL\r\n"
+    );
+    let replies = [LISTING, UIDS].concat();
+    assert!(matches!(
+        finish_with(&mut h, &replies),
+        Output::Authenticated(_)
+    ));
+}
+
+#[test]
+fn without_pipelining_the_prefetch_is_lockstep_and_a_uidl_err_is_not_kept() {
+    let mut h = prefetching(b"+OK\r\nUSER\r\n.\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "PASS p\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "CAPA\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\nUSER\r\n.\r\n"), "LIST\r\n");
+    assert_eq!(answer(&mut h, LISTING), "UIDL\r\n");
+    assert!(matches!(
+        finish_with(&mut h, b"-ERR no UIDL\r\n"),
+        Output::Authenticated(_)
+    ));
+    // A DELE drops the prefetched LIST: the listing could have changed.
+    h.s.start_command(Command::Dele(crate::MsgNum::try_from(1).unwrap()))
+        .unwrap();
+    h.serve(&[b"+OK\r\n"]);
+    h.run().unwrap();
+    h.wire.clear();
+    h.s.start_command(Command::List(None)).unwrap();
+    h.serve(&[b"+OK\r\n2 20\r\n.\r\n"]);
+    h.run().unwrap();
+    assert_eq!(h.sent(), "LIST\r\n");
+    // UIDL's -ERR was not kept: asked again, and it is the server's error.
+    h.wire.clear();
+    h.s.start_command(Command::Uidl(None)).unwrap();
+    h.serve(&[b"-ERR no UIDL\r\n"]);
+    assert!(matches!(h.run(), Err(SessionError::Server { .. })));
+    assert_eq!(h.sent(), "UIDL\r\n");
+}
+
+#[test]
+fn a_login_without_prefetch_sends_no_listing() {
+    let mut h = Harness::new(TlsPolicy::Implicit, false);
+    h.serve(&[b"+OK hi\r\n", b"+OK\r\nPIPELINING\r\nUSER\r\n.\r\n"]);
+    h.connect();
+    h.wire.clear();
+    h.s.start_user_pass("u", "p").unwrap();
+    h.serve(&[b"+OK\r\n", b"+OK\r\n", b"+OK\r\n.\r\n"]);
+    h.run().unwrap();
+    assert_eq!(h.sent(), "USER u\r\nPASS p\r\nCAPA\r\n");
+}
