@@ -229,6 +229,17 @@ impl<S: Read + Write> Client<S> {
         self.session.set_allow_cleartext_credentials(yes);
     }
 
+    /// Makes later logins also fetch `LIST` and `UIDL` together with the
+    /// CAPA refresh (one round trip instead of three when the server
+    /// announced `PIPELINING`; see
+    /// [`Session::set_prefetch_listing`](pop3_proto::session::Session::set_prefetch_listing)).
+    /// The next [`Client::list`] and [`Client::uidl`] are then answered
+    /// without a round trip (a `-ERR` to UIDL is asked again). For a
+    /// fetcher, which lists right after logging in.
+    pub fn set_prefetch_listing(&mut self, yes: bool) {
+        self.session.set_prefetch_listing(yes);
+    }
+
     /// The pipeline window of the batch methods.
     pub fn window(&self) -> usize {
         self.window

@@ -274,7 +274,7 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request) -> Result<(), CliError> {
     }
     let account = s.account.as_str();
 
-    let mut c = session::open(s, cli)?;
+    let mut c = session::open_for_fetch(s, cli)?;
     let list = c.list().map_err(|e| CliError::pop3("LIST", &e))?;
     let uidl = match c.uidl() {
         Ok(v) => Some(v),
