@@ -46,12 +46,12 @@ fn log_event(ev: &Event<'_>) {
 /// (4 KiB, ~400 `RETR`s; the smallest Linux send buffer is 4 KiB, the
 /// default 16 KiB), whatever this count. Replies need no bound: we always
 /// read them all before writing again. This cap protects the server.
-pub const MAX_WINDOW: usize = 128;
+pub const MAX_WINDOW: usize = 256;
 
 /// The default pipeline window (the cap the batch window grows to; it
 /// starts at [`INITIAL_WINDOW`](pop3_proto::session::batch::INITIAL_WINDOW)
 /// and doubles every round trip).
-pub const DEFAULT_WINDOW: usize = 100;
+pub const DEFAULT_WINDOW: usize = 200;
 
 /// What a driver callback wants next.
 pub(crate) enum Flow {

@@ -53,10 +53,13 @@ pub(crate) struct State {
     timeouts: Timeouts,
 }
 
-/// The default pipeline window of the batch methods. The tokio adapter
-/// reads while it writes, so the window only bounds how many replies may
-/// be outstanding (memory for their handles), not a deadlock risk.
-pub const DEFAULT_WINDOW: usize = 100;
+/// The default pipeline window of the batch methods: the cap the window
+/// grows to (from
+/// [`INITIAL_WINDOW`](pop3_proto::session::batch::INITIAL_WINDOW), doubling
+/// every round trip), which protects the server; the command bytes in flight
+/// are bounded too. The tokio adapter reads while it writes, so the window
+/// is no deadlock risk here.
+pub const DEFAULT_WINDOW: usize = 200;
 
 impl<S> std::fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -134,7 +134,7 @@ pub trait Batch {
 }
 
 /// The window a batch starts with: commands sent before the first reply.
-pub const INITIAL_WINDOW: usize = 8;
+pub const INITIAL_WINDOW: usize = 16;
 
 /// The default bound on command bytes in flight: well inside any socket
 /// send buffer (Linux starts at 16 KiB), so a driver that cannot read

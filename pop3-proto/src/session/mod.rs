@@ -58,6 +58,31 @@
 //! refused CAPA. When CAPA was refused, a SASL initial response is never
 //! sent inline (pre-RFC 2449 servers may not accept it).
 //!
+//! ## Round trips
+//!
+//! Round trips from [`Session::start_login`] (or the explicit method) to
+//! the output, the CAPA refresh included; then to the listing a fetcher
+//! needs (LIST and UIDL), without and with
+//! [`Session::set_prefetch_listing`]. USER, PASS, APOP and AUTH are never
+//! pipelined (each one's outcome decides the next); the CAPA refresh, LIST
+//! and UIDL are, once `PIPELINING` is known. Add one when the capabilities
+//! are not known yet (CAPA first) and one when `UTF8` is needed first; a
+//! server that refused CAPA gets no refresh (one less) and no inline SASL
+//! initial response (one more for SASL).
+//!
+//! | method | login | + LIST, UIDL | prefetched, `PIPELINING` before login | prefetched, `PIPELINING` only after |
+//! |---|---|---|---|---|
+//! | USER + PASS | 3 | 5 | 3 | 4 |
+//! | APOP | 2 | 4 | 2 | 3 |
+//! | AUTH PLAIN (initial response inline) | 2 | 4 | 2 | 3 |
+//! | AUTH LOGIN | 4 | 6 | 4 | 5 |
+//! | AUTH CRAM-MD5 | 3 | 5 | 3 | 4 |
+//! | AUTH SCRAM-SHA-256 / -SHA-1 (-PLUS) | 4 | 6 | 4 | 5 |
+//!
+//! Without `PIPELINING` at all, the prefetch saves nothing (one command
+//! per round trip, as without it). The automatic login stays "strongest
+//! mechanism first": it may cost a round trip or two more than USER/PASS.
+//!
 //! *APOP whose secret differs from the password*: an automatic login whose
 //! APOP gets `-ERR` without `[IN-USE]`, `[LOGIN-DELAY]` or `[SYS/…]` falls
 //! back to USER/PASS (APOP is only chosen over TLS, so the password is
