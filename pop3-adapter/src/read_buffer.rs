@@ -46,6 +46,8 @@ impl ReadBuffer {
     pub fn filled(&mut self, n: usize) {
         let len = self.buf.len();
         if n >= len && len < Self::MAX {
+            // Free the old buffer first: never both at once.
+            self.buf = Box::default();
             self.buf = vec![0; (len * 2).min(Self::MAX)].into_boxed_slice();
         }
     }
@@ -53,6 +55,7 @@ impl ReadBuffer {
     /// The session expects no more bytes: back to [`ReadBuffer::MIN`].
     pub fn idle(&mut self) {
         if self.buf.len() > Self::MIN {
+            self.buf = Box::default();
             self.buf = vec![0; Self::MIN].into_boxed_slice();
         }
     }

@@ -467,8 +467,8 @@ impl Command {
     }
 
     /// The length of the command line [`encode`](Command::encode) writes,
-    /// CRLF included (computed without allocating for the commands of
-    /// pipelined batches).
+    /// CRLF included (computed without allocating for the message commands
+    /// of pipelined batches: RETR, TOP, DELE, LIST n, UIDL n).
     pub fn encoded_len(&self) -> usize {
         let digits = |mut n: u32| {
             let mut d = 1;
@@ -485,16 +485,6 @@ impl Command {
             | Command::Retr(n)
             | Command::Dele(n) => kw + 1 + digits(n.get()) + 2,
             Command::Top(n, lines) => kw + 1 + digits(n.get()) + 1 + digits(*lines) + 2,
-            Command::List(None)
-            | Command::Uidl(None)
-            | Command::Stat
-            | Command::Rset
-            | Command::Noop
-            | Command::Quit
-            | Command::Capa
-            | Command::Stls
-            | Command::Utf8
-            | Command::Lang(None) => kw + 2,
             _ => {
                 let mut line = Vec::new();
                 self.encode(&mut line);

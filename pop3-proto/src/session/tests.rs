@@ -78,11 +78,16 @@ impl Harness {
 
 /// Logged in with USER/PASS over implicit TLS, wire cleared.
 fn logged_in() -> Harness {
+    logged_in_with(b"+OK\r\n.\r\n")
+}
+
+/// [`logged_in`], the CAPA refreshed after login answered with `capa`.
+fn logged_in_with(capa: &[u8]) -> Harness {
     let mut h = Harness::new(TlsPolicy::Implicit, false);
     h.serve(&[b"+OK hi\r\n", b"+OK\r\n.\r\n", b"+OK\r\n", b"+OK\r\n"]);
     h.connect();
     h.s.start_login("u", "p", &[1; 32]).unwrap();
-    h.serve(&[b"+OK\r\n.\r\n"]);
+    h.serve(&[capa]);
     h.run().unwrap();
     h.wire.clear();
     h
@@ -679,17 +684,9 @@ fn batch_deletes_only_what_the_sink_stored() {
 
 // ----- the batch window -----
 
-/// Logged in with USER/PASS over implicit TLS, the refreshed CAPA
-/// announcing PIPELINING, wire cleared.
+/// Logged in, the refreshed CAPA announcing PIPELINING, wire cleared.
 fn logged_in_pipelining() -> Harness {
-    let mut h = Harness::new(TlsPolicy::Implicit, false);
-    h.serve(&[b"+OK hi\r\n", b"+OK\r\n.\r\n", b"+OK\r\n", b"+OK\r\n"]);
-    h.connect();
-    h.s.start_login("u", "p", &[1; 32]).unwrap();
-    h.serve(&[b"+OK\r\nPIPELINING\r\n.\r\n"]);
-    h.run().unwrap();
-    h.wire.clear();
-    h
+    logged_in_with(b"+OK\r\nPIPELINING\r\n.\r\n")
 }
 
 struct KeepSink;
@@ -820,10 +817,7 @@ fn command_batch_window_grows_too() {
 /// Connected over implicit TLS with this CAPA, the listing prefetched by
 /// the next login; USER/PASS answered, wire cleared after PASS was sent.
 fn prefetching(capa: &[u8]) -> Harness {
-    let mut h = Harness::new(TlsPolicy::Implicit, false);
-    h.serve(&[b"+OK hi\r\n", capa]);
-    h.connect();
-    h.wire.clear();
+    let mut h = tls_session(capa);
     h.s.set_prefetch_listing(true);
     assert!(h.s.prefetch_listing());
     h.s.start_user_pass("u", "p").unwrap();
@@ -938,10 +932,7 @@ fn without_pipelining_the_prefetch_is_lockstep_and_a_uidl_err_is_not_kept() {
 
 #[test]
 fn a_login_without_prefetch_sends_no_listing() {
-    let mut h = Harness::new(TlsPolicy::Implicit, false);
-    h.serve(&[b"+OK hi\r\n", b"+OK\r\nPIPELINING\r\nUSER\r\n.\r\n"]);
-    h.connect();
-    h.wire.clear();
+    let mut h = tls_session(b"+OK\r\nPIPELINING\r\nUSER\r\n.\r\n");
     h.s.start_user_pass("u", "p").unwrap();
     h.serve(&[b"+OK\r\n", b"+OK\r\n", b"+OK\r\n.\r\n"]);
     h.run().unwrap();
