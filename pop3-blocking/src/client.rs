@@ -240,6 +240,14 @@ impl<S: Read + Write> Client<S> {
         self.session.set_prefetch_listing(yes);
     }
 
+    /// The current size of the adaptive read buffer
+    /// ([`ReadBuffer`](pop3_adapter::ReadBuffer)): small while idle,
+    /// growing during bodies and listings, small again once an operation
+    /// ended (for monitoring memory per session).
+    pub fn read_buffer_size(&self) -> usize {
+        self.rbuf.capacity()
+    }
+
     /// The pipeline window of the batch methods.
     pub fn window(&self) -> usize {
         self.window

@@ -513,6 +513,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         self.d.session.set_prefetch_listing(yes);
     }
 
+    /// The current size of the adaptive read buffer
+    /// ([`ReadBuffer`](pop3_adapter::ReadBuffer)): small while idle,
+    /// growing during bodies and listings, small again once an operation
+    /// ended (for monitoring memory per session).
+    pub fn read_buffer_size(&self) -> usize {
+        self.d.read_buffer().capacity()
+    }
+
     /// The pipeline window of the batch methods.
     pub fn window(&self) -> usize {
         self.st.window

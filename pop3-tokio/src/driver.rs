@@ -148,6 +148,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         self.st.write_timer.disarm();
     }
 
+    /// The read buffer.
+    pub(crate) fn read_buffer(&self) -> &ReadBuffer {
+        &self.st.rbuf
+    }
+
     /// An operation ended: the read buffer goes back to its idle size if
     /// no reply is expected.
     pub(crate) fn idle(&mut self) {
