@@ -53,6 +53,7 @@ use pop3_proto::{ErrResponse, ProtocolError, RespCode, UsageError};
 mod batch;
 mod error;
 pub mod log;
+mod read_buffer;
 mod tls;
 pub use batch::{
     Batch, BatchReport, CollectSink, CommandBatch, Disposition, MessageSink, Reply, RetrBatch,
@@ -63,6 +64,7 @@ pub use pop3_rustls::{
     channel_binding, rustls, CertificateInfo, CertificateRejected, Fingerprint, TlsConfigError,
     TlsOptions, TlsSetup,
 };
+pub use read_buffer::ReadBuffer;
 pub use tls::TlsFailure;
 
 // ---------------------------------------------------------------------------

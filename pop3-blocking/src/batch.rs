@@ -103,6 +103,7 @@ impl<S: Read + Write> Client<S> {
         loop {
             batch.fill(&mut |cmd| self.enqueue(cmd))?;
             if batch.is_finished() {
+                self.idle();
                 return Ok(());
             }
             self.drive(|ev| {

@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use pop3_adapter::log;
+use pop3_adapter::{log, ReadBuffer};
 use pop3_adapter::{Error, ErrorKind, Timeouts};
 use pop3_proto::sasl::Mechanism;
 use pop3_proto::session::{Action, ChannelBinding, Output, Session, TlsPolicy};
@@ -30,30 +30,28 @@ fn log_event(ev: &Event<'_>) {
     log::event(&Log, ev);
 }
 
-/// Size of the read buffer: one `read` call fills at most this much, and
-/// the core's buffer holds at most this plus one partial line.
-const READ_BUF: usize = 64 * 1024;
-
-/// The largest pipeline window the blocking adapter allows (commands sent
-/// and not yet answered).
+/// The largest pipeline window (in commands) the blocking adapter allows.
 ///
-/// Why a bound is needed: this adapter never reads and writes at the same
-/// time. It writes every pending command, then reads. A POP3 server reads
-/// a command, writes the whole reply, then reads the next command. If we
-/// kept writing while the server was blocked writing a reply we do not
-/// read, both sides would block forever. That cannot happen as long as
-/// all the command bytes we have outstanding fit in the kernel buffers
-/// between us (our send buffer plus the server's receive buffer): then
-/// our `write_all` always completes without the server reading, and we
-/// get to the `read`. Commands are at most 255 octets (RFC 2449), usually
-/// about 12 (`RETR 1234\r\n`), plus TLS record overhead; 64 of them are
-/// at most 16 KiB (typically under 2 KiB), far below the smallest TCP
-/// buffers of any current OS. Replies need no bound: we always read them
-/// all before writing again.
-pub const MAX_WINDOW: usize = 64;
+/// Why pipelining needs care here: this adapter never reads and writes at
+/// the same time. It writes every pending command, then reads. A POP3
+/// server reads a command, writes the whole reply, then reads the next
+/// command. If we kept writing while the server was blocked writing a
+/// reply we do not read, both sides would block forever. That cannot
+/// happen as long as all the command bytes we have outstanding fit in the
+/// kernel buffers between us (our send buffer plus the server's receive
+/// buffer): then our `write_all` always completes without the server
+/// reading, and we get to the `read`. The batches bound exactly that: the
+/// command bytes in flight never exceed
+/// [`MAX_BYTES_IN_FLIGHT`](pop3_proto::session::batch::MAX_BYTES_IN_FLIGHT)
+/// (4 KiB, ~400 `RETR`s; the smallest Linux send buffer is 4 KiB, the
+/// default 16 KiB), whatever this count. Replies need no bound: we always
+/// read them all before writing again. This cap protects the server.
+pub const MAX_WINDOW: usize = 256;
 
-/// The default pipeline window for batch operations.
-pub const DEFAULT_WINDOW: usize = 32;
+/// The default pipeline window (the cap the batch window grows to; it
+/// starts at [`INITIAL_WINDOW`](pop3_proto::session::batch::INITIAL_WINDOW)
+/// and doubles every round trip).
+pub const DEFAULT_WINDOW: usize = 200;
 
 /// What a driver callback wants next.
 pub(crate) enum Flow {
@@ -87,7 +85,8 @@ pub struct Client<S> {
     pub(crate) stream: S,
     pub(crate) session: Session,
     epoch: std::time::Instant,
-    rbuf: Box<[u8]>,
+    /// Small while idle, growing for bodies and listings.
+    rbuf: ReadBuffer,
     wbuf: Vec<u8>,
     broken: Option<ErrorKind>,
     pub(crate) window: usize,
@@ -155,7 +154,7 @@ impl<S: Read + Write> Client<S> {
             stream,
             session,
             epoch,
-            rbuf: vec![0; READ_BUF].into_boxed_slice(),
+            rbuf: ReadBuffer::new(),
             wbuf: Vec::new(),
             broken: None,
             window,
@@ -228,6 +227,25 @@ impl<S: Read + Write> Client<S> {
     /// without TLS.
     pub fn set_allow_cleartext_credentials(&mut self, yes: bool) {
         self.session.set_allow_cleartext_credentials(yes);
+    }
+
+    /// Makes later logins also fetch `LIST` and `UIDL` together with the
+    /// CAPA refresh (one round trip instead of three when the server
+    /// announced `PIPELINING`; see
+    /// [`Session::set_prefetch_listing`](pop3_proto::session::Session::set_prefetch_listing)).
+    /// The next [`Client::list`] and [`Client::uidl`] are then answered
+    /// without a round trip (a `-ERR` to UIDL is asked again). For a
+    /// fetcher, which lists right after logging in.
+    pub fn set_prefetch_listing(&mut self, yes: bool) {
+        self.session.set_prefetch_listing(yes);
+    }
+
+    /// The current size of the adaptive read buffer
+    /// ([`ReadBuffer`](pop3_adapter::ReadBuffer)): small while idle,
+    /// growing during bodies and listings, small again once an operation
+    /// ended (for monitoring memory per session).
+    pub fn read_buffer_size(&self) -> usize {
+        self.rbuf.capacity()
     }
 
     /// The pipeline window of the batch methods.
@@ -327,7 +345,7 @@ impl<S: Read + Write> Client<S> {
     fn fill(&mut self) -> Result<(), Error> {
         self.arm_read_timeout()?;
         loop {
-            let r = self.stream.read(&mut self.rbuf);
+            let r = self.stream.read(self.rbuf.space());
             let now = self.now();
             match r {
                 Ok(0) => {
@@ -336,9 +354,10 @@ impl<S: Read + Write> Client<S> {
                     return Ok(());
                 }
                 Ok(n) => {
-                    let data = &self.rbuf[..n];
+                    let data = self.rbuf.data(n);
                     log::received(&Log, data);
                     self.session.handle_input(now, data);
+                    self.rbuf.filled(n);
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -375,6 +394,7 @@ impl<S: Read + Write> Client<S> {
             self.flush()?;
             match self.session.poll() {
                 Ok(Action::Done(out)) => {
+                    self.idle();
                     if let Some(e) = sink_error {
                         return Err(Error::Sink(e));
                     }
@@ -397,6 +417,14 @@ impl<S: Read + Write> Client<S> {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// An operation ended: the read buffer goes back to its idle size if
+    /// no reply is expected.
+    pub(crate) fn idle(&mut self) {
+        if !self.session.client().wants_read() {
+            self.rbuf.idle();
         }
     }
 
@@ -781,7 +809,10 @@ impl<S: Read + Write> Read for Body<'_, S> {
             c.flush()?;
             match c.session.poll() {
                 Ok(Action::Body(data)) => self.pending.extend_from_slice(data),
-                Ok(Action::Done(_)) => self.done = true,
+                Ok(Action::Done(_)) => {
+                    self.done = true;
+                    c.idle();
+                }
                 Ok(Action::StartTls) => return Err(unexpected().into()),
                 Ok(Action::BodyStart(_)) => {}
                 Ok(_) => {

@@ -81,9 +81,10 @@
 //!
 //! [`Client::retr_each`], [`Client::retr_all`] and [`Client::top_each`]
 //! send RETR (or TOP) back to back when the server advertises
-//! `PIPELINING`, with a bounded window ([`Client::set_window`],
-//! [`MAX_WINDOW`]; the bound is what keeps a blocking socket from
-//! deadlocking), and hand each message to a [`MessageSink`] as it
+//! `PIPELINING`, with a window that grows every round trip up to a cap
+//! ([`Client::set_window`], [`MAX_WINDOW`]) and is bounded by command
+//! bytes in flight (what keeps a blocking socket from deadlocking), and
+//! hand each message to a [`MessageSink`] as it
 //! arrives. `DELE n` is sent only after the sink's `end(n)` returned
 //! [`Disposition::Delete`], so a mail fetcher can write and `fsync` each
 //! message first; a message not fully received is never deleted.

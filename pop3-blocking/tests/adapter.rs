@@ -314,3 +314,33 @@ fn tls12_gives_tls_server_end_point_binding() {
     c.quit().unwrap();
     server.script_result().unwrap();
 }
+
+/// A 1 MiB message: the adaptive read buffer grows while it is read
+/// (`pop3_adapter::ReadBuffer`), and is back to its idle size once the
+/// RETR (and a pipelined batch) ended.
+fn big_mailbox() -> Mailbox {
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    while big.len() < 1 << 20 {
+        big.extend_from_slice(b"0123456789abcdef0123456789abcdef0123456789abcdef\r\n");
+    }
+    Mailbox::new().with("big", big.clone()).with("big2", big)
+}
+
+#[test]
+fn read_buffer_is_small_again_after_a_big_body() {
+    use pop3_adapter::ReadBuffer;
+    let server = Server::builder()
+        .user("alice", "secret")
+        .mailbox(big_mailbox())
+        .start()
+        .unwrap();
+    let mut c = Client::connect_plain("127.0.0.1", server.port(), true).unwrap();
+    c.login("alice", "secret").unwrap();
+    assert_eq!(c.read_buffer_size(), ReadBuffer::MIN);
+    assert!(c.retr(1).unwrap().len() >= 1 << 20);
+    assert_eq!(c.read_buffer_size(), ReadBuffer::MIN);
+    let mut sink = pop3_blocking::CollectSink::new(|_, _| Ok(Disposition::Keep));
+    assert_eq!(c.retr_each([1, 2], &mut sink).unwrap().received, 2);
+    assert_eq!(c.read_buffer_size(), ReadBuffer::MIN);
+    c.quit().unwrap();
+}

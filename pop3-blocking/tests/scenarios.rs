@@ -8,6 +8,10 @@ use pop3_scenarios::{check, check_capa, kind, uidl_pair, uidl_pairs, unit, Colle
 
 fn step(c: &mut TcpClient, step: &Step) -> Result<(), String> {
     match step {
+        Step::PrefetchListing => {
+            c.set_prefetch_listing(true);
+            Ok(())
+        }
         Step::Login(u, p, e) => check("login", unit(c.login(u, p)), e),
         Step::User(u, e) => check("user", unit(c.user(u)), e),
         Step::Pass(p, e) => check("pass", unit(c.pass(p)), e),

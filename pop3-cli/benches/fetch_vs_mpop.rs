@@ -11,6 +11,13 @@
 //! runs each fetcher once more under `strace -c` and prints its counts of
 //! sync, open, write and rename calls (not timed); `POP3_BENCH_KINDS=maildir`
 //! (or `mbox`) runs one kind only.
+//!
+//! With `POP3_BENCH_RTT_MS=10` every fetcher goes through
+//! `pop3_testkit::DelayProxy` adding that round-trip time, Python's
+//! `poplib` (an inline script: STLS, USER/PASS, LIST, RETR each, QUIT,
+//! into an mbox-like file) runs as a third fetcher, and the ratios
+//! pop3/mpop and pop3/poplib are printed. Defaults in that mode: 505
+//! messages, 1 round, mbox only.
 
 use std::ffi::OsStr;
 use std::fmt::Debug;
@@ -145,8 +152,9 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n = env_or("POP3_BENCH_MESSAGES", 2000);
-    let rounds = env_or("POP3_BENCH_ROUNDS", 3);
+    let rtt_ms = env_or("POP3_BENCH_RTT_MS", 0);
+    let n = env_or("POP3_BENCH_MESSAGES", if rtt_ms > 0 { 505 } else { 2000 });
+    let rounds = env_or("POP3_BENCH_ROUNDS", if rtt_ms > 0 { 1 } else { 3 });
     for tool in [MPOP, TIME] {
         assert!(Path::new(tool).exists(), "{tool} is needed");
     }
@@ -166,7 +174,19 @@ fn main() {
     );
     let pop3 = env!("CARGO_BIN_EXE_pop3");
     let work = tempfile::tempdir().unwrap();
-    let port = d.plain_addr().port().to_string();
+    // At a round-trip time: every fetcher through the same delaying proxy.
+    let proxy = (rtt_ms > 0).then(|| {
+        let one_way = std::time::Duration::from_micros(rtt_ms as u64 * 500);
+        pop3_testkit::DelayProxy::start(d.plain_addr(), one_way).expect("delay proxy")
+    });
+    if proxy.is_some() {
+        println!("  through a delay proxy: {rtt_ms} ms RTT; poplib as a third fetcher");
+    }
+    let port = proxy
+        .as_ref()
+        .map_or(d.plain_addr(), |p| p.addr())
+        .port()
+        .to_string();
     let ca = d.ca_cert_path().display().to_string();
     let time_out = work.path().join("time");
     let pop3_args = |kind_flag: &str, dest: &str| -> Vec<String> {
@@ -190,7 +210,9 @@ fn main() {
         .map(|a| a.to_string())
         .collect()
     };
-    let kinds = std::env::var("POP3_BENCH_KINDS").unwrap_or_else(|_| String::from("mbox,maildir"));
+    let default_kinds = if rtt_ms > 0 { "mbox" } else { "mbox,maildir" };
+    let kinds = std::env::var("POP3_BENCH_KINDS").unwrap_or_else(|_| String::from(default_kinds));
+    let mut poplib_wall = Vec::new();
     for kind in kinds.split(',').filter(|k| ["mbox", "maildir"].contains(k)) {
         let (mut pw, mut pc, mut mw, mut mc) = (vec![], vec![], vec![], vec![]);
         let (mut fw, mut fc) = (vec![], vec![]);
@@ -265,6 +287,17 @@ fn main() {
                 "  {kind:7} round {round}: pop3 wall {:.3} s cpu {:.3} s | mpop wall {:.3} s cpu {:.3} s",
                 pw[round], pc[round], mw[round], mc[round]
             );
+            if proxy.is_some() && kind == "mbox" {
+                let pdest = work.path().join(format!("poplib-{round}"));
+                let s = poplib(&port, d.user(), d.password(), &ca, &pdest, &time_out);
+                assert_eq!(count_from_lines(&pdest), n, "poplib fetched every message");
+                println!(
+                    "  {kind:7} round {round}: poplib wall {:.3} s cpu {:.3} s",
+                    s.wall, s.cpu
+                );
+                poplib_wall.push(s.wall);
+                let _ = fs::remove_file(&pdest);
+            }
             let _ = fs::remove_dir_all(&dest);
             let _ = fs::remove_file(&dest);
             let _ = fs::remove_dir_all(&mdest);
@@ -310,6 +343,13 @@ fn main() {
             );
         }
         let (pw, pc, mw, mc) = (median(pw), median(pc), median(mw), median(mc));
+        if !poplib_wall.is_empty() {
+            let lw = median(std::mem::take(&mut poplib_wall));
+            println!(
+                "{kind:7}: at {rtt_ms} ms RTT median poplib wall {lw:.3} s; ratio pop3/poplib: wall {:.3}",
+                pw / lw
+            );
+        }
         println!(
             "{kind:7}: median pop3 wall {pw:.3} s, cpu {pc:.3} s; mpop wall {mw:.3} s, cpu {mc:.3} s; \
              ratio pop3/mpop: wall {:.2}, cpu {:.2}",
@@ -317,4 +357,31 @@ fn main() {
             pc / mc
         );
     }
+}
+
+/// Python's poplib as a fetcher: STLS, USER/PASS, LIST, RETR each, QUIT,
+/// every message appended to `dest` behind a `From ` line (its own
+/// `From ` lines quoted, so that counting them counts messages).
+fn poplib(port: &str, user: &str, pass: &str, ca: &str, dest: &Path, time_out: &Path) -> Sample {
+    const SCRIPT: &str = r#"
+import os, poplib, ssl, sys
+port, user, ca, dest = sys.argv[1:5]
+p = poplib.POP3("127.0.0.1", int(port))
+p.stls(ssl.create_default_context(cafile=ca))
+p.user(user)
+p.pass_(os.environ["POP3_PASSWORD"])
+_, listing, _ = p.list()
+with open(dest, "wb") as f:
+    for entry in listing:
+        _, lines, _ = p.retr(int(entry.split()[0]))
+        body = [b">" + l if l.startswith(b"From ") else l for l in lines]
+        f.write(b"From poplib\n" + b"\n".join(body) + b"\n")
+p.quit()
+"#;
+    let dest = dest.display().to_string();
+    timed(
+        &["python3", "-c", SCRIPT, port, user, ca, &dest],
+        &[("POP3_PASSWORD", pass)],
+        time_out,
+    )
 }

@@ -597,7 +597,7 @@ pub fn fetch(s: &Server, cli: &Cli, req: &Request, tally: &mut Tally) -> Result<
     }
     let account = s.account.as_str();
 
-    let mut c = session::open(s, cli)?;
+    let mut c = session::open_for_fetch(s, cli)?;
     tally.login_delay = c
         .capabilities()
         .and_then(|k| k.login_delay)

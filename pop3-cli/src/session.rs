@@ -411,8 +411,21 @@ pub fn login(c: &mut TcpClient, s: &Server, secret: &Secret) -> Result<(), CliEr
 /// AUTH, whatever its response code) still ends the session with QUIT
 /// when the connection is usable.
 pub fn open(s: &Server, cli: &Cli) -> Result<TcpClient, CliError> {
+    open_with(s, cli, false)
+}
+
+/// [`open`] for a fetch, which lists right after logging in: the login
+/// also fetches LIST and UIDL, sent with the CAPA refresh (one round trip
+/// under PIPELINING), and the client's next `list()` / `uidl()` are
+/// answered from them.
+pub fn open_for_fetch(s: &Server, cli: &Cli) -> Result<TcpClient, CliError> {
+    open_with(s, cli, true)
+}
+
+fn open_with(s: &Server, cli: &Cli, prefetch_listing: bool) -> Result<TcpClient, CliError> {
     let secret = secret_for(s, cli)?;
     let mut c = connect(s)?;
+    c.set_prefetch_listing(prefetch_listing);
     if let Err(e) = login(&mut c, s, &secret) {
         return Err(abort(&mut c, e));
     }

@@ -60,9 +60,10 @@ pub struct Config {
     pub max_listing_bytes: usize,
     /// Pipelining policy.
     pub pipelining: Pipelining,
-    /// Most commands in flight at once when pipelining (default 100).
-    /// Blocking transports should keep this small enough that the replies
-    /// to a full window fit in the socket buffers.
+    /// Most commands in flight at once when pipelining (default 200). The
+    /// pipelined batches of the session layer also bound the command bytes
+    /// in flight ([`session::batch::Window`](crate::session::batch::Window)),
+    /// which is what keeps a blocking transport from deadlocking.
     pub max_in_flight: usize,
     /// Accept unique-ids outside RFC 1939's 1–70 printable ASCII characters
     /// (any non-empty bytes except CR, LF, NUL). Off by default.
@@ -85,7 +86,7 @@ impl Default for Config {
             max_entries: 1_000_000,
             max_listing_bytes: 64 * 1024 * 1024,
             pipelining: Pipelining::Auto,
-            max_in_flight: 100,
+            max_in_flight: 200,
             lenient_uids: false,
             tls: false,
             allow_cleartext_credentials: false,
@@ -1046,7 +1047,12 @@ impl Client {
                 return Ok(true);
             }
             match self.step() {
-                Ok(Step::Idle) => return Ok(false),
+                Ok(Step::Idle) => {
+                    if self.in_flight.is_empty() {
+                        self.recv.trim_idle();
+                    }
+                    return Ok(false);
+                }
                 Ok(Step::Progress) => continue,
                 Ok(Step::Chunk(handle, range)) => {
                     self.ready_chunk = Some((handle, range));

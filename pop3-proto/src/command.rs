@@ -466,6 +466,35 @@ impl Command {
         (len <= MAX_COMMAND_LINE).then_some(text)
     }
 
+    /// The length of the command line [`encode`](Command::encode) writes,
+    /// CRLF included (computed without allocating for the message commands
+    /// of pipelined batches: RETR, TOP, DELE, LIST n, UIDL n).
+    pub fn encoded_len(&self) -> usize {
+        let digits = |mut n: u32| {
+            let mut d = 1;
+            while n >= 10 {
+                n /= 10;
+                d += 1;
+            }
+            d
+        };
+        let kw = self.kind().keyword().len();
+        match self {
+            Command::List(Some(n))
+            | Command::Uidl(Some(n))
+            | Command::Retr(n)
+            | Command::Dele(n) => kw + 1 + digits(n.get()) + 2,
+            Command::Top(n, lines) => kw + 1 + digits(n.get()) + 1 + digits(*lines) + 2,
+            _ => {
+                let mut line = Vec::new();
+                self.encode(&mut line);
+                let len = line.len();
+                line.fill(0);
+                len
+            }
+        }
+    }
+
     /// Appends the command line, CRLF included, to `out`. Always exactly
     /// one line of at most 255 octets.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -546,6 +575,31 @@ pub(crate) fn encode_sasl_response(data: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn encoded_len_matches_encode() {
+        let n = |v| MsgNum::try_from(v).unwrap();
+        let cmds = [
+            Command::Retr(n(1)),
+            Command::Retr(n(9)),
+            Command::Retr(n(10)),
+            Command::Dele(n(4_294_967_295)),
+            Command::Top(n(123), 0),
+            Command::Top(n(7), 4_000_000_000),
+            Command::List(None),
+            Command::List(Some(n(99))),
+            Command::Uidl(Some(n(100))),
+            Command::Uidl(None),
+            Command::Stat,
+            Command::Capa,
+            Command::Quit,
+            Command::user("alice").unwrap(),
+            Command::pass("secret").unwrap(),
+        ];
+        for c in &cmds {
+            assert_eq!(c.encoded_len(), enc(c).len(), "{:?}", c.kind());
+        }
+    }
 
     fn enc(c: &Command) -> Vec<u8> {
         let mut v = Vec::new();

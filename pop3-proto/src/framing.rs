@@ -23,6 +23,9 @@ pub(crate) struct RecvBuf {
     scanned: usize,
 }
 
+/// What a drained buffer may keep while no reply is expected.
+const IDLE_KEEP: usize = 4 * 1024;
+
 /// Above this capacity an idle buffer gives memory back.
 const SHRINK_ABOVE: usize = 256 * 1024;
 
@@ -57,6 +60,17 @@ impl RecvBuf {
             self.buf.reserve_exact(data.len() + data.len() / 4);
         }
         self.buf.extend_from_slice(data);
+    }
+
+    /// Gives the memory back once everything was consumed and the buffer
+    /// grew beyond [`IDLE_KEEP`] (after a body or a listing): an idle
+    /// session keeps no large buffer.
+    pub(crate) fn trim_idle(&mut self) {
+        if self.start == self.buf.len() && self.buf.capacity() > IDLE_KEEP {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.scanned = 0;
+        }
     }
 
     /// Appends input without reclaiming consumed space (so ranges handed

@@ -146,6 +146,8 @@ impl Connect {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Step {
+    /// `set_prefetch_listing(true)`: later logins also fetch LIST and UIDL.
+    PrefetchListing,
     /// `login(user, password)`.
     Login(&'static str, &'static str, Expect<()>),
     /// `user(name)`.
@@ -834,6 +836,25 @@ pub fn all() -> Vec<Scenario> {
                     "RETR", "TOP", "TOP", "DELE", "RETR", "STAT", "RSET", "NOOP", "STAT", "QUIT",
                 ]),
             ],
+        ),
+        scenario(
+            // LIST and UIDL come with the login, answer the next list() and
+            // uidl() without being sent again; a DELE drops them.
+            "prefetched_listing",
+            base,
+            Connect::plain(),
+            vec![
+                Step::PrefetchListing,
+                login(),
+                Step::List(Expect::Ok(list.clone())),
+                Step::Uidl(Expect::Ok(uidl.clone())),
+                Step::Dele(1, ok()),
+                Step::List(Expect::Ok(list[1..].to_vec())),
+                Step::Quit(ok()),
+            ],
+            vec![ServerCheck::Commands(vec![
+                "CAPA", "AUTH", "CAPA", "LIST", "UIDL", "DELE", "LIST", "QUIT",
+            ])],
         ),
         scenario(
             "dele_quit_commits",

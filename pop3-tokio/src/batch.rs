@@ -119,6 +119,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         loop {
             batch.fill(&mut |cmd| self.enqueue(cmd))?;
             if batch.is_finished() {
+                self.d.idle();
                 return Ok(());
             }
             match self.d.session.poll_event() {

@@ -92,6 +92,7 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> Body<'c, S> {
                 }
                 Ok(Action::Done(Output::Body { octets })) => {
                     self.end = Some(octets);
+                    self.client.d.idle();
                     return Poll::Ready(Ok(false));
                 }
                 Ok(Action::BodyStart(_)) => {}
@@ -151,7 +152,10 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> Body<'c, S> {
                         }
                     }
                 }
-                Ok(Action::Done(Output::Body { octets })) => self.end = Some(octets),
+                Ok(Action::Done(Output::Body { octets })) => {
+                    self.end = Some(octets);
+                    self.client.d.idle();
+                }
                 Ok(Action::BodyStart(_)) => {}
                 Ok(Action::Done(_) | Action::StartTls) => {
                     self.failed = true;

@@ -53,10 +53,13 @@ pub(crate) struct State {
     timeouts: Timeouts,
 }
 
-/// The default pipeline window of the batch methods. The tokio adapter
-/// reads while it writes, so the window only bounds how many replies may
-/// be outstanding (memory for their handles), not a deadlock risk.
-pub const DEFAULT_WINDOW: usize = 100;
+/// The default pipeline window of the batch methods: the cap the window
+/// grows to (from
+/// [`INITIAL_WINDOW`](pop3_proto::session::batch::INITIAL_WINDOW), doubling
+/// every round trip), which protects the server; the command bytes in flight
+/// are bounded too. The tokio adapter reads while it writes, so the window
+/// is no deadlock risk here.
+pub const DEFAULT_WINDOW: usize = 200;
 
 impl<S> std::fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -394,7 +397,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     pub(crate) async fn run(&mut self) -> Result<Ran> {
         loop {
             match self.d.session.poll() {
-                Ok(Action::Done(out)) => return Ok(Ran::Done(out)),
+                Ok(Action::Done(out)) => {
+                    self.d.idle();
+                    return Ok(Ran::Done(out));
+                }
                 Ok(Action::StartTls) => return Ok(Ran::StartTls),
                 Ok(Action::Body(_) | Action::BodyStart(_)) => {}
                 Ok(_) => self.pump().await?,
@@ -494,6 +500,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// without TLS.
     pub fn set_allow_cleartext_credentials(&mut self, yes: bool) {
         self.d.session.set_allow_cleartext_credentials(yes);
+    }
+
+    /// Makes later logins also fetch `LIST` and `UIDL` together with the
+    /// CAPA refresh (one round trip instead of three when the server
+    /// announced `PIPELINING`; see
+    /// [`Session::set_prefetch_listing`](pop3_proto::session::Session::set_prefetch_listing)).
+    /// The next [`Client::list`] and [`Client::uidl`] are then answered
+    /// without a round trip (a `-ERR` to UIDL is asked again). For a
+    /// fetcher, which lists right after logging in.
+    pub fn set_prefetch_listing(&mut self, yes: bool) {
+        self.d.session.set_prefetch_listing(yes);
+    }
+
+    /// The current size of the adaptive read buffer
+    /// ([`ReadBuffer`](pop3_adapter::ReadBuffer)): small while idle,
+    /// growing during bodies and listings, small again once an operation
+    /// ended (for monitoring memory per session).
+    pub fn read_buffer_size(&self) -> usize {
+        self.d.read_buffer().capacity()
     }
 
     /// The pipeline window of the batch methods.

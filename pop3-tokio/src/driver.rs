@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
-use pop3_adapter::log;
+use pop3_adapter::{log, ReadBuffer};
 
 pop3_adapter::tracing_logger!(
     /// Emits the shared log lines ([`pop3_adapter::log`]) under this crate's
@@ -29,10 +29,6 @@ pop3_adapter::tracing_logger!(
     Log,
     "pop3_tokio"
 );
-
-/// Size of the read buffer: big enough that a body arrives in few,
-/// large chunks; the core keeps at most one partial line beyond it.
-pub(crate) const READ_BUF: usize = 64 * 1024;
 
 /// What one [`Driver::poll_io`] achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +84,8 @@ use std::future::Future as _;
 
 /// The driver's own state: buffers and timers.
 pub(crate) struct IoState {
-    rbuf: Box<[u8]>,
+    /// Small while idle, growing for bodies and listings.
+    rbuf: ReadBuffer,
     wbuf: Vec<u8>,
     wpos: usize,
     flush_needed: bool,
@@ -117,7 +114,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
             stream,
             session,
             st: IoState {
-                rbuf: vec![0; READ_BUF].into_boxed_slice(),
+                rbuf: ReadBuffer::new(),
                 wbuf: Vec::new(),
                 wpos: 0,
                 flush_needed: false,
@@ -149,6 +146,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
     /// Forgets a partly elapsed write timeout (at the start of every call).
     pub(crate) fn reset_timers(&mut self) {
         self.st.write_timer.disarm();
+    }
+
+    /// The read buffer.
+    pub(crate) fn read_buffer(&self) -> &ReadBuffer {
+        &self.st.rbuf
+    }
+
+    /// An operation ended: the read buffer goes back to its idle size if
+    /// no reply is expected.
+    pub(crate) fn idle(&mut self) {
+        if !self.session.client().wants_read() {
+            self.st.rbuf.idle();
+        }
     }
 
     /// Whether output is still waiting to reach the transport.
@@ -238,12 +248,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let reading = !self.st.read_eof && self.session.client().wants_read();
         if reading {
             let now_at = Instant::now();
-            let mut buf = ReadBuf::new(&mut self.st.rbuf);
+            let mut buf = ReadBuf::new(self.st.rbuf.space());
             let r = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
             let now = At::from_epoch(now_at.saturating_duration_since(self.st.epoch));
             match r {
                 Poll::Ready(Ok(())) => {
                     let data = buf.filled();
+                    let n = data.len();
                     if data.is_empty() {
                         log::end_of_stream(&Log, true);
                         self.st.read_eof = true;
@@ -252,6 +263,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                         log::received(&Log, data);
                         self.session.handle_input(now, data);
                     }
+                    self.st.rbuf.filled(n);
                     return Poll::Ready(Ok(Progress::Read));
                 }
                 // rustls reports a TCP close without close_notify this

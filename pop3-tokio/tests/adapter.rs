@@ -349,3 +349,27 @@ async fn login_prefers_scram_plus_with_channel_binding_after_stls() {
     c.quit().await.unwrap();
     server.script_result().unwrap();
 }
+
+/// Two 1 MiB messages: the adaptive read buffer is back to its idle size
+/// once a RETR (and a pipelined batch) ended.
+#[tokio::test(flavor = "current_thread")]
+async fn read_buffer_is_small_again_after_a_big_body() {
+    use pop3_adapter::ReadBuffer;
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    while big.len() < 1 << 20 {
+        big.extend_from_slice(b"0123456789abcdef0123456789abcdef0123456789abcdef\r\n");
+    }
+    let server = Server::builder()
+        .user(USER, PASS)
+        .mailbox(Mailbox::new().with("big", big.clone()).with("big2", big))
+        .start()
+        .unwrap();
+    let mut c = login(&server).await;
+    assert_eq!(c.read_buffer_size(), ReadBuffer::MIN);
+    assert!(c.retr(1).await.unwrap().len() >= 1 << 20);
+    assert_eq!(c.read_buffer_size(), ReadBuffer::MIN);
+    let mut sink = CollectSink::new(|_, _| Ok(Disposition::Keep));
+    assert_eq!(c.retr_each([1, 2], &mut sink).await.unwrap().received, 2);
+    assert_eq!(c.read_buffer_size(), ReadBuffer::MIN);
+    c.quit().await.unwrap();
+}

@@ -9,6 +9,10 @@ use pop3_tokio::{Client, TcpClient};
 
 async fn step(c: &mut TcpClient, step: &Step) -> Result<(), String> {
     match step {
+        Step::PrefetchListing => {
+            c.set_prefetch_listing(true);
+            Ok(())
+        }
         Step::Login(u, p, e) => check("login", unit(c.login(u, p).await), e),
         Step::User(u, e) => check("user", unit(c.user(u).await), e),
         Step::Pass(p, e) => check("pass", unit(c.pass(p).await), e),

@@ -133,6 +133,116 @@ pub trait Batch {
     fn handle_event(&mut self, ev: Event<'_>) -> Result<Option<Handle>, UsageError>;
 }
 
+/// The window a batch starts with: commands sent before the first reply.
+pub const INITIAL_WINDOW: usize = 16;
+
+/// The default bound on command bytes in flight: well inside any socket
+/// send buffer (Linux starts at 16 KiB), so a driver that cannot read
+/// while it writes never blocks writing commands while the server blocks
+/// writing replies, however large the replies are (~400 `RETR`s).
+pub const MAX_BYTES_IN_FLIGHT: usize = 4096;
+
+/// `TOP 4294967295 4294967295\r\n`: the longest RETR/TOP/DELE line.
+const LONGEST_MSG_COMMAND: usize = 27;
+
+/// The pipelining window of a batch, counted in commands and in command
+/// bytes (never in reply sizes).
+///
+/// Like a TCP congestion window it starts small ([`INITIAL_WINDOW`]) and
+/// grows by one command per reply received while the batch has more to
+/// send (so it doubles every round trip) up to `cap`, the bound that
+/// protects the server. Independently, the command bytes in flight never
+/// exceed [`Window::max_bytes`]. A freed slot is refilled at once (no
+/// waiting for half the window to drain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    cap: usize,
+    max_bytes: usize,
+    size: usize,
+    count: usize,
+    bytes: usize,
+}
+
+impl Window {
+    /// A window growing from [`INITIAL_WINDOW`] up to `cap` commands (at
+    /// least 1), bounded by [`MAX_BYTES_IN_FLIGHT`] command bytes.
+    pub fn new(cap: usize) -> Window {
+        let cap = cap.max(1);
+        Window {
+            cap,
+            max_bytes: MAX_BYTES_IN_FLIGHT,
+            size: INITIAL_WINDOW.min(cap),
+            count: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Starts at `size` commands instead (clamped to 1 ..= cap).
+    pub fn with_initial(mut self, size: usize) -> Window {
+        self.size = size.clamp(1, self.cap);
+        self
+    }
+
+    /// Bounds the command bytes in flight by `max_bytes` instead (one
+    /// command is always allowed, whatever its length).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Window {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// The current size in commands (grows up to [`Window::cap`]).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The largest size the window may grow to.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// The bound on command bytes in flight.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Commands sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.count
+    }
+
+    /// Command bytes sent and not yet answered.
+    pub fn bytes_in_flight(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether a command of `len` bytes may be sent now.
+    pub fn has_room(&self, len: usize) -> bool {
+        self.count == 0 || (self.count < self.size && self.bytes + len <= self.max_bytes)
+    }
+
+    /// Whether no further command of a batch's usual length (up to the
+    /// longest `TOP` line) may be sent.
+    fn is_full(&self) -> bool {
+        !self.has_room(LONGEST_MSG_COMMAND)
+    }
+
+    /// A command of `len` bytes went out.
+    pub fn sent(&mut self, len: usize) {
+        self.count += 1;
+        self.bytes += len;
+    }
+
+    /// The reply to a command of `len` bytes arrived; `more` says whether
+    /// the batch still has commands to send (only then does it grow).
+    pub fn answered(&mut self, len: usize, more: bool) {
+        self.count = self.count.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(len);
+        if more && self.size < self.cap {
+            self.size += 1;
+        }
+    }
+}
+
 /// What a command of a [`RetrBatch`] was sent for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
@@ -157,10 +267,13 @@ enum Pending {
 pub struct RetrBatch<I, K, E> {
     msgs: I,
     top: Option<u32>,
-    window: usize,
+    window: Window,
     sink: K,
-    /// Commands sent and not yet fully answered, oldest first.
-    outstanding: VecDeque<(Handle, Pending)>,
+    /// Commands sent and not yet fully answered (with their length),
+    /// oldest first.
+    outstanding: VecDeque<(Handle, Pending, usize)>,
+    /// The next message, taken from `msgs` but not yet sent (no room).
+    peeked: Option<u32>,
     /// Messages complete with `Disposition::Delete`, DELE not yet sent.
     to_delete: VecDeque<u32>,
     /// The first sink error, with its message.
@@ -174,6 +287,7 @@ pub struct RetrBatch<I, K, E> {
 impl<I, K, E> fmt::Debug for RetrBatch<I, K, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetrBatch")
+            .field("window", &self.window)
             .field("outstanding", &self.outstanding)
             .field("to_delete", &self.to_delete)
             .field("current", &self.current)
@@ -184,14 +298,21 @@ impl<I, K, E> fmt::Debug for RetrBatch<I, K, E> {
 
 impl<I: Iterator<Item = u32>, K: MessageSink<E>, E> RetrBatch<I, K, E> {
     /// RETR each of `msgs` (TOP `n lines` with `top = Some(lines)`), at
-    /// most `window` commands outstanding (at least 1).
+    /// most `window` commands outstanding (at least 1; the window grows
+    /// to it, see [`Window`]).
     pub fn new(msgs: I, top: Option<u32>, window: usize, sink: K) -> Self {
+        Self::with_window(msgs, top, Window::new(window), sink)
+    }
+
+    /// [`RetrBatch::new`] with an explicit [`Window`].
+    pub fn with_window(msgs: I, top: Option<u32>, window: Window, sink: K) -> Self {
         RetrBatch {
             msgs,
             top,
-            window: window.max(1),
+            window,
             sink,
             outstanding: VecDeque::new(),
+            peeked: None,
             to_delete: VecDeque::new(),
             sink_error: None,
             current: None,
@@ -223,7 +344,7 @@ impl<I: Iterator<Item = u32>, K: MessageSink<E>, E> RetrBatch<I, K, E> {
     /// received, else the oldest one requested and not yet answered) and
     /// the report so far.
     pub fn fail(self) -> (Option<u32>, BatchReport) {
-        let oldest = self.outstanding.iter().find_map(|(_, p)| match p {
+        let oldest = self.outstanding.iter().find_map(|(_, p, _)| match p {
             Pending::Body(n) => Some(*n),
             Pending::Dele(_) => None,
         });
@@ -240,11 +361,11 @@ impl<I: Iterator<Item = u32>, K: MessageSink<E>, E> Batch for RetrBatch<I, K, E>
         &mut self,
         enqueue: &mut dyn FnMut(Command) -> Result<Handle, D>,
     ) -> Result<(), D> {
-        while self.sink_error.is_none() && self.outstanding.len() < self.window {
+        while self.sink_error.is_none() {
             let (n, pending) = match self.to_delete.front() {
                 Some(&n) => (n, Pending::Dele(n)),
                 None if self.exhausted => break,
-                None => match self.msgs.next() {
+                None => match self.peeked.take().or_else(|| self.msgs.next()) {
                     Some(n) => (n, Pending::Body(n)),
                     None => {
                         self.exhausted = true;
@@ -263,11 +384,19 @@ impl<I: Iterator<Item = u32>, K: MessageSink<E>, E> Batch for RetrBatch<I, K, E>
                     None => Command::Retr(m),
                 },
             };
+            let len = cmd.encoded_len();
+            if !self.window.has_room(len) {
+                if let Pending::Body(n) = pending {
+                    self.peeked = Some(n);
+                }
+                break;
+            }
             let handle = enqueue(cmd)?;
             if let Pending::Dele(_) = pending {
                 self.to_delete.pop_front();
             }
-            self.outstanding.push_back((handle, pending));
+            self.window.sent(len);
+            self.outstanding.push_back((handle, pending, len));
         }
         Ok(())
     }
@@ -279,17 +408,17 @@ impl<I: Iterator<Item = u32>, K: MessageSink<E>, E> Batch for RetrBatch<I, K, E>
     }
 
     /// Whether [`Batch::fill`] has something to send now: a DELE the
-    /// sink just asked for, or room for more RETRs once half the window
-    /// has drained (an adapter that cannot read and write at once stops
-    /// reading to send them).
+    /// sink just asked for, or a RETR, as soon as the window has room
+    /// (the pipe is refilled continuously; an adapter that cannot read and
+    /// write at once stops reading to send it).
     fn wants_fill(&self) -> bool {
         if self.outstanding.is_empty() {
             return true;
         }
-        if self.sink_error.is_some() || self.outstanding.len() >= self.window {
+        if self.sink_error.is_some() || self.window.is_full() {
             return false;
         }
-        !self.to_delete.is_empty() || (!self.exhausted && self.outstanding.len() * 2 <= self.window)
+        !self.to_delete.is_empty() || !self.exhausted
     }
 
     /// Handles one core event: the sink calls and the report. Returns the
@@ -303,10 +432,10 @@ impl<I: Iterator<Item = u32>, K: MessageSink<E>, E> Batch for RetrBatch<I, K, E>
                 _ => Ok(None),
             };
         };
-        let Some(i) = self.outstanding.iter().position(|(h, _)| *h == handle) else {
+        let Some(i) = self.outstanding.iter().position(|(h, _, _)| *h == handle) else {
             return Ok(None);
         };
-        let what = self.outstanding[i].1;
+        let (_, what, len) = self.outstanding[i];
         let terminal = !matches!(ev, Event::Ok { .. } | Event::BodyChunk { .. })
             || matches!(what, Pending::Dele(_));
         match (ev, what) {
@@ -342,6 +471,8 @@ impl<I: Iterator<Item = u32>, K: MessageSink<E>, E> Batch for RetrBatch<I, K, E>
         }
         if terminal {
             self.outstanding.remove(i);
+            let more = self.sink_error.is_none() && (!self.exhausted || !self.to_delete.is_empty());
+            self.window.answered(len, more);
             Ok(Some(handle))
         } else {
             Ok(None)
@@ -355,21 +486,27 @@ impl<I: Iterator<Item = u32>, K: MessageSink<E>, E> Batch for RetrBatch<I, K, E>
 /// [`CommandBatch::finish`].
 #[derive(Debug)]
 pub struct CommandBatch {
-    queue: core::iter::Enumerate<vec::IntoIter<Command>>,
-    window: usize,
-    /// Outstanding commands: handle to index.
-    index: BTreeMap<Handle, usize>,
+    queue: core::iter::Peekable<core::iter::Enumerate<vec::IntoIter<Command>>>,
+    window: Window,
+    /// Outstanding commands: handle to index and length.
+    index: BTreeMap<Handle, (usize, usize)>,
     bodies: BTreeMap<Handle, Vec<u8>>,
     replies: Vec<Option<Reply>>,
 }
 
 impl CommandBatch {
-    /// Sends `commands`, at most `window` outstanding (at least 1).
+    /// Sends `commands`, at most `window` outstanding (at least 1; the
+    /// window grows to it, see [`Window`]).
     pub fn new(commands: Vec<Command>, window: usize) -> CommandBatch {
+        Self::with_window(commands, Window::new(window))
+    }
+
+    /// [`CommandBatch::new`] with an explicit [`Window`].
+    pub fn with_window(commands: Vec<Command>, window: Window) -> CommandBatch {
         CommandBatch {
             replies: vec![None; commands.len()],
-            queue: commands.into_iter().enumerate(),
-            window: window.max(1),
+            queue: commands.into_iter().enumerate().peekable(),
+            window,
             index: BTreeMap::new(),
             bodies: BTreeMap::new(),
         }
@@ -390,12 +527,17 @@ impl Batch for CommandBatch {
         &mut self,
         enqueue: &mut dyn FnMut(Command) -> Result<Handle, D>,
     ) -> Result<(), D> {
-        while self.index.len() < self.window {
+        while let Some((_, cmd)) = self.queue.peek() {
+            let len = cmd.encoded_len();
+            if !self.window.has_room(len) {
+                break;
+            }
             let Some((i, cmd)) = self.queue.next() else {
                 break;
             };
             let h = enqueue(cmd)?;
-            self.index.insert(h, i);
+            self.window.sent(len);
+            self.index.insert(h, (i, len));
         }
         Ok(())
     }
@@ -405,10 +547,10 @@ impl Batch for CommandBatch {
         self.index.is_empty() && self.queue.len() == 0
     }
 
-    /// Whether [`Batch::fill`] has something to send now (half the
-    /// window drained, or everything answered).
+    /// Whether [`Batch::fill`] has something to send now (room in the
+    /// window, or everything answered).
     fn wants_fill(&self) -> bool {
-        self.index.is_empty() || (self.queue.len() > 0 && self.index.len() * 2 <= self.window)
+        self.index.is_empty() || (self.queue.len() > 0 && !self.window.is_full())
     }
 
     /// Handles one core event; returns the handle whose last event this
@@ -421,7 +563,7 @@ impl Batch for CommandBatch {
                 _ => Ok(None),
             };
         };
-        let Some(&i) = self.index.get(&h) else {
+        let Some(&(i, len)) = self.index.get(&h) else {
             return Ok(None);
         };
         let reply = match ev {
@@ -447,6 +589,7 @@ impl Batch for CommandBatch {
             _ => return Ok(None),
         };
         self.index.remove(&h);
+        self.window.answered(len, self.queue.len() > 0);
         self.replies[i] = Some(reply);
         Ok(Some(h))
     }

@@ -63,6 +63,31 @@
 //! refused CAPA. When CAPA was refused, a SASL initial response is never
 //! sent inline (pre-RFC 2449 servers may not accept it).
 //!
+//! ## Round trips
+//!
+//! Round trips from [`Session::start_login`] (or the explicit method) to
+//! the output, the CAPA refresh included; then to the listing a fetcher
+//! needs (LIST and UIDL), without and with
+//! [`Session::set_prefetch_listing`]. USER, PASS, APOP and AUTH are never
+//! pipelined (each one's outcome decides the next); the CAPA refresh, LIST
+//! and UIDL are, once `PIPELINING` is known. Add one when the capabilities
+//! are not known yet (CAPA first) and one when `UTF8` is needed first; a
+//! server that refused CAPA gets no refresh (one less) and no inline SASL
+//! initial response (one more for SASL).
+//!
+//! | method | login | + LIST, UIDL | prefetched, `PIPELINING` before login | prefetched, `PIPELINING` only after |
+//! |---|---|---|---|---|
+//! | USER + PASS | 3 | 5 | 3 | 4 |
+//! | APOP | 2 | 4 | 2 | 3 |
+//! | AUTH PLAIN (initial response inline) | 2 | 4 | 2 | 3 |
+//! | AUTH LOGIN | 4 | 6 | 4 | 5 |
+//! | AUTH CRAM-MD5 | 3 | 5 | 3 | 4 |
+//! | AUTH SCRAM-SHA-256 / -SHA-1 (-PLUS) | 4 | 6 | 4 | 5 |
+//!
+//! Without `PIPELINING` at all, the prefetch saves nothing (one command
+//! per round trip, as without it). The automatic login stays "strongest
+//! mechanism first": it may cost a round trip or two more than USER/PASS.
+//!
 //! *APOP whose secret differs from the password*: an automatic login whose
 //! APOP gets `-ERR` without `[IN-USE]`, `[LOGIN-DELAY]` or `[SYS/…]` falls
 //! back to USER/PASS (APOP is only chosen over TLS, so the password is
@@ -251,6 +276,17 @@ enum Op {
         started: bool,
     },
     Login(Box<LoginOp>),
+    /// After a login with [`Session::set_prefetch_listing`]: CAPA, LIST,
+    /// UIDL; finishes with `then` once all are answered.
+    PostLogin(Box<PostLogin>),
+}
+
+/// The replies a [`Op::PostLogin`] still waits for.
+struct PostLogin {
+    capa: Option<Handle>,
+    list: Option<Handle>,
+    uidl: Option<Handle>,
+    then: Output,
 }
 
 impl Op {
@@ -261,6 +297,7 @@ impl Op {
             | Op::Capa { handle: h, .. }
             | Op::Command(h)
             | Op::Body { handle: h, .. } => alloc::vec![*h],
+            Op::PostLogin(p) => [p.capa, p.list, p.uidl].into_iter().flatten().collect(),
             Op::Login(l) => match l.stage {
                 LoginStage::Capa(h)
                 | LoginStage::Utf8(h)
@@ -304,6 +341,10 @@ pub struct Session {
     observer: Option<fn(&Event<'_>)>,
     /// The `+OK` of the running RETR/TOP, not yet reported.
     body_start: Option<Status>,
+    /// Logins also fetch LIST and UIDL ([`Session::set_prefetch_listing`]).
+    prefetch_listing: bool,
+    /// LIST and UIDL fetched with the last login, each answered once.
+    prefetched: [Option<Response>; 2],
 }
 
 impl core::fmt::Debug for Session {
@@ -349,10 +390,33 @@ impl Session {
             body_received: 0,
             observer: None,
             body_start: None,
+            prefetch_listing: false,
+            prefetched: [None, None],
         }
     }
 
     // ----- getters -----
+
+    /// Makes every later login also fetch `LIST` and `UIDL`, sent with
+    /// the CAPA refresh after the login's last `+OK`: in the same write
+    /// when the server announced `PIPELINING` before the login, else as
+    /// soon as the refreshed CAPA announces it (the refresh is the only way
+    /// to know; without it, one after the other). The login's output is
+    /// unchanged; the next `LIST` / `UIDL` (no argument) started with
+    /// [`start_command`](Session::start_command) is then answered at once
+    /// from what was fetched, without a round trip. Any other command
+    /// first drops what was fetched (the listing could change). A `-ERR`
+    /// to either is not kept: the command is then sent for real. See the
+    /// round trips per login method in the [module docs](self).
+    pub fn set_prefetch_listing(&mut self, yes: bool) {
+        self.prefetch_listing = yes;
+    }
+
+    /// Whether logins also fetch `LIST` and `UIDL`
+    /// ([`Session::set_prefetch_listing`]).
+    pub fn prefetch_listing(&self) -> bool {
+        self.prefetch_listing
+    }
 
     /// The machine underneath, for inspection.
     pub fn client(&self) -> &Client {
@@ -634,6 +698,19 @@ impl Session {
             }
             _ => {}
         }
+        let slot = match cmd {
+            Command::List(None) => Some(0),
+            Command::Uidl(None) => Some(1),
+            _ => None,
+        };
+        match slot.and_then(|i| self.prefetched[i].take()) {
+            Some(r) => {
+                self.ready = Some(Output::Response(r));
+                return Ok(());
+            }
+            None if slot.is_none() => self.prefetched = [None, None],
+            None => {}
+        }
         let body = matches!(cmd, Command::Retr(_) | Command::Top(..));
         let h = self.enqueue_inner(cmd)?;
         self.op = if body {
@@ -739,6 +816,7 @@ impl Session {
     }
 
     fn start_login_op(&mut self, kind: LoginKind) -> Result<(), SessionError> {
+        self.prefetched = [None, None];
         let mut op = Box::new(LoginOp {
             kind,
             stage: LoginStage::Start,
@@ -791,6 +869,7 @@ impl Session {
     /// policy apply as for operations.
     pub fn enqueue(&mut self, cmd: Command) -> Result<Handle, SessionError> {
         self.begin()?;
+        self.prefetched = [None, None];
         self.enqueue_inner(cmd)
     }
 
@@ -1071,7 +1150,32 @@ impl Session {
                     self.op = Op::Capa { handle, then };
                     Ok(None)
                 }
+                LoginNext::PostLogin(p) => {
+                    self.op = Op::PostLogin(p);
+                    Ok(None)
+                }
             },
+            (Op::PostLogin(mut p), reply) => {
+                let ok = match reply {
+                    Reply::Ok(r) => Some(r),
+                    _ => None,
+                };
+                if p.capa == Some(h) {
+                    p.capa = None;
+                } else if p.list == Some(h) {
+                    p.list = None;
+                    self.prefetched[0] = ok.filter(|r| matches!(r, Response::List(_)));
+                } else if p.uidl == Some(h) {
+                    p.uidl = None;
+                    self.prefetched[1] = ok.filter(|r| matches!(r, Response::Uidl(_)));
+                }
+                if p.capa.is_none() && p.list.is_none() && p.uidl.is_none() {
+                    Ok(Some(p.then))
+                } else {
+                    self.op = Op::PostLogin(p);
+                    Ok(None)
+                }
+            }
             (_, Reply::Err(command, response)) => Err(SessionError::Server { command, response }),
             (_, _) => Ok(None),
         }
@@ -1204,10 +1308,28 @@ impl Session {
                     (LoginKind::Auto { .. }, Some(m)) => Output::LoggedIn(m),
                     _ => Output::Authenticated(r.into_status().unwrap_or_default()),
                 };
-                if self.client.capa_refused() {
-                    return Ok(LoginNext::Done(then));
+                let capa = if self.client.capa_refused() {
+                    None
+                } else {
+                    Some(self.enqueue_inner(Command::Capa)?)
+                };
+                if self.prefetch_listing {
+                    // With PIPELINING known, the machine sends all three
+                    // at once; else LIST waits for CAPA's answer, which
+                    // may announce it.
+                    let list = Some(self.enqueue_inner(Command::List(None))?);
+                    let uidl = Some(self.enqueue_inner(Command::Uidl(None))?);
+                    return Ok(LoginNext::PostLogin(Box::new(PostLogin {
+                        capa,
+                        list,
+                        uidl,
+                        then,
+                    })));
                 }
-                Ok(LoginNext::Capa(self.enqueue_inner(Command::Capa)?, then))
+                match capa {
+                    Some(h) => Ok(LoginNext::Capa(h, then)),
+                    None => Ok(LoginNext::Done(then)),
+                }
             }
             (LoginStage::Final(_), Reply::Err(CommandKind::Apop, response))
                 if matches!(l.kind, LoginKind::Auto { .. }) && apop_fallback(&response) =>
@@ -1235,6 +1357,8 @@ enum LoginNext {
     Done(Output),
     /// Finished once this CAPA is answered.
     Capa(Handle, Output),
+    /// Finished once CAPA, LIST and UIDL are answered.
+    PostLogin(Box<PostLogin>),
 }
 
 /// Whether an APOP `-ERR` may mean "wrong secret" (not a lock, a delay or

@@ -78,11 +78,16 @@ impl Harness {
 
 /// Logged in with USER/PASS over implicit TLS, wire cleared.
 fn logged_in() -> Harness {
+    logged_in_with(b"+OK\r\n.\r\n")
+}
+
+/// [`logged_in`], the CAPA refreshed after login answered with `capa`.
+fn logged_in_with(capa: &[u8]) -> Harness {
     let mut h = Harness::new(TlsPolicy::Implicit, false);
     h.serve(&[b"+OK hi\r\n", b"+OK\r\n.\r\n", b"+OK\r\n", b"+OK\r\n"]);
     h.connect();
     h.s.start_login("u", "p", &[1; 32]).unwrap();
-    h.serve(&[b"+OK\r\n.\r\n"]);
+    h.serve(&[capa]);
     h.run().unwrap();
     h.wire.clear();
     h
@@ -773,4 +778,261 @@ fn batch_deletes_only_what_the_sink_stored() {
     assert_eq!(report.deleted, [1]);
     assert_eq!(h.sent(), "RETR 1\r\nDELE 1\r\nRETR 2\r\n");
     assert_eq!(sink.calls, ["data 1 4", "end 1 4", "data 2 4", "end 2 4"]);
+}
+
+// ----- the batch window -----
+
+/// Logged in, the refreshed CAPA announcing PIPELINING, wire cleared.
+fn logged_in_pipelining() -> Harness {
+    logged_in_with(b"+OK\r\nPIPELINING\r\n.\r\n")
+}
+
+struct KeepSink;
+
+impl batch::MessageSink<()> for KeepSink {
+    fn data(&mut self, _: u32, _: &[u8]) -> Result<(), ()> {
+        Ok(())
+    }
+    fn end(&mut self, _: u32, _: u64) -> Result<batch::Disposition, ()> {
+        Ok(batch::Disposition::Keep)
+    }
+}
+
+/// Runs a RETR batch round trip by round trip: fills, sends, then answers
+/// every command sent so far at once. Returns the commands sent per round.
+fn rounds(h: &mut Harness, b: &mut impl batch::Batch) -> Vec<usize> {
+    let mut rounds = Vec::new();
+    loop {
+        b.fill(&mut |c| h.s.enqueue(c)).unwrap();
+        if b.is_finished() {
+            return rounds;
+        }
+        let start = h.wire.len();
+        while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+        let sent = h.wire[start..].split(|&c| c == b'\n').count() - 1;
+        rounds.push(sent);
+        let mut replies = Vec::new();
+        for _ in 0..sent {
+            replies.extend_from_slice(b"+OK\r\nx\r\n.\r\n");
+        }
+        h.s.handle_input(h.now, &replies);
+        while let Some(ev) = h.s.poll_event().unwrap() {
+            b.handle_event(ev).unwrap();
+        }
+    }
+}
+
+#[test]
+fn window_grows_each_round_trip_up_to_its_cap() {
+    let mut h = logged_in_pipelining();
+    let mut sink = KeepSink;
+    let mut b = batch::RetrBatch::new(1u32..=200, None, 64, &mut sink);
+    // Starts at INITIAL_WINDOW, doubles per round trip, stops at the cap.
+    assert_eq!(rounds(&mut h, &mut b), [16, 32, 64, 64, 24]);
+    assert_eq!(b.finish().unwrap().received, 200);
+}
+
+#[test]
+fn window_is_bounded_by_command_bytes_not_reply_sizes() {
+    let mut h = logged_in_pipelining();
+    let mut sink = KeepSink;
+    // "RETR 100\r\n" .. "RETR 999\r\n" are 10 bytes: 100 bytes hold 10.
+    let w = batch::Window::new(1000)
+        .with_initial(1000)
+        .with_max_bytes(100);
+    let mut b = batch::RetrBatch::with_window(100u32..=149, None, w, &mut sink);
+    assert_eq!(rounds(&mut h, &mut b), [10, 10, 10, 10, 10]);
+    // A single command is always allowed, whatever its length.
+    let mut w = batch::Window::new(4).with_max_bytes(1);
+    assert!(w.has_room(10));
+    w.sent(10);
+    assert!(!w.has_room(1));
+    assert_eq!(w.bytes_in_flight(), 10);
+}
+
+#[test]
+fn window_refills_as_soon_as_one_reply_arrives() {
+    use batch::Batch;
+    let mut h = logged_in_pipelining();
+    let mut sink = KeepSink;
+    let w = batch::Window::new(4).with_initial(4);
+    let mut b = batch::RetrBatch::with_window(1u32..=10, None, w, &mut sink);
+    b.fill(&mut |c| h.s.enqueue(c)).unwrap();
+    while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+    assert_eq!(h.sent(), "RETR 1\r\nRETR 2\r\nRETR 3\r\nRETR 4\r\n");
+    assert!(!b.wants_fill(), "a full window waits");
+    h.wire.clear();
+    h.s.handle_input(h.now, b"+OK\r\nx\r\n.\r\n");
+    while let Some(ev) = h.s.poll_event().unwrap() {
+        b.handle_event(ev).unwrap();
+    }
+    // One slot freed: it is refilled at once, not when half drained.
+    assert!(b.wants_fill());
+    b.fill(&mut |c| h.s.enqueue(c)).unwrap();
+    while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+    assert_eq!(h.sent(), "RETR 5\r\n");
+    assert!(!b.wants_fill());
+}
+
+#[test]
+fn window_growth_stops_at_the_cap_and_when_nothing_is_left() {
+    let mut w = batch::Window::new(40);
+    assert_eq!(w.size(), batch::INITIAL_WINDOW);
+    for _ in 0..50 {
+        w.sent(8);
+        w.answered(8, true);
+    }
+    assert_eq!((w.size(), w.cap()), (40, 40));
+    assert_eq!(
+        batch::Window::new(10).size(),
+        10,
+        "starts at most at the cap"
+    );
+    let mut w = batch::Window::new(10).with_initial(2);
+    w.sent(8);
+    w.answered(8, false);
+    assert_eq!(w.size(), 2, "no growth once the batch has nothing to send");
+    assert_eq!((w.in_flight(), w.bytes_in_flight()), (0, 0));
+    assert_eq!(batch::Window::new(0).cap(), 1);
+}
+
+#[test]
+fn command_batch_window_grows_too() {
+    let mut h = logged_in_pipelining();
+    let cmds = (1..=30u32)
+        .map(|n| Command::Retr(crate::MsgNum::try_from(n).unwrap()))
+        .collect();
+    let mut b = batch::CommandBatch::new(cmds, 100);
+    assert_eq!(rounds(&mut h, &mut b), [16, 14]);
+    assert!(b
+        .finish()
+        .iter()
+        .all(|r| matches!(r, batch::Reply::Body(b) if b == b"x\r\n")));
+}
+
+// ----- the pipelined post-login sequence -----
+
+/// Connected over implicit TLS with this CAPA, the listing prefetched by
+/// the next login; USER/PASS answered, wire cleared after PASS was sent.
+fn prefetching(capa: &[u8]) -> Harness {
+    let mut h = tls_session(capa);
+    h.s.set_prefetch_listing(true);
+    assert!(h.s.prefetch_listing());
+    h.s.start_user_pass("u", "p").unwrap();
+    while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+    assert_eq!(h.sent(), "USER u\r\n");
+    h.wire.clear();
+    h
+}
+
+/// Feeds one reply, then returns what the session sent in answer.
+fn answer(h: &mut Harness, reply: &[u8]) -> String {
+    h.wire.clear();
+    h.s.handle_input(h.now, reply);
+    loop {
+        while h.s.poll_transmit(h.now, &mut h.wire).is_some() {}
+        let wait = match h.s.poll().unwrap() {
+            Action::Wait => true,
+            Action::Done(out) => panic!("finished early: {out:?}"),
+            _ => false,
+        };
+        if wait && !h.s.wants_write() {
+            return h.sent();
+        }
+    }
+}
+
+fn finish_with(h: &mut Harness, reply: &[u8]) -> Output {
+    h.wire.clear();
+    h.serve(&[reply]);
+    h.run().unwrap()
+}
+
+const LISTING: &[u8] = b"+OK\r\n1 10\r\n2 20\r\n.\r\n";
+const UIDS: &[u8] = b"+OK\r\n1 a\r\n2 b\r\n.\r\n";
+
+#[test]
+fn capa_list_and_uidl_go_out_together_when_pipelining_is_known() {
+    let mut h = prefetching(b"+OK\r\nPIPELINING\r\nUSER\r\n.\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "PASS p\r\n");
+    // One write after PASS's +OK: the refresh, LIST and UIDL.
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "CAPA\r\nLIST\r\nUIDL\r\n");
+    let replies = [b"+OK\r\nPIPELINING\r\n.\r\n".as_slice(), LISTING, UIDS].concat();
+    assert!(matches!(
+        finish_with(&mut h, &replies),
+        Output::Authenticated(_)
+    ));
+    assert!(h.s.client().capabilities().unwrap().pipelining);
+    // LIST and UIDL are answered from what was fetched: nothing is sent.
+    h.s.start_command(Command::List(None)).unwrap();
+    let Output::Response(Response::List(list)) = h.run().unwrap() else {
+        panic!("not a listing")
+    };
+    assert_eq!(list.iter().map(|e| e.octets).collect::<Vec<_>>(), [10, 20]);
+    h.s.start_command(Command::Uidl(None)).unwrap();
+    let Output::Response(Response::Uidl(uids)) = h.run().unwrap() else {
+        panic!("not a UID listing")
+    };
+    assert_eq!(uids.len(), 2);
+    assert_eq!(h.sent(), "");
+    // Each is answered once: the next LIST goes to the server.
+    h.s.start_command(Command::List(None)).unwrap();
+    h.serve(&[LISTING]);
+    h.run().unwrap();
+    assert_eq!(h.sent(), "LIST\r\n");
+}
+
+#[test]
+fn refresh_comes_first_when_pipelining_is_announced_only_after_login() {
+    let mut h = prefetching(b"+OK\r\nUSER\r\n.\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "PASS p\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "CAPA\r\n");
+    // The refreshed CAPA announces PIPELINING: LIST and UIDL together.
+    assert_eq!(
+        answer(&mut h, b"+OK\r\nPIPELINING\r\n.\r\n"),
+        "LIST\r\nUIDL\r\n"
+    );
+    let replies = [LISTING, UIDS].concat();
+    assert!(matches!(
+        finish_with(&mut h, &replies),
+        Output::Authenticated(_)
+    ));
+}
+
+#[test]
+fn without_pipelining_the_prefetch_is_lockstep_and_a_uidl_err_is_not_kept() {
+    let mut h = prefetching(b"+OK\r\nUSER\r\n.\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "PASS p\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\n"), "CAPA\r\n");
+    assert_eq!(answer(&mut h, b"+OK\r\nUSER\r\n.\r\n"), "LIST\r\n");
+    assert_eq!(answer(&mut h, LISTING), "UIDL\r\n");
+    assert!(matches!(
+        finish_with(&mut h, b"-ERR no UIDL\r\n"),
+        Output::Authenticated(_)
+    ));
+    // A DELE drops the prefetched LIST: the listing could have changed.
+    h.s.start_command(Command::Dele(crate::MsgNum::try_from(1).unwrap()))
+        .unwrap();
+    h.serve(&[b"+OK\r\n"]);
+    h.run().unwrap();
+    h.wire.clear();
+    h.s.start_command(Command::List(None)).unwrap();
+    h.serve(&[b"+OK\r\n2 20\r\n.\r\n"]);
+    h.run().unwrap();
+    assert_eq!(h.sent(), "LIST\r\n");
+    // UIDL's -ERR was not kept: asked again, and it is the server's error.
+    h.wire.clear();
+    h.s.start_command(Command::Uidl(None)).unwrap();
+    h.serve(&[b"-ERR no UIDL\r\n"]);
+    assert!(matches!(h.run(), Err(SessionError::Server { .. })));
+    assert_eq!(h.sent(), "UIDL\r\n");
+}
+
+#[test]
+fn a_login_without_prefetch_sends_no_listing() {
+    let mut h = tls_session(b"+OK\r\nPIPELINING\r\nUSER\r\n.\r\n");
+    h.s.start_user_pass("u", "p").unwrap();
+    h.serve(&[b"+OK\r\n", b"+OK\r\n", b"+OK\r\n.\r\n"]);
+    h.run().unwrap();
+    assert_eq!(h.sent(), "USER u\r\nPASS p\r\nCAPA\r\n");
 }
