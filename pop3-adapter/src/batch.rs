@@ -120,6 +120,11 @@ impl<'s, I: Iterator<Item = u32>, K: MessageSink + ?Sized> RetrBatch<'s, I, K> {
         }
     }
 
+    /// The sink (see [`core_batch::RetrBatch::sink_mut`]).
+    pub fn sink_mut(&mut self) -> &mut K {
+        &mut *self.inner.sink_mut().0
+    }
+
     /// The outcome once finished: the report, or [`Error::Sink`] with the
     /// message it happened at (and the report so far).
     pub fn finish(self) -> Result<BatchReport, BatchError> {
