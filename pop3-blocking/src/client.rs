@@ -172,8 +172,10 @@ impl<S: Read + Write> Client<S> {
     /// The server greeting (`getwelcome()`): the one received when
     /// connecting, kept after STLS for display (the core itself forgets it
     /// after STLS, so APOP never uses a timestamp seen in cleartext).
-    pub fn greeting(&self) -> Option<&Greeting> {
-        self.session.greeting()
+    ///
+    /// Always there: a client is returned only once the greeting arrived.
+    pub fn greeting(&self) -> &Greeting {
+        pop3_adapter::greeting(&self.session)
     }
 
     /// The capabilities from the last CAPA (forgotten after STLS).

@@ -73,10 +73,7 @@ pub fn capa(s: &Server, cli: &Cli) -> Result<(), CliError> {
             Err(e) => return Err(session::abort(&mut c, CliError::pop3("CAPA", &e))),
         },
     };
-    let greeting = c
-        .greeting()
-        .map(|g| g.status.text.clone())
-        .unwrap_or_default();
+    let greeting = c.greeting().status.text.clone();
     let tls = c.is_tls();
     let lines = caps.as_ref().map(capability_lines);
     if cli.json {

@@ -440,8 +440,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// The server greeting (`getwelcome()`): the one received when
     /// connecting, kept after STLS for display (the core itself forgets it
     /// after STLS, so APOP never uses a timestamp seen in cleartext).
-    pub fn greeting(&self) -> Option<&Greeting> {
-        self.d.session.greeting()
+    ///
+    /// Always there: a client is returned only once the greeting arrived.
+    pub fn greeting(&self) -> &Greeting {
+        pop3_adapter::greeting(&self.d.session)
     }
 
     /// The capabilities from the last CAPA, if any.

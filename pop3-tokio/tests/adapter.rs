@@ -362,6 +362,11 @@ async fn retr_each_over_list_numbers_in_a_spawned_task() {
     let port = server.port();
     let task = tokio::spawn(async move {
         let mut client = Client::connect("127.0.0.1", port, &options()).await?;
+        assert!(
+            client.greeting().status.text.starts_with("POP3"),
+            "{:?}",
+            client.greeting()
+        );
         client.login(USER, PASS).await?;
         let list = client.list().await?;
         let mut bodies = Vec::new();
