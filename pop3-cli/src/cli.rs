@@ -116,7 +116,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "COMMAND")]
     pub password_command: Option<String>,
 
-    /// Use the built-in demo server even if a server is given.
+    /// Use the built-in demo server even if a server is given (the `demo`
+    /// feature, on by default).
     #[arg(long, global = true)]
     pub demo: bool,
 
