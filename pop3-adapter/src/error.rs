@@ -16,7 +16,34 @@ use crate::{BatchReport, ErrorKind, SecurityError};
 /// `pop3-tokio` (both re-export this type as their `Error`).
 ///
 /// Use [`Error::kind`] for a classification that does not depend on the
-/// variant (the same [`ErrorKind`] for both adapters).
+/// variant (the same [`ErrorKind`] for both adapters), and
+/// [`Error::is_auth_failure`], [`Error::is_transient`] and
+/// [`Error::is_permanent`] to decide what to do next.
+///
+/// ```
+/// use pop3_adapter::{Error, ErrorKind};
+/// use pop3_proto::{CommandKind, ErrResponse, RespCode};
+///
+/// fn advice(e: &Error) -> &'static str {
+///     if e.is_auth_failure() {
+///         "check the user name and password"
+///     } else if e.is_transient() {
+///         "try again later"
+///     } else if e.is_permanent() {
+///         "give up"
+///     } else {
+///         "look at the local side (disk, permissions)"
+///     }
+/// }
+///
+/// let locked = Error::Server {
+///     command: CommandKind::Pass,
+///     response: ErrResponse { code: Some(RespCode::InUse), ..ErrResponse::default() },
+/// };
+/// assert_eq!(locked.kind(), ErrorKind::Server(Some(RespCode::InUse)));
+/// assert_eq!(advice(&locked), "try again later");
+/// assert_eq!(advice(&Error::timeout("read")), "try again later");
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

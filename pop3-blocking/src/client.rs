@@ -531,6 +531,22 @@ impl<S: Read + Write> Client<S> {
     /// APOP secret is refused), then USER/PASS; CAPA again afterwards.
     /// Without TLS, refuses before sending anything unless cleartext
     /// credentials are allowed.
+    ///
+    /// ```no_run
+    /// use pop3_blocking::{Client, ConnectOptions};
+    ///
+    /// # fn run() -> Result<(), pop3_blocking::Error> {
+    /// // STLS before any credential (the default policy).
+    /// let mut client = Client::connect("pop.example.com", 110, &ConnectOptions::new())?;
+    /// match client.login("alice", "secret") {
+    ///     Ok(method) => println!("logged in with {method:?}"),
+    ///     Err(e) if e.is_auth_failure() => eprintln!("wrong user or password"),
+    ///     Err(e) if e.is_transient() => eprintln!("try again later: {e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn login(&mut self, user: &str, password: &str) -> Result<LoginMethod, Error> {
         self.check_broken()?;
         let mut nonce = [0u8; 32];
