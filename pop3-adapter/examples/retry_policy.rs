@@ -37,11 +37,7 @@ fn next(e: &Error) -> Next {
 fn refused(command: CommandKind, code: Option<RespCode>, text: &str) -> Error {
     Error::Server {
         command,
-        response: ErrResponse {
-            code,
-            text: text.into(),
-            ..ErrResponse::default()
-        },
+        response: ErrResponse::new(code, text),
     }
 }
 

@@ -38,7 +38,7 @@ use crate::{BatchReport, ErrorKind, SecurityError};
 ///
 /// let locked = Error::Server {
 ///     command: CommandKind::Pass,
-///     response: ErrResponse { code: Some(RespCode::InUse), ..ErrResponse::default() },
+///     response: ErrResponse::new(Some(RespCode::InUse), "locked"),
 /// };
 /// assert_eq!(locked.kind(), ErrorKind::Server(Some(RespCode::InUse)));
 /// assert_eq!(advice(&locked), "try again later");
@@ -146,7 +146,7 @@ impl Error {
     ///
     /// let refused = |code| Error::Server {
     ///     command: CommandKind::Pass,
-    ///     response: ErrResponse { code, ..ErrResponse::default() },
+    ///     response: ErrResponse::new(code, "no"),
     /// };
     /// assert!(refused(Some(RespCode::Auth)).is_auth_failure());
     /// assert!(refused(None).is_auth_failure());
@@ -477,11 +477,7 @@ mod tests {
     fn refused(command: CommandKind, code: Option<RespCode>, text: &str) -> Error {
         Error::Server {
             command,
-            response: ErrResponse {
-                code,
-                text: text.to_string(),
-                ..ErrResponse::default()
-            },
+            response: ErrResponse::new(code, text),
         }
     }
 
@@ -529,10 +525,7 @@ mod tests {
         assert_eq!(class(&e), (false, true, false));
         let e = refused(CommandKind::Retr, Some(RespCode::SysTemp), "later");
         assert_eq!(class(&e), (true, false, false));
-        let e = Error::GreetingRefused(ErrResponse {
-            code: Some(RespCode::SysTemp),
-            ..ErrResponse::default()
-        });
+        let e = Error::GreetingRefused(ErrResponse::new(Some(RespCode::SysTemp), ""));
         assert_eq!(class(&e), (true, false, false));
         assert_eq!(
             class(&Error::GreetingRefused(ErrResponse::default())),

@@ -154,11 +154,7 @@ mod tests {
     fn server(command: CommandKind, code: Option<RespCode>) -> Error {
         Error::Server {
             command,
-            response: ErrResponse {
-                code,
-                text: String::from("no\x1b[2J"),
-                sasl_detail: None,
-            },
+            response: ErrResponse::new(code, "no\x1b[2J"),
         }
     }
 

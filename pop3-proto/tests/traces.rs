@@ -451,11 +451,10 @@ fn greeting_refused_and_bad_greeting() {
     assert_eq!(
         ev,
         vec![
-            Ok(OwnedEvent::GreetingRefused(ErrResponse {
-                code: Some(RespCode::SysTemp),
-                text: "too busy".into(),
-                sasl_detail: None
-            })),
+            Ok(OwnedEvent::GreetingRefused(ErrResponse::new(
+                Some(RespCode::SysTemp),
+                "too busy"
+            ))),
             state(SessionState::Greeting, SessionState::Closed),
             Ok(OwnedEvent::Closed)
         ]

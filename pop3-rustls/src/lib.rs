@@ -503,6 +503,7 @@ impl std::error::Error for TlsConfigError {
 /// name the server certificate must match. Kept by the adapters for a
 /// later `stls()`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TlsSetup {
     /// The rustls client configuration.
     pub config: Arc<ClientConfig>,
