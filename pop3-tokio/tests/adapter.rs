@@ -492,3 +492,50 @@ async fn async_sink_error_sends_no_more_deles() {
     assert_eq!(c.stat().await.unwrap().count, 4);
     c.quit().await.unwrap();
 }
+
+/// Counts the async calls, including `refused`.
+#[derive(Default)]
+struct Counting {
+    refused: Vec<u32>,
+    ended: Vec<u32>,
+}
+
+impl pop3_tokio::AsyncMessageSink for Counting {
+    async fn data(&mut self, _: u32, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+    async fn end(&mut self, n: u32, _: u64) -> std::io::Result<Disposition> {
+        tokio::task::yield_now().await;
+        self.ended.push(n);
+        Ok(Disposition::Keep)
+    }
+    async fn refused(&mut self, n: u32, response: &pop3_tokio::ErrResponse) -> std::io::Result<()> {
+        assert!(!response.text.is_empty());
+        self.refused.push(n);
+        Ok(())
+    }
+}
+
+/// A `-ERR` to one RETR goes to the async `refused`, and the batch goes
+/// on; `top_each_async` runs the same machine with TOP.
+#[tokio::test(flavor = "current_thread")]
+async fn async_sink_refused_and_top() {
+    let server = Server::builder()
+        .user(USER, PASS)
+        .mailbox(Mailbox::generate(3, 300))
+        .start()
+        .unwrap();
+    let mut c = login(&server).await;
+    let mut sink = Counting::default();
+    let report = c.retr_each_async([1, 9, 3], &mut sink).await.unwrap();
+    assert_eq!(sink.ended, vec![1, 3]);
+    assert_eq!(sink.refused, vec![9]);
+    assert_eq!(report.refused.len(), 1);
+    assert!(report.deleted.is_empty(), "Keep: no DELE");
+    let mut sink = Counting::default();
+    let report = c.top_each_async(1..=3, 0, &mut sink).await.unwrap();
+    assert_eq!(report.received, 3);
+    assert_eq!(sink.ended, vec![1, 2, 3]);
+    c.quit().await.unwrap();
+    assert_eq!(server.mailbox().len(), 3);
+}
