@@ -396,6 +396,16 @@ struct Slow {
     fail_end: Option<u32>,
 }
 
+impl Slow {
+    fn failing_at(fail_end: Option<u32>) -> Slow {
+        Slow {
+            calls: Vec::new(),
+            bodies: Vec::new(),
+            fail_end,
+        }
+    }
+}
+
 impl pop3_tokio::AsyncMessageSink for Slow {
     async fn begin(&mut self, n: u32) -> std::io::Result<()> {
         tokio::task::yield_now().await;
@@ -438,11 +448,7 @@ async fn async_sink_in_a_spawned_task_deletes_after_end() {
         let mut client = Client::connect("127.0.0.1", port, &options()).await?;
         client.login(USER, PASS).await?;
         let list = client.list().await?;
-        let mut sink = Slow {
-            calls: Vec::new(),
-            bodies: Vec::new(),
-            fail_end: None,
-        };
+        let mut sink = Slow::failing_at(None);
         let report = client
             .retr_each_async(list.iter().map(|e| e.number), &mut sink)
             .await?;
@@ -468,11 +474,7 @@ async fn async_sink_error_sends_no_more_deles() {
         .start()
         .unwrap();
     let mut c = login(&server).await;
-    let mut sink = Slow {
-        calls: Vec::new(),
-        bodies: Vec::new(),
-        fail_end: Some(2),
-    };
+    let mut sink = Slow::failing_at(Some(2));
     let err = c
         .retr_each_async_report(1..=4, &mut sink)
         .await
