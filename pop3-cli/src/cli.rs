@@ -68,7 +68,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
-    /// Trust only the --ca-file certificates, not the bundled roots (for a
+    /// Trust only the --ca-file certificates, not the system's roots (for a
     /// private CA: a certificate from a public CA is then refused).
     #[arg(long, global = true, requires = "ca_file")]
     pub ca_only: bool,
