@@ -27,7 +27,44 @@ use crate::error::{BatchError, Error};
 /// Messages are handed over one at a time and in order (pipelining sends
 /// the next RETRs while `end` runs, but their bytes wait in the socket).
 /// This is the session layer's [`core_batch::MessageSink`] with
-/// `std::io::Error`.
+/// `std::io::Error`. (`pop3-tokio` also has an asynchronous flavour,
+/// `AsyncMessageSink`, for sinks that must `.await`.)
+///
+/// ```
+/// use std::io::{self, Write};
+/// use pop3_adapter::{Disposition, MessageSink};
+///
+/// /// Streams each message into its own file; deletes it once synced.
+/// struct Files {
+///     dir: std::path::PathBuf,
+///     file: Option<std::fs::File>,
+/// }
+///
+/// impl MessageSink for Files {
+///     fn begin(&mut self, n: u32) -> io::Result<()> {
+///         self.file = Some(std::fs::File::create(self.dir.join(format!("{n}.eml")))?);
+///         Ok(())
+///     }
+///     fn data(&mut self, _: u32, chunk: &[u8]) -> io::Result<()> {
+///         self.file.as_mut().ok_or_else(|| io::Error::other("no begin"))?.write_all(chunk)
+///     }
+///     fn end(&mut self, _: u32, _: u64) -> io::Result<Disposition> {
+///         let file = self.file.take().ok_or_else(|| io::Error::other("no begin"))?;
+///         file.sync_all()?; // durable first,
+///         Ok(Disposition::Delete) // then the DELE
+///     }
+/// }
+///
+/// let dir = std::env::temp_dir().join(format!("sink-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let mut sink = Files { dir: dir.clone(), file: None };
+/// sink.begin(1)?;
+/// sink.data(1, b"Subject: hi\r\n\r\nbody\r\n")?;
+/// assert_eq!(sink.end(1, 25)?, Disposition::Delete);
+/// assert!(std::fs::read(dir.join("1.eml"))?.starts_with(b"Subject: hi"));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), io::Error>(())
+/// ```
 pub trait MessageSink {
     /// The server accepted RETR/TOP for message `n`; its body follows.
     fn begin(&mut self, n: u32) -> io::Result<()> {
@@ -118,6 +155,11 @@ impl<'s, I: Iterator<Item = u32>, K: MessageSink + ?Sized> RetrBatch<'s, I, K> {
         RetrBatch {
             inner: core_batch::RetrBatch::new(msgs, top, window, IoSink(sink)),
         }
+    }
+
+    /// The sink (see [`core_batch::RetrBatch::sink_mut`]).
+    pub fn sink_mut(&mut self) -> &mut K {
+        &mut *self.inner.sink_mut().0
     }
 
     /// The outcome once finished: the report, or [`Error::Sink`] with the

@@ -6,7 +6,7 @@ use std::io;
 
 use pop3_proto::login::LoginError;
 use pop3_proto::session::SessionError;
-use pop3_proto::{CommandError, CommandKind, ErrResponse, ProtocolError, UsageError};
+use pop3_proto::{CommandError, CommandKind, ErrResponse, ProtocolError, RespCode, UsageError};
 
 #[cfg(feature = "rustls")]
 use crate::TlsConfigError;
@@ -16,7 +16,34 @@ use crate::{BatchReport, ErrorKind, SecurityError, TlsFailure};
 /// `pop3-tokio` (both re-export this type as their `Error`).
 ///
 /// Use [`Error::kind`] for a classification that does not depend on the
-/// variant (the same [`ErrorKind`] for both adapters).
+/// variant (the same [`ErrorKind`] for both adapters), and
+/// [`Error::is_auth_failure`], [`Error::is_transient`] and
+/// [`Error::is_permanent`] to decide what to do next.
+///
+/// ```
+/// use pop3_adapter::{Error, ErrorKind};
+/// use pop3_proto::{CommandKind, ErrResponse, RespCode};
+///
+/// fn advice(e: &Error) -> &'static str {
+///     if e.is_auth_failure() {
+///         "check the user name and password"
+///     } else if e.is_transient() {
+///         "try again later"
+///     } else if e.is_permanent() {
+///         "give up"
+///     } else {
+///         "look at the local side (disk, permissions)"
+///     }
+/// }
+///
+/// let locked = Error::Server {
+///     command: CommandKind::Pass,
+///     response: ErrResponse::new(Some(RespCode::InUse), "locked"),
+/// };
+/// assert_eq!(locked.kind(), ErrorKind::Server(Some(RespCode::InUse)));
+/// assert_eq!(advice(&locked), "try again later");
+/// assert_eq!(advice(&Error::timeout("read")), "try again later");
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -141,6 +168,97 @@ impl Error {
         matches!(self, Error::Broken(_) | Error::Cancelled(_))
     }
 
+    /// Whether the server rejected the credentials: a `-ERR` to a login
+    /// command (`USER`, `PASS`, `APOP`, `AUTH`, `RPOP`) that is not a
+    /// temporary refusal. `[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]` and
+    /// `[SYS/PERM]` are not (the password may well be right); `[AUTH]`,
+    /// another code, or none is, unless a server without response codes
+    /// says in words that the problem is temporary ("try again later",
+    /// "mailbox locked", ...). Asking the user for another password makes
+    /// sense only when this is true.
+    ///
+    /// ```
+    /// use pop3_adapter::Error;
+    /// use pop3_proto::{CommandKind, ErrResponse, RespCode};
+    ///
+    /// let refused = |code| Error::Server {
+    ///     command: CommandKind::Pass,
+    ///     response: ErrResponse::new(code, "no"),
+    /// };
+    /// assert!(refused(Some(RespCode::Auth)).is_auth_failure());
+    /// assert!(refused(None).is_auth_failure());
+    /// // Locked by another session: right password, retry later.
+    /// assert!(!refused(Some(RespCode::InUse)).is_auth_failure());
+    /// assert!(refused(Some(RespCode::InUse)).is_transient());
+    /// ```
+    pub fn is_auth_failure(&self) -> bool {
+        match self {
+            Error::Server { command, response } if is_login_command(*command) => {
+                match &response.code {
+                    Some(code) => !code.is_temporary() && *code != RespCode::SysPerm,
+                    None => !sounds_temporary(&response.text),
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether trying again later may succeed without changing anything:
+    /// a `-ERR` (or refused greeting) with `[IN-USE]`, `[LOGIN-DELAY]` or
+    /// `[SYS/TEMP]` (or, from a server without response codes, a login
+    /// refusal that says so in words), a timeout, a connection reset,
+    /// refused or closed by the peer, and a connection that ended in the
+    /// middle of a reply or a message. Never true together with
+    /// [`Error::is_permanent`]; some errors are neither (a failing sink,
+    /// another local I/O error, a cancelled call).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Server { command, response } => match &response.code {
+                Some(code) => code.is_temporary(),
+                None => is_login_command(*command) && sounds_temporary(&response.text),
+            },
+            Error::GreetingRefused(r) => r.code.as_ref().is_some_and(RespCode::is_temporary),
+            Error::Timeout(_) => true,
+            Error::Io(e) | Error::Tls(e) => is_transient_io(e),
+            Error::Protocol(p) => matches!(
+                ErrorKind::of_protocol(p),
+                ErrorKind::Truncated | ErrorKind::Closed
+            ),
+            Error::Usage(UsageError::Poisoned(p)) => matches!(
+                ErrorKind::of_protocol(p),
+                ErrorKind::Truncated | ErrorKind::Closed
+            ),
+            Error::Broken(k) => matches!(
+                k,
+                ErrorKind::Timeout | ErrorKind::Truncated | ErrorKind::Closed
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether trying again unchanged is expected to fail the same way:
+    /// rejected credentials ([`Error::is_auth_failure`]), `[SYS/PERM]`, a
+    /// `-ERR` without a temporary code (no such message, command not
+    /// supported), a refused greeting without one, a TLS failure that is
+    /// not a dropped connection (certificate, handshake, configuration),
+    /// the security policy refusing to continue, a server breaking the
+    /// protocol, and a caller's mistake ([`Error::Usage`]).
+    pub fn is_permanent(&self) -> bool {
+        if self.is_transient() {
+            return false;
+        }
+        match self {
+            Error::Server { .. } | Error::GreetingRefused(_) => true,
+            Error::Tls(_) | Error::Security(_) | Error::Protocol(_) => true,
+            #[cfg(feature = "rustls")]
+            Error::TlsConfig(_) => true,
+            Error::Usage(UsageError::Closed) => false,
+            Error::Usage(_) => true,
+            Error::Broken(k) => matches!(k, ErrorKind::Tls | ErrorKind::Protocol),
+            _ => false,
+        }
+    }
+
     /// Maps a transport error: timeouts and TLS failures get their own
     /// variants ([`ErrorKind::of_io`]).
     pub fn from_io(e: io::Error) -> Error {
@@ -167,6 +285,55 @@ impl Error {
             format!("{what} timed out"),
         ))
     }
+}
+
+/// The commands that carry credentials.
+fn is_login_command(c: CommandKind) -> bool {
+    matches!(
+        c,
+        CommandKind::User
+            | CommandKind::Pass
+            | CommandKind::Apop
+            | CommandKind::Auth
+            | CommandKind::Rpop
+    )
+}
+
+/// Whether the text of a `-ERR` without a response code says the server
+/// has a temporary problem rather than that the credentials are wrong
+/// ("server shutting down", "try again later", "temporarily unavailable").
+/// Only consulted for servers that send no RFC 2449/3206 code.
+fn sounds_temporary(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    [
+        "shutting down",
+        "try again",
+        "temporar",
+        "unavailable",
+        "too many connections",
+        "in use",
+        "locked",
+        "busy",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
+}
+
+/// Transport failures a reconnect may cure.
+fn is_transient_io(e: &io::Error) -> bool {
+    use io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::TimedOut
+            | K::WouldBlock
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::ConnectionRefused
+            | K::BrokenPipe
+            | K::NotConnected
+            | K::UnexpectedEof
+            | K::Interrupted
+    )
 }
 
 impl fmt::Display for Error {
@@ -337,5 +504,123 @@ impl From<BatchError> for Error {
     /// `retr_each` returns.
     fn from(e: BatchError) -> Self {
         e.error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(command: CommandKind, code: Option<RespCode>, text: &str) -> Error {
+        Error::Server {
+            command,
+            response: ErrResponse::new(code, text),
+        }
+    }
+
+    /// (transient, permanent, auth failure) of an error.
+    fn class(e: &Error) -> (bool, bool, bool) {
+        (e.is_transient(), e.is_permanent(), e.is_auth_failure())
+    }
+
+    #[test]
+    fn login_refusals() {
+        use CommandKind::*;
+        for cmd in [User, Pass, Apop, Auth, Rpop] {
+            assert_eq!(
+                class(&refused(cmd, None, "bad password")),
+                (false, true, true)
+            );
+            assert_eq!(
+                class(&refused(cmd, Some(RespCode::Auth), "no")),
+                (false, true, true)
+            );
+            for temp in [RespCode::InUse, RespCode::LoginDelay, RespCode::SysTemp] {
+                assert_eq!(
+                    class(&refused(cmd, Some(temp), "later")),
+                    (true, false, false)
+                );
+            }
+            assert_eq!(
+                class(&refused(cmd, Some(RespCode::SysPerm), "disabled")),
+                (false, true, false)
+            );
+            // No response codes: the words decide.
+            assert_eq!(
+                class(&refused(cmd, None, "Mailbox locked, try again later")),
+                (true, false, false)
+            );
+        }
+    }
+
+    #[test]
+    fn other_commands_are_never_auth_failures() {
+        let e = refused(CommandKind::Retr, None, "no such message");
+        assert_eq!(class(&e), (false, true, false));
+        // Words only count for login commands.
+        let e = refused(CommandKind::Retr, None, "try again");
+        assert_eq!(class(&e), (false, true, false));
+        let e = refused(CommandKind::Retr, Some(RespCode::SysTemp), "later");
+        assert_eq!(class(&e), (true, false, false));
+        let e = Error::GreetingRefused(ErrResponse::new(Some(RespCode::SysTemp), ""));
+        assert_eq!(class(&e), (true, false, false));
+        assert_eq!(
+            class(&Error::GreetingRefused(ErrResponse::default())),
+            (false, true, false)
+        );
+    }
+
+    #[test]
+    fn transport_errors() {
+        let io = |k| io::Error::new(k, "x");
+        assert_eq!(class(&Error::timeout("read")), (true, false, false));
+        for k in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::ConnectionRefused,
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::UnexpectedEof,
+        ] {
+            assert_eq!(class(&Error::Io(io(k))), (true, false, false), "{k:?}");
+        }
+        // A local failure is neither: it depends on the disk, not the server.
+        assert_eq!(
+            class(&Error::Io(io(io::ErrorKind::PermissionDenied))),
+            (false, false, false)
+        );
+        assert_eq!(
+            class(&Error::Sink(io(io::ErrorKind::Other))),
+            (false, false, false)
+        );
+        // A certificate problem does not go away; a reset handshake may.
+        assert_eq!(
+            class(&Error::Tls(io(io::ErrorKind::InvalidData))),
+            (false, true, false)
+        );
+        assert_eq!(
+            class(&Error::Tls(io(io::ErrorKind::ConnectionReset))),
+            (true, false, false)
+        );
+        assert_eq!(
+            class(&Error::Broken(ErrorKind::Timeout)),
+            (true, false, false)
+        );
+        assert_eq!(class(&Error::Broken(ErrorKind::Tls)), (false, true, false));
+        assert_eq!(class(&Error::Broken(ErrorKind::Io)), (false, false, false));
+    }
+
+    #[test]
+    fn protocol_security_usage() {
+        let cut = ProtocolError::TruncatedBody { received: 3 };
+        assert_eq!(class(&Error::Protocol(cut)), (true, false, false));
+        let sec = Error::Security(SecurityError::StlsNotOffered);
+        assert_eq!(class(&sec), (false, true, false));
+        assert_eq!(
+            class(&Error::Usage(UsageError::Closed)),
+            (false, false, false)
+        );
+        assert_eq!(
+            class(&Error::Usage(UsageError::AlreadyTls)),
+            (false, true, false)
+        );
     }
 }

@@ -93,6 +93,21 @@ pub fn new_session(
     session
 }
 
+/// The greeting of an adapter's connected client: the session's (kept
+/// after STLS for display). The adapters' constructors return a client
+/// only once the greeting arrived, so the empty greeting returned before
+/// that is never seen through them.
+pub fn greeting(session: &pop3_proto::session::Session) -> &pop3_proto::Greeting {
+    static NONE: pop3_proto::Greeting = pop3_proto::Greeting {
+        status: pop3_proto::Status {
+            code: None,
+            text: String::new(),
+        },
+        apop_timestamp: None,
+    };
+    session.greeting().unwrap_or(&NONE)
+}
+
 /// Timeouts for every wait. `read` bounds each whole response (status
 /// line, listing, body) from the moment its command was written (the
 /// session layer's deadline, [`pop3_proto::session::SessionConfig::response_timeout`]),

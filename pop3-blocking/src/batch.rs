@@ -25,6 +25,22 @@ impl<S: Read + Write> Client<S> {
     /// session is dead: do not QUIT-commit anything you did not fully store.
     /// [`Client::retr_each_report`] also says which message failed and
     /// which DELEs were acknowledged.
+    ///
+    /// ```no_run
+    /// use pop3_blocking::{CollectSink, Disposition};
+    ///
+    /// # fn run(client: &mut pop3_blocking::TcpClient) -> Result<(), pop3_blocking::Error> {
+    /// let list = client.list()?;
+    /// let mut sink = CollectSink::new(|n, message: Vec<u8>| {
+    ///     std::fs::write(format!("msg-{n}.eml"), &message)?; // (sync it for real)
+    ///     Ok(Disposition::Delete) // DELE n is sent only now
+    /// });
+    /// let report = client.retr_each(list.iter().map(|e| e.number), &mut sink)?;
+    /// println!("{} messages, {} deleted", report.received, report.deleted.len());
+    /// client.quit()?; // commits the DELEs
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn retr_each(
         &mut self,
         msgs: impl IntoIterator<Item = u32>,

@@ -171,8 +171,10 @@ impl<S: Read + Write> Client<S> {
     /// The server greeting (`getwelcome()`): the one received when
     /// connecting, kept after STLS for display (the core itself forgets it
     /// after STLS, so APOP never uses a timestamp seen in cleartext).
-    pub fn greeting(&self) -> Option<&Greeting> {
-        self.session.greeting()
+    ///
+    /// Always there: a client is returned only once the greeting arrived.
+    pub fn greeting(&self) -> &Greeting {
+        pop3_adapter::greeting(&self.session)
     }
 
     /// The capabilities from the last CAPA (forgotten after STLS).
@@ -557,6 +559,22 @@ impl<S: Read + Write> Client<S> {
     /// APOP secret is refused), then USER/PASS; CAPA again afterwards.
     /// Without TLS, refuses before sending anything unless cleartext
     /// credentials are allowed.
+    ///
+    /// ```no_run
+    /// use pop3_blocking::{Client, ConnectOptions};
+    ///
+    /// # fn run() -> Result<(), pop3_blocking::Error> {
+    /// // STLS before any credential (the default policy).
+    /// let mut client = Client::connect("pop.example.com", 110, &ConnectOptions::new())?;
+    /// match client.login("alice", "secret") {
+    ///     Ok(method) => println!("logged in with {method:?}"),
+    ///     Err(e) if e.is_auth_failure() => eprintln!("wrong user or password"),
+    ///     Err(e) if e.is_transient() => eprintln!("try again later: {e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn login(&mut self, user: &str, password: &str) -> Result<LoginMethod, Error> {
         self.check_broken()?;
         let mut nonce = [0u8; 32];

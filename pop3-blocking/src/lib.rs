@@ -39,9 +39,10 @@
 //! without TLS unless [`ConnectOptions::allow_cleartext_credentials`] (or
 //! [`Client::set_allow_cleartext_credentials`]) says so.
 //!
-//! Certificates are verified against the compiled-in webpki roots (or the
-//! OS store with the `native-roots` feature and
-//! [`TlsOptions::with_native_roots`]) plus any CA you add.
+//! Certificates are verified against the operating system's trust store
+//! (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured), with the compiled-in webpki
+//! roots as the fallback when that store is empty or unreadable, plus any
+//! CA you add; see [`TlsOptions`]' *Trust store* section.
 //!
 //! Every wait is bounded by [`Timeouts`] (connect 30 s, read 60 s, write
 //! 60 s by default). `read` bounds each **whole response** (from writing

@@ -43,6 +43,9 @@ fn any_stream_byte_by_byte() {
         output: Vec::new(),
     };
     let mut c = Client::new(pipe).unwrap();
+    // No Option: a client exists only once the greeting arrived.
+    assert_eq!(c.greeting().status.text, "hi <1.2@x>");
+    assert_eq!(c.greeting().apop_timestamp.as_deref(), Some("<1.2@x>"));
     assert_eq!(
         c.user("u").unwrap_err().kind(),
         ErrorKind::Insecure,

@@ -77,7 +77,7 @@ pub struct Cli {
     #[arg(help_heading = CONNECTION, long, global = true, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
-    /// Trust only the --ca-file certificates, not the bundled roots (for a
+    /// Trust only the --ca-file certificates, not the system's roots (for a
     /// private CA: a certificate from a public CA is then refused).
     #[arg(help_heading = CONNECTION, long, global = true, requires = "ca_file")]
     pub ca_only: bool,
@@ -133,7 +133,8 @@ pub struct Cli {
     #[arg(help_heading = CONNECTION, long, global = true, value_name = "COMMAND")]
     pub password_command: Option<String>,
 
-    /// Use the built-in demo server even if a server is given.
+    /// Use the built-in demo server even if a server is given (the `demo`
+    /// feature, on by default).
     #[arg(long, global = true)]
     pub demo: bool,
 

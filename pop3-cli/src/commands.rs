@@ -127,14 +127,11 @@ pub fn capa(s: &Server, cli: &Cli, details: bool) -> Result<(), CliError> {
             Err(e) => return Err(session::abort(&mut c, CliError::pop3("CAPA", &e))),
         },
     };
-    let greeting = c
-        .greeting()
-        .map(|g| g.status.text.clone())
-        .unwrap_or_default();
+    let greeting = c.greeting().status.text.clone();
     let tls = c.is_tls();
     let mut lines = caps.as_ref().map(capability_lines);
-    if let (Some(lines), Some(g)) = (&mut lines, c.greeting()) {
-        if details && g.apop_timestamp.is_some() {
+    if let Some(lines) = &mut lines {
+        if details && c.greeting().apop_timestamp.is_some() {
             lines.push(String::from("APOP"));
         }
     }

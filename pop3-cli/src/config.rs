@@ -54,7 +54,7 @@ pub struct AccountConf {
     pub auth: Option<String>,
     /// Extra trusted CA certificates (PEM).
     pub ca_file: Option<PathBuf>,
-    /// Trust only `ca_file`, not the bundled roots.
+    /// Trust only `ca_file`, not the system's (or bundled) roots.
     pub ca_only: Option<bool>,
     /// Client certificate chain (PEM).
     pub client_cert: Option<PathBuf>,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 
 use pop3_blocking::pop3_proto::session::{SessionError, Timeout, Waiting};
-use pop3_blocking::pop3_proto::{CommandKind, RespCode, UsageError};
+use pop3_blocking::pop3_proto::UsageError;
 use pop3_blocking::{Error, ErrorKind, SecurityError, TlsFailure};
 
 use crate::sanitize::clean;
@@ -184,49 +184,13 @@ fn tls_detail(e: &Error) -> String {
     clean(&format!("{what}{hint}"))
 }
 
-fn is_login_command(c: CommandKind) -> bool {
-    matches!(
-        c,
-        CommandKind::User
-            | CommandKind::Pass
-            | CommandKind::Apop
-            | CommandKind::Auth
-            | CommandKind::Rpop
-    )
-}
-
-/// Whether the text of a `-ERR` without a response code says the server
-/// has a temporary problem rather than that the credentials are wrong
-/// ("server shutting down", "try again later", "temporarily unavailable").
-/// Only consulted for servers that send no RFC 2449/3206 code.
-fn sounds_temporary(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    [
-        "shutting down",
-        "try again",
-        "temporar",
-        "unavailable",
-        "too many connections",
-        "in use",
-        "locked",
-        "busy",
-    ]
-    .iter()
-    .any(|w| t.contains(w))
-}
-
 /// The class of a client error.
 pub fn classify(e: &Error) -> Class {
     match e {
         // Only our own output can be a pipe (the body went to stdout).
         Error::Sink(io) if io.kind() == io::ErrorKind::BrokenPipe => Class::PipeClosed,
-        Error::Server { command, response } if is_login_command(*command) => match &response.code {
-            Some(code) if code.is_temporary() || *code == RespCode::SysPerm => Class::Server,
-            Some(_) => Class::Auth,
-            // Servers without RESP-CODES say it in words.
-            None if sounds_temporary(&response.text) => Class::Server,
-            None => Class::Auth,
-        },
+        // A wrong password; `[IN-USE]`, `[SYS/TEMP]`, ... are `Server`.
+        e if e.is_auth_failure() => Class::Auth,
         Error::Security(SecurityError::NoUsableMechanism) => Class::Auth,
         // Refused before anything was sent; --allow-cleartext is the answer.
         Error::Security(SecurityError::CleartextCredentials) => Class::Usage,
@@ -256,16 +220,13 @@ pub fn classify(e: &Error) -> Class {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pop3_blocking::pop3_proto::{CommandKind, RespCode};
     use pop3_blocking::ErrResponse;
 
     fn server(command: CommandKind, code: Option<RespCode>) -> Error {
         Error::Server {
             command,
-            response: ErrResponse {
-                code,
-                text: String::from("no\x1b[2J"),
-                sasl_detail: None,
-            },
+            response: ErrResponse::new(code, "no\x1b[2J"),
         }
     }
 

@@ -17,7 +17,8 @@
 //! implicit|starttls|none` (default: implicit for `pop3s://` and port 995,
 //! STLS otherwise, and STLS is then *required*); `--tls none` sends
 //! credentials only with `--allow-cleartext`. `--ca-file` adds trusted CAs
-//! (the webpki roots are always trusted), `--client-cert`/`--client-key`
+//! (the system's roots, or the bundled webpki roots where the system has
+//! none, are trusted too), `--client-cert`/`--client-key`
 //! present a client certificate, `--auth auto|user|apop|<SASL mechanism>`
 //! picks the login method, `--timeout SECONDS` (default 30) bounds the
 //! connect and every wait for the server.

@@ -7,6 +7,7 @@ use pop3_blocking::pop3_proto;
 use pop3_blocking::pop3_proto::sasl::{Mechanism, SaslError};
 pub use pop3_blocking::TcpClient;
 use pop3_blocking::{Client, ConnectOptions, Error, Timeouts, TlsFailure, TlsOptions, TlsPolicy};
+#[cfg(feature = "demo")]
 use pop3_testkit::{Mailbox, ServerHandle};
 
 use crate::cli::Cli;
@@ -18,6 +19,15 @@ use crate::target::{parse_url, AuthMode, TlsMode};
 /// The demo server's user and password.
 pub const DEMO_USER: &str = "demo";
 const DEMO_PASSWORD: &str = "demo";
+
+/// The running demo server (built with the `demo` feature; without it
+/// there is none, and no value of this type).
+#[cfg(feature = "demo")]
+pub type DemoServer = ServerHandle;
+/// The running demo server (built with the `demo` feature; without it
+/// there is none, and no value of this type).
+#[cfg(not(feature = "demo"))]
+pub type DemoServer = std::convert::Infallible;
 
 /// Everything needed to connect and log in.
 pub struct Server {
@@ -46,7 +56,7 @@ pub struct Server {
     /// command line's `--password-file`/`--password-command` win).
     pub secret_source: SecretSource,
     /// The embedded demo server, when running against it.
-    pub demo: Option<ServerHandle>,
+    pub demo: Option<DemoServer>,
 }
 
 /// The password sources an account's configuration names.
@@ -96,8 +106,19 @@ impl Server {
     }
 }
 
+/// Without the `demo` feature there is no built-in server: a usage error.
+#[cfg(not(feature = "demo"))]
+fn start_demo(cli: &Cli, _timeout: u64) -> Result<Server, CliError> {
+    Err(CliError::usage(if cli.demo {
+        "--demo: this pop3 was built without the built-in demo server (feature `demo`)"
+    } else {
+        "no server given: use a URL (pop3s://user@host) or --host and --user"
+    }))
+}
+
 /// Starts the demo server: pop3-testkit with the sample mailbox on
 /// 127.0.0.1, STLS with a throw-away CA that only this process trusts.
+#[cfg(feature = "demo")]
 fn start_demo(cli: &Cli, timeout: u64) -> Result<Server, CliError> {
     let handle = pop3_testkit::Server::builder()
         .user(DEMO_USER, DEMO_PASSWORD)

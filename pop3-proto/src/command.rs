@@ -18,6 +18,17 @@ use crate::Secret;
 pub const MAX_COMMAND_LINE: usize = 255;
 
 /// A message number: 1-based, never zero.
+///
+/// The one place a message number is a type of its own is the argument of
+/// a [`Command`], where a zero must be refused before anything is sent.
+/// Everywhere else (the adapters' `retr(n)`, `dele(n)`, `list_one(n)`,
+/// batch iterators and sinks, [`ListEntry::number`](crate::ListEntry),
+/// [`UidlEntry::number`](crate::UidlEntry), batch reports) a message
+/// number is a plain `u32`: the parser refuses a zero from the server, a
+/// zero from the caller is a `ZeroMessageNumber` usage error when the
+/// command is built, and `client.retr(1)` needs no wrapping. The
+/// constructors [`Command::retr`], [`Command::dele`], [`Command::top`],
+/// [`Command::list_one`] and [`Command::uidl_one`] take that `u32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MsgNum(NonZeroU32);
 
@@ -390,6 +401,31 @@ impl Command {
         })
     }
 
+    /// `RETR n`; zero is [`CommandError::ZeroMessageNumber`].
+    pub fn retr(n: u32) -> Result<Command, CommandError> {
+        Ok(Command::Retr(MsgNum::try_from(n)?))
+    }
+
+    /// `DELE n`; zero is [`CommandError::ZeroMessageNumber`].
+    pub fn dele(n: u32) -> Result<Command, CommandError> {
+        Ok(Command::Dele(MsgNum::try_from(n)?))
+    }
+
+    /// `TOP n lines`; zero `n` is [`CommandError::ZeroMessageNumber`].
+    pub fn top(n: u32, lines: u32) -> Result<Command, CommandError> {
+        Ok(Command::Top(MsgNum::try_from(n)?, lines))
+    }
+
+    /// `LIST n`; zero is [`CommandError::ZeroMessageNumber`].
+    pub fn list_one(n: u32) -> Result<Command, CommandError> {
+        Ok(Command::List(Some(MsgNum::try_from(n)?)))
+    }
+
+    /// `UIDL n`; zero is [`CommandError::ZeroMessageNumber`].
+    pub fn uidl_one(n: u32) -> Result<Command, CommandError> {
+        Ok(Command::Uidl(Some(MsgNum::try_from(n)?)))
+    }
+
     /// `LANG [tag]` (a language tag, or `*` for the client's default);
     /// see [`LangTag`].
     pub fn lang(tag: Option<&str>) -> Result<Command, CommandError> {
@@ -609,6 +645,25 @@ mod tests {
 
     fn n(x: u32) -> MsgNum {
         MsgNum::new(x).unwrap()
+    }
+
+    #[test]
+    fn numbered_constructors_take_u32_and_refuse_zero() {
+        assert_eq!(enc(&Command::retr(3).unwrap()), b"RETR 3\r\n");
+        assert_eq!(enc(&Command::dele(4).unwrap()), b"DELE 4\r\n");
+        assert_eq!(enc(&Command::top(5, 0).unwrap()), b"TOP 5 0\r\n");
+        assert_eq!(enc(&Command::list_one(6).unwrap()), b"LIST 6\r\n");
+        assert_eq!(enc(&Command::uidl_one(7).unwrap()), b"UIDL 7\r\n");
+        assert_eq!(Command::retr(2).unwrap(), Command::Retr(n(2)));
+        for r in [
+            Command::retr(0),
+            Command::dele(0),
+            Command::top(0, 1),
+            Command::list_one(0),
+            Command::uidl_one(0),
+        ] {
+            assert_eq!(r, Err(CommandError::ZeroMessageNumber));
+        }
     }
 
     #[test]

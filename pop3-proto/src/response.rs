@@ -179,7 +179,12 @@ pub struct Status {
 
 /// A `-ERR` reply: the command failed; the session continues (except after
 /// QUIT, where it means the UPDATE state could not apply deletions).
+///
+/// `#[non_exhaustive]`: it has grown before (`sasl_detail`) and will again
+/// (more extended codes); build one with [`ErrResponse::new`] (for a test
+/// double, say) and [`ErrResponse::with_sasl_detail`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ErrResponse {
     /// The response code, if any (`IN-USE`, `AUTH`, `SYS/TEMP`, ...).
     pub code: Option<RespCode>,
@@ -188,6 +193,23 @@ pub struct ErrResponse {
     /// For AUTH failures: extra detail the SASL mechanism received inside
     /// the exchange, for example the JSON error of XOAUTH2/OAUTHBEARER.
     pub sasl_detail: Option<String>,
+}
+
+impl ErrResponse {
+    /// A `-ERR` with this code and text (no SASL detail).
+    pub fn new(code: Option<RespCode>, text: impl Into<String>) -> ErrResponse {
+        ErrResponse {
+            code,
+            text: text.into(),
+            sasl_detail: None,
+        }
+    }
+
+    /// The same, with the detail a SASL mechanism received.
+    pub fn with_sasl_detail(mut self, detail: impl Into<String>) -> ErrResponse {
+        self.sasl_detail = Some(detail.into());
+        self
+    }
 }
 
 impl fmt::Display for ErrResponse {

@@ -451,11 +451,10 @@ fn greeting_refused_and_bad_greeting() {
     assert_eq!(
         ev,
         vec![
-            Ok(OwnedEvent::GreetingRefused(ErrResponse {
-                code: Some(RespCode::SysTemp),
-                text: "too busy".into(),
-                sasl_detail: None
-            })),
+            Ok(OwnedEvent::GreetingRefused(ErrResponse::new(
+                Some(RespCode::SysTemp),
+                "too busy"
+            ))),
             state(SessionState::Greeting, SessionState::Closed),
             Ok(OwnedEvent::Closed)
         ]
@@ -633,7 +632,7 @@ fn hostile_status_line_without_end() {
 #[test]
 fn greeting_of_a_million_angle_brackets() {
     let mut g = b"+OK ".to_vec();
-    g.extend(std::iter::repeat(b'<').take(1_000_000));
+    g.extend(std::iter::repeat_n(b'<', 1_000_000));
     g.extend_from_slice(b"\r\n");
     let mut config = common::cleartext_config();
     config.max_line_len = 2_000_000;

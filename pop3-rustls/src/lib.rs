@@ -30,9 +30,12 @@ pub use rustls;
 /// Which built-in trust anchors to start from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Roots {
+    /// The operating system's store, or the compiled-in roots when it is
+    /// empty or unreadable (the default).
+    System,
     /// Mozilla's roots compiled in (`webpki-roots`).
     Webpki,
-    /// The operating system's store (`rustls-native-certs`).
+    /// The operating system's store (`rustls-native-certs`) only.
     Native,
     /// None: only the CAs added explicitly.
     Empty,
@@ -55,12 +58,51 @@ enum ClientAuth {
 /// certificate, server name. A builder: every method takes and returns
 /// `self`; nothing is read or parsed until [`TlsOptions::client_config`].
 ///
-/// Defaults: the `webpki-roots` trust anchors (feature `webpki-roots`, on by
-/// default; with only `native-roots` enabled, the OS store), full certificate
-/// and host-name verification, TLS 1.2 and 1.3, the `ring` crypto provider,
-/// no client certificate. There is deliberately no switch to disable
-/// verification; trust a private CA with [`TlsOptions::add_ca_pem_file`]
-/// instead.
+/// Defaults: the system's trust anchors (below), full certificate and
+/// host-name verification, TLS 1.2 and 1.3, the `ring` crypto provider, no
+/// client certificate.
+///
+/// # Trust store
+///
+/// By default ([`TlsOptions::with_system_roots`]) the operating system's
+/// certificate store is trusted, through `rustls-native-certs` (feature
+/// `native-roots`, on by default): the platform store on macOS and
+/// Windows, the distribution's bundle on Linux and the BSDs, and the
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR` environment variables when set
+/// (OpenSSL's convention, so a corporate CA installed for every other
+/// program works here too). When the OS store is empty or unreadable (a
+/// minimal container without `ca-certificates`), the Mozilla roots
+/// compiled in by `webpki-roots` (feature `webpki-roots`, on by default)
+/// are used instead, so TLS still works out of the box. When
+/// `SSL_CERT_FILE` or `SSL_CERT_DIR` is set but yields no certificate,
+/// that is an error ([`TlsConfigError::NativeRoots`]), never a silent
+/// fallback: an explicit choice is not second-guessed.
+///
+/// Why this order: the OS store is what the administrator maintains
+/// (revocations, private CAs, distrust decisions reach it with system
+/// updates); the compiled-in bundle only changes when this program is
+/// rebuilt. `rustls-platform-verifier` would also use the OS verifier
+/// (revocation checks on some platforms) but replaces rustls' verifier
+/// and brings more platform code; reading the store keeps one verifier,
+/// the same on every platform. Choose exactly one source with
+/// [`TlsOptions::with_native_roots`], [`TlsOptions::with_webpki_roots`]
+/// or [`TlsOptions::without_default_roots`].
+///
+/// ```
+/// use pop3_rustls::TlsOptions;
+///
+/// // The default: OS store (honouring SSL_CERT_FILE), webpki fallback.
+/// let default = TlsOptions::new();
+/// // A private server: trust only its CA.
+/// let private = TlsOptions::new()
+///     .without_default_roots()
+///     .add_ca_pem_file("/etc/pop3/ca.pem")
+///     .server_name("mail.internal");
+/// # let _ = (default, private);
+/// ```
+///
+/// There is deliberately no switch to disable verification; trust a
+/// private CA with [`TlsOptions::add_ca_pem_file`] instead.
 ///
 /// This is what poplib's `POP3_SSL(keyfile=, certfile=, context=)` did:
 /// `client_auth_pem_files(certfile, keyfile)`, and
@@ -95,12 +137,15 @@ impl Default for TlsOptions {
 }
 
 impl TlsOptions {
-    /// Defaults: built-in roots, verification on, no client certificate.
+    /// Defaults: the system's roots with the compiled-in ones as fallback
+    /// (see [the trust store](TlsOptions#trust-store); with only one of the
+    /// `native-roots` / `webpki-roots` features, that one; with neither,
+    /// none), verification on, no client certificate.
     pub fn new() -> TlsOptions {
-        let roots = if cfg!(feature = "webpki-roots") {
+        let roots = if cfg!(feature = "native-roots") {
+            Roots::System
+        } else if cfg!(feature = "webpki-roots") {
             Roots::Webpki
-        } else if cfg!(feature = "native-roots") {
-            Roots::Native
         } else {
             Roots::Empty
         };
@@ -123,9 +168,17 @@ impl TlsOptions {
         }
     }
 
-    /// Trusts the operating system's certificate store instead of the
-    /// compiled-in webpki roots (needs the `native-roots` feature; without
-    /// it, [`TlsOptions::client_config`] returns
+    /// The default: the operating system's certificate store, or the
+    /// compiled-in webpki roots when that is empty or unreadable (see
+    /// [the trust store](TlsOptions#trust-store)).
+    pub fn with_system_roots(mut self) -> TlsOptions {
+        self.roots = Roots::System;
+        self
+    }
+
+    /// Trusts the operating system's certificate store only, with no
+    /// fallback: an empty store is an error (needs the `native-roots`
+    /// feature; without it, [`TlsOptions::client_config`] returns
     /// [`TlsConfigError::NativeRootsUnavailable`]).
     pub fn with_native_roots(mut self) -> TlsOptions {
         self.roots = Roots::Native;
@@ -247,6 +300,7 @@ impl TlsOptions {
         let mut store = RootCertStore::empty();
         match self.roots {
             Roots::Empty => {}
+            Roots::System => add_system_roots(&mut store)?,
             Roots::Webpki => add_webpki_roots(&mut store)?,
             Roots::Native => add_native_roots(&mut store)?,
         }
@@ -356,7 +410,15 @@ fn add_webpki_roots(_: &mut RootCertStore) -> Result<(), TlsConfigError> {
 
 #[cfg(feature = "native-roots")]
 fn add_native_roots(store: &mut RootCertStore) -> Result<(), TlsConfigError> {
-    let loaded = rustls_native_certs::load_native_certs();
+    add_loaded(store, rustls_native_certs::load_native_certs())
+}
+
+/// Adds what was loaded from the OS store; nothing usable is an error.
+#[cfg(feature = "native-roots")]
+fn add_loaded(
+    store: &mut RootCertStore,
+    loaded: rustls_native_certs::CertificateResult,
+) -> Result<(), TlsConfigError> {
     // Individual unparsable certificates in the OS store are skipped, as
     // every TLS client does; only an empty result is an error.
     let (added, _ignored) = store.add_parsable_certificates(loaded.certs);
@@ -369,6 +431,42 @@ fn add_native_roots(store: &mut RootCertStore) -> Result<(), TlsConfigError> {
         return Err(TlsConfigError::NativeRoots(detail));
     }
     Ok(())
+}
+
+/// Whether the user chose the OS store's location explicitly (OpenSSL's
+/// variables, which `rustls-native-certs` reads first).
+#[cfg(feature = "native-roots")]
+fn explicit_cert_env() -> bool {
+    ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+}
+
+/// The OS store, else (empty or unreadable, and not chosen explicitly)
+/// the compiled-in roots.
+fn add_system_roots(store: &mut RootCertStore) -> Result<(), TlsConfigError> {
+    #[cfg(feature = "native-roots")]
+    {
+        let loaded = rustls_native_certs::load_native_certs();
+        system_or_fallback(store, loaded, explicit_cert_env())
+    }
+    #[cfg(not(feature = "native-roots"))]
+    {
+        add_webpki_roots(store)
+    }
+}
+
+#[cfg(feature = "native-roots")]
+fn system_or_fallback(
+    store: &mut RootCertStore,
+    loaded: rustls_native_certs::CertificateResult,
+    explicit: bool,
+) -> Result<(), TlsConfigError> {
+    match add_loaded(store, loaded) {
+        Ok(()) => Ok(()),
+        Err(e) if explicit || !cfg!(feature = "webpki-roots") => Err(e),
+        Err(_) => add_webpki_roots(store),
+    }
 }
 
 #[cfg(not(feature = "native-roots"))]
@@ -446,6 +544,7 @@ impl std::error::Error for TlsConfigError {
 /// name the server certificate must match. Kept by the adapters for a
 /// later `stls()`.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TlsSetup {
     /// The rustls client configuration.
     pub config: Arc<ClientConfig>,
@@ -540,6 +639,36 @@ mod tests {
             TlsOptions::new().client_auth_pem(leaf, ca).client_config(),
             Err(TlsConfigError::Pem { .. })
         ));
+    }
+
+    #[cfg(all(feature = "native-roots", feature = "webpki-roots"))]
+    #[test]
+    fn system_roots_fall_back_to_webpki_only_when_not_chosen_explicitly() {
+        let (ca, _, _) = test_ca();
+        let der = CertificateDer::from_pem_slice(ca.as_bytes()).unwrap();
+        let loaded = |certs: Vec<CertificateDer<'static>>| {
+            let mut r = rustls_native_certs::CertificateResult::default();
+            r.certs = certs;
+            r
+        };
+        // A readable OS store is used as is: exactly its certificates.
+        let mut store = RootCertStore::empty();
+        system_or_fallback(&mut store, loaded(vec![der.clone()]), false).unwrap();
+        assert_eq!(store.len(), 1);
+        let mut store = RootCertStore::empty();
+        system_or_fallback(&mut store, loaded(vec![der]), true).unwrap();
+        assert_eq!(store.len(), 1);
+        // An empty OS store: the compiled-in roots.
+        let mut store = RootCertStore::empty();
+        system_or_fallback(&mut store, loaded(Vec::new()), false).unwrap();
+        assert_eq!(store.len(), webpki_roots::TLS_SERVER_ROOTS.len());
+        // ... unless SSL_CERT_FILE/SSL_CERT_DIR named it: an error.
+        let mut store = RootCertStore::empty();
+        assert!(matches!(
+            system_or_fallback(&mut store, loaded(Vec::new()), true),
+            Err(TlsConfigError::NativeRoots(_))
+        ));
+        assert!(store.is_empty());
     }
 
     #[test]

@@ -773,7 +773,7 @@ pub fn all() -> Vec<Scenario> {
         v.extend_from_slice(b"Subject: big\r\n\r\n");
         let mut i = 0u32;
         while v.len() < 8 << 20 {
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 v.push(b'.');
             }
             v.extend_from_slice(format!("line {i} of a big message\r\n").as_bytes());

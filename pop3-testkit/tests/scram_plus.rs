@@ -71,7 +71,13 @@ fn plan_and_build(
     binding: Option<&ChannelBinding>,
 ) -> Box<dyn pop3_proto::sasl::Mechanism> {
     let caps = client.capabilities();
-    let method = login::plan_with(caps, client.greeting(), true, false, binding.is_some());
+    let method = login::plan_with(
+        caps,
+        Some(client.greeting()),
+        true,
+        false,
+        binding.is_some(),
+    );
     let Ok(LoginMethod::Sasl(name)) = method else {
         panic!("expected SASL, got {method:?}");
     };
@@ -391,7 +397,7 @@ async fn tokio_adapter_scram_plus_over_tls13_and_tls12() {
         let is_endpoint = matches!(b, ChannelBinding::TlsServerEndPoint(_));
         assert_eq!(is_endpoint, tls12, "{b:?}");
         let Ok(LoginMethod::Sasl(name)) =
-            login::plan_with(c.capabilities(), c.greeting(), true, false, true)
+            login::plan_with(c.capabilities(), Some(c.greeting()), true, false, true)
         else {
             panic!("expected SASL");
         };

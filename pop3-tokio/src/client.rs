@@ -446,8 +446,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// The server greeting (`getwelcome()`): the one received when
     /// connecting, kept after STLS for display (the core itself forgets it
     /// after STLS, so APOP never uses a timestamp seen in cleartext).
-    pub fn greeting(&self) -> Option<&Greeting> {
-        self.d.session.greeting()
+    ///
+    /// Always there: a client is returned only once the greeting arrived.
+    pub fn greeting(&self) -> &Greeting {
+        pop3_adapter::greeting(&self.d.session)
     }
 
     /// The capabilities from the last CAPA, if any.
@@ -600,6 +602,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// TLS, falling back to USER/PASS when the APOP secret is refused),
     /// then USER/PASS; CAPA first when unknown and again afterwards.
     /// Returns the method used.
+    ///
+    /// ```no_run
+    /// use pop3_tokio::{Client, ConnectOptions, TlsPolicy};
+    ///
+    /// # async fn run() -> pop3_tokio::Result<()> {
+    /// let options = ConnectOptions::new().policy(TlsPolicy::Implicit); // POP3S
+    /// let mut client = Client::connect("pop.example.com", 995, &options).await?;
+    /// match client.login("alice", "secret").await {
+    ///     Ok(method) => println!("logged in with {method:?}"),
+    ///     Err(e) if e.is_auth_failure() => eprintln!("wrong user or password"),
+    ///     Err(e) if e.is_transient() => eprintln!("try again later: {e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn login(&mut self, user: &str, password: &str) -> Result<LoginMethod> {
         self.begin()?;
         let mut random = [0u8; 32];

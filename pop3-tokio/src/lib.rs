@@ -156,6 +156,7 @@ mod driver;
 mod error;
 mod stream;
 
+pub use batch::AsyncMessageSink;
 pub use body::Body;
 pub use client::{Client, TcpClient, DEFAULT_WINDOW};
 pub use error::{BatchError, Error, Result};

@@ -373,3 +373,195 @@ async fn read_buffer_is_small_again_after_a_big_body() {
     assert_eq!(c.read_buffer_size(), ReadBuffer::MIN);
     c.quit().await.unwrap();
 }
+
+/// The obvious call from a new user's program: `retr_each` over the
+/// numbers of `list()`, in a spawned task (the future must be `Send`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retr_each_over_list_numbers_in_a_spawned_task() {
+    let server = Server::builder()
+        .user(USER, PASS)
+        .mailbox(Mailbox::generate(3, 200))
+        .start()
+        .unwrap();
+    let port = server.port();
+    let task = tokio::spawn(async move {
+        let mut client = Client::connect("127.0.0.1", port, &options()).await?;
+        assert!(
+            client.greeting().status.text.starts_with("POP3"),
+            "{:?}",
+            client.greeting()
+        );
+        client.login(USER, PASS).await?;
+        let list = client.list().await?;
+        let mut bodies = Vec::new();
+        let mut sink = CollectSink::new(|n, body: Vec<u8>| {
+            bodies.push((n, body));
+            Ok(Disposition::Keep)
+        });
+        let report = client
+            .retr_each(list.iter().map(|e| e.number), &mut sink)
+            .await?;
+        client.quit().await?;
+        Ok::<_, Error>((report, bodies))
+    });
+    let (report, bodies) = task.await.expect("task").expect("session");
+    assert_eq!(report.received, 3);
+    assert_eq!(
+        bodies.iter().map(|b| b.0).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+}
+
+/// An async sink that awaits in every call (as a tokio file write and
+/// `fsync` would), records the calls, and fails `end` of `fail_end`.
+struct Slow {
+    calls: Vec<String>,
+    bodies: Vec<Vec<u8>>,
+    fail_end: Option<u32>,
+}
+
+impl Slow {
+    fn failing_at(fail_end: Option<u32>) -> Slow {
+        Slow {
+            calls: Vec::new(),
+            bodies: Vec::new(),
+            fail_end,
+        }
+    }
+}
+
+impl pop3_tokio::AsyncMessageSink for Slow {
+    async fn begin(&mut self, n: u32) -> std::io::Result<()> {
+        tokio::task::yield_now().await;
+        self.calls.push(format!("begin {n}"));
+        self.bodies.push(Vec::new());
+        Ok(())
+    }
+    async fn data(&mut self, _: u32, chunk: &[u8]) -> std::io::Result<()> {
+        tokio::task::yield_now().await;
+        self.bodies.last_mut().unwrap().extend_from_slice(chunk);
+        Ok(())
+    }
+    async fn end(&mut self, n: u32, octets: u64) -> std::io::Result<Disposition> {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        self.calls.push(format!("end {n} {octets}"));
+        if self.fail_end == Some(n) {
+            return Err(std::io::Error::other("disk full"));
+        }
+        Ok(Disposition::Delete)
+    }
+}
+
+/// `retr_each_async` in a spawned task: every message whole, in order,
+/// each DELE acknowledged after its awaited `end`; QUIT commits them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_sink_in_a_spawned_task_deletes_after_end() {
+    let mailbox = Mailbox::generate(4, 3000);
+    let expected: Vec<Vec<u8>> = mailbox
+        .messages()
+        .iter()
+        .map(|m| expected_retr(m.data()))
+        .collect();
+    let server = Server::builder()
+        .user(USER, PASS)
+        .mailbox(mailbox)
+        .start()
+        .unwrap();
+    let port = server.port();
+    let task = tokio::spawn(async move {
+        let mut client = Client::connect("127.0.0.1", port, &options()).await?;
+        client.login(USER, PASS).await?;
+        let list = client.list().await?;
+        let mut sink = Slow::failing_at(None);
+        let report = client
+            .retr_each_async(list.iter().map(|e| e.number), &mut sink)
+            .await?;
+        client.quit().await?;
+        Ok::<_, Error>((report, sink))
+    });
+    let (report, sink) = task.await.expect("task").expect("session");
+    assert_eq!(report.received, 4);
+    assert_eq!(report.deleted, vec![1, 2, 3, 4]);
+    assert_eq!(sink.bodies, expected);
+    assert_eq!(sink.calls[0], "begin 1");
+    assert!(sink.calls[1].starts_with("end 1 "), "{:?}", sink.calls);
+    assert_eq!(server.mailbox().len(), 0, "QUIT committed the DELEs");
+}
+
+/// A failing async `end` stops the batch: no DELE for that message or
+/// any later one, the error names it, the session stays usable.
+#[tokio::test(flavor = "current_thread")]
+async fn async_sink_error_sends_no_more_deles() {
+    let server = Server::builder()
+        .user(USER, PASS)
+        .mailbox(Mailbox::generate(4, 500))
+        .start()
+        .unwrap();
+    let mut c = login(&server).await;
+    let mut sink = Slow::failing_at(Some(2));
+    let err = c
+        .retr_each_async_report(1..=4, &mut sink)
+        .await
+        .expect_err("sink failed");
+    assert_eq!(err.message, Some(2));
+    assert_eq!(err.report.deleted, vec![1]);
+    assert!(matches!(err.error, Error::Sink(_)), "{:?}", err.error);
+    assert!(
+        !sink
+            .calls
+            .iter()
+            .any(|c| c.starts_with("begin 3") || c.starts_with("end 3")),
+        "{:?}",
+        sink.calls
+    );
+    c.rset().await.unwrap();
+    assert_eq!(c.stat().await.unwrap().count, 4);
+    c.quit().await.unwrap();
+}
+
+/// Counts the async calls, including `refused`.
+#[derive(Default)]
+struct Counting {
+    refused: Vec<u32>,
+    ended: Vec<u32>,
+}
+
+impl pop3_tokio::AsyncMessageSink for Counting {
+    async fn data(&mut self, _: u32, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+    async fn end(&mut self, n: u32, _: u64) -> std::io::Result<Disposition> {
+        tokio::task::yield_now().await;
+        self.ended.push(n);
+        Ok(Disposition::Keep)
+    }
+    async fn refused(&mut self, n: u32, response: &pop3_tokio::ErrResponse) -> std::io::Result<()> {
+        assert!(!response.text.is_empty());
+        self.refused.push(n);
+        Ok(())
+    }
+}
+
+/// A `-ERR` to one RETR goes to the async `refused`, and the batch goes
+/// on; `top_each_async` runs the same machine with TOP.
+#[tokio::test(flavor = "current_thread")]
+async fn async_sink_refused_and_top() {
+    let server = Server::builder()
+        .user(USER, PASS)
+        .mailbox(Mailbox::generate(3, 300))
+        .start()
+        .unwrap();
+    let mut c = login(&server).await;
+    let mut sink = Counting::default();
+    let report = c.retr_each_async([1, 9, 3], &mut sink).await.unwrap();
+    assert_eq!(sink.ended, vec![1, 3]);
+    assert_eq!(sink.refused, vec![9]);
+    assert_eq!(report.refused.len(), 1);
+    assert!(report.deleted.is_empty(), "Keep: no DELE");
+    let mut sink = Counting::default();
+    let report = c.top_each_async(1..=3, 0, &mut sink).await.unwrap();
+    assert_eq!(report.received, 3);
+    assert_eq!(sink.ended, vec![1, 2, 3]);
+    c.quit().await.unwrap();
+    assert_eq!(server.mailbox().len(), 3);
+}

@@ -321,6 +321,13 @@ impl<I: Iterator<Item = u32>, K: MessageSink<E>, E> RetrBatch<I, K, E> {
         }
     }
 
+    /// The sink. A driver whose own sink is asynchronous awaits it first
+    /// and stages the result in this (synchronous) sink, which the machine
+    /// then calls for the same event.
+    pub fn sink_mut(&mut self) -> &mut K {
+        &mut self.sink
+    }
+
     fn call_sink(&mut self, n: u32, call: impl FnOnce(&mut K) -> Result<(), E>) {
         if self.sink_error.is_none() {
             if let Err(e) = call(&mut self.sink) {

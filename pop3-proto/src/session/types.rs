@@ -205,6 +205,7 @@ impl fmt::Display for Waiting {
 /// [`SessionConfig::response_timeout`]. Sticky: the connection is
 /// unusable afterwards (the rest of the response may still arrive).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeout {
     /// What was being waited for.
     pub waiting_for: Waiting,
