@@ -11,11 +11,15 @@ use crate::transform::LineEndings;
 pub const AFTER_HELP: &str = "\
 Server: a URL (pop3s://user@host[:port], pop3://user[;AUTH=mech]@host[:port]) or
 --host/--port/--user. With neither (or with --demo) a built-in demo server with a
-sample mailbox is started on 127.0.0.1 and used.
+sample mailbox is started on 127.0.0.1 and used. Or --account NAME, an
+[accounts.NAME] table of the configuration file (--config FILE, default
+$XDG_CONFIG_HOME/pop3/config.toml): flags override its values.
 
-Password: --password-file, --password-command, the POP3_PASSWORD environment
-variable, or an interactive prompt; never on the command line. For XOAUTH2 and
-OAUTHBEARER it is the bearer token.
+Password, first found: --password-file, --password-command, the account's
+password_file / password_command / password_env / password (the last only in
+a file of mode 0600), the POP3_PASSWORD environment variable, or an
+interactive prompt; never on the command line. For XOAUTH2 and OAUTHBEARER
+it is the bearer token.
 
 Exit codes:
   0  success
