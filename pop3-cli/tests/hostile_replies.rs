@@ -7,18 +7,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use pop3_testkit::{Script, Server};
+use pop3_testkit::Script;
 
 fn scripted(script: Script, args: &[&str]) -> (Run, pop3_testkit::ServerHandle) {
-    let server = Server::builder().script(script).start().unwrap();
-    let r = run(pop3()
-        .args(["--host", "127.0.0.1", "--port", &server.port().to_string()])
-        .args(["--user", USER, "--tls", "none", "--allow-cleartext"])
-        .args(["--auth", "user", "--timeout", "10"])
-        .env("POP3_PASSWORD", PASSWORD)
-        .args(args));
+    let (r, server, _) = run_scripted(script, "10", args);
     (r, server)
 }
+
+const CAPA: &[u8] = b"+OK\r\nUSER\r\n.\r\n";
 
 /// PASS answered `+OK` twice in one segment: the second line answers
 /// nothing, so it is a protocol error (exit 4), never the reply to STAT.
@@ -27,7 +23,7 @@ fn a_second_reply_to_pass_is_never_taken_for_stat() {
     let s = Script::new()
         .send(b"+OK ready\r\n")
         .expect_line("CAPA")
-        .send(b"+OK\r\nUSER\r\n.\r\n")
+        .send(CAPA)
         .expect_line(&format!("USER {USER}"))
         .send(b"+OK\r\n")
         .expect_line(&format!("PASS {PASSWORD}"))
@@ -48,16 +44,7 @@ fn a_second_reply_to_pass_is_never_taken_for_stat() {
 /// confirmation, so no deletion is reported as committed.
 #[test]
 fn an_injected_ok_never_confirms_deletions() {
-    let s = Script::new()
-        .send(b"+OK ready\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nUSER\r\n.\r\n")
-        .expect_line(&format!("USER {USER}"))
-        .send(b"+OK\r\n")
-        .expect_line(&format!("PASS {PASSWORD}"))
-        .send(b"+OK\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nUSER\r\n.\r\n")
+    let s = script_logged_in(CAPA)
         .expect_line("DELE 1")
         .send(b"+OK marked\r\n+OK 0 messages, bye\r\n")
         .sleep(Duration::from_millis(500));
@@ -100,16 +87,7 @@ fn quirky_capabilities_and_status_lines_are_tolerated() {
 /// number is a protocol error, not zero messages.
 #[test]
 fn sizes_and_counts_stay_strict() {
-    let s = Script::new()
-        .send(b"+OK ready\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nUSER\r\n.\r\n")
-        .expect_line(&format!("USER {USER}"))
-        .send(b"+OK\r\n")
-        .expect_line(&format!("PASS {PASSWORD}"))
-        .send(b"+OK\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nUSER\r\n.\r\n")
+    let s = script_logged_in(CAPA)
         .expect_line("STAT")
         .send(b"+OK many 300\r\n");
     let (r, _server) = scripted(s, &["stat"]);

@@ -10,29 +10,18 @@ use pop3_testkit::{Mailbox, Script, Server};
 
 /// `pop3 --tls none --allow-cleartext --auth user` against `script`.
 fn scripted(script: Script, args: &[&str]) -> (Run, pop3_testkit::ServerHandle) {
-    let server = Server::builder().script(script).start().unwrap();
-    let r = run(pop3()
-        .args(["--host", "127.0.0.1", "--port", &server.port().to_string()])
-        .args(["--user", USER, "--tls", "none", "--allow-cleartext"])
-        .args(["--auth", "user", "--timeout", "10"])
-        .env("POP3_PASSWORD", PASSWORD)
-        .args(args));
+    let (r, server, _) = run_scripted(script, "10", args);
     (r, server)
 }
 
-fn login(s: Script) -> Script {
-    s.send(b"+OK ready\r\n")
-        .expect_line("CAPA")
-        .send(b"+OK\r\nUSER\r\nTOP\r\nUIDL\r\n.\r\n")
-        .expect_line(&format!("USER {USER}"))
-        .send(b"+OK\r\n")
-        .expect_line(&format!("PASS {PASSWORD}"))
-        .send(b"+OK\r\n")
+/// A USER/PASS login with TOP and UIDL, up to PASS's `+OK`.
+fn login() -> Script {
+    script_user_pass(b"+OK\r\nUSER\r\nTOP\r\nUIDL\r\n.\r\n")
 }
 
 #[test]
 fn top_with_an_extra_empty_line_after_the_header() {
-    let s = login(Script::new())
+    let s = login()
         .expect_line("CAPA")
         .send(b"+OK\r\nUSER\r\nTOP\r\nUIDL\r\n.\r\n")
         .expect_line("TOP 1 0")
@@ -111,7 +100,7 @@ fn bare_ok_greeting_and_replies() {
 
 #[test]
 fn dele_of_an_already_deleted_message_answered_ok() {
-    let s = login(Script::new())
+    let s = login()
         .expect_line("CAPA")
         .send(b"+OK\r\nUSER\r\n.\r\n")
         .expect_line("DELE 1")

@@ -9,38 +9,15 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use pop3_testkit::{Script, Server, ServerHandle};
-
-/// `pop3 --tls none --allow-cleartext --auth user --timeout T` against
-/// `script`, with how long it took.
-fn scripted(script: Script, timeout: &str, args: &[&str]) -> (Run, ServerHandle, Duration) {
-    let server = Server::builder().script(script).start().unwrap();
-    let started = Instant::now();
-    let r = run(pop3()
-        .args(["--host", "127.0.0.1", "--port", &server.port().to_string()])
-        .args(["--user", USER, "--tls", "none", "--allow-cleartext"])
-        .args(["--auth", "user", "--timeout", timeout])
-        .env("POP3_PASSWORD", PASSWORD)
-        .args(args));
-    (r, server, started.elapsed())
-}
+use pop3_testkit::{Script, ServerHandle};
 
 /// Greeting, CAPA (no PIPELINING: one command at a time), USER/PASS and
 /// the CAPA after login.
-fn login(s: Script) -> Script {
-    let capa = b"+OK\r\nUSER\r\nTOP\r\nUIDL\r\n.\r\n";
-    s.send(b"+OK ready\r\n")
-        .expect_line("CAPA")
-        .send(capa)
-        .expect_line(&format!("USER {USER}"))
-        .send(b"+OK\r\n")
-        .expect_line(&format!("PASS {PASSWORD}"))
-        .send(b"+OK\r\n")
-        .expect_line("CAPA")
-        .send(capa)
+fn login() -> Script {
+    script_logged_in(b"+OK\r\nUSER\r\nTOP\r\nUIDL\r\n.\r\n")
 }
 
 /// `bytes`, one byte every 100 ms, cycled for `steps` bytes (far longer
@@ -77,15 +54,15 @@ fn stored_files(dir: &Path) -> usize {
 #[test]
 fn trickled_greeting_times_out() {
     let s = trickle(Script::new(), b"+OK this greeting never ends ", 200);
-    let (r, _server, took) = scripted(s, "2", &["stat"]);
+    let (r, _server, took) = run_scripted(s, "2", &["stat"]);
     assert_timed_out(&r, took);
     assert!(r.stderr.contains("greeting"), "{r:?}");
 }
 
 #[test]
 fn trickled_status_line_times_out() {
-    let s = trickle(login(Script::new()).expect_line("STAT"), b"+OK 1 1", 200);
-    let (r, _server, took) = scripted(s, "2", &["stat"]);
+    let s = trickle(login().expect_line("STAT"), b"+OK 1 1", 200);
+    let (r, _server, took) = run_scripted(s, "2", &["stat"]);
     assert_timed_out(&r, took);
     assert!(r.stderr.contains("STAT"), "{r:?}");
 }
@@ -97,11 +74,11 @@ fn trickled_listing_inside_fetch_times_out() {
     // A listing of ever more entries, one byte per 100 ms.
     let entries: String = (1..100).map(|n| format!("{n} 10\r\n")).collect();
     let s = trickle(
-        login(Script::new()).expect_line("LIST").send(b"+OK\r\n"),
+        login().expect_line("LIST").send(b"+OK\r\n"),
         entries.as_bytes(),
         200,
     );
-    let (r, server, took) = scripted(
+    let (r, server, took) = run_scripted(
         s,
         "2",
         &["fetch", "--delete", "--maildir", md.to_str().unwrap()],
@@ -115,7 +92,7 @@ fn trickled_listing_inside_fetch_times_out() {
 fn trickled_body_inside_fetch_delete_is_not_stored_nor_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let md = dir.path().join("md");
-    let s = login(Script::new())
+    let s = login()
         .expect_line("LIST")
         .send(b"+OK\r\n1 100000\r\n.\r\n")
         .expect_line("UIDL")
@@ -123,7 +100,7 @@ fn trickled_body_inside_fetch_delete_is_not_stored_nor_deleted() {
         .expect_line("RETR 1")
         .send(b"+OK\r\nSubject: slow\r\n\r\n");
     let s = trickle(s, b"line of a body that never ends\r\n", 200);
-    let (r, server, took) = scripted(
+    let (r, server, took) = run_scripted(
         s,
         "2",
         &["fetch", "--delete", "--maildir", md.to_str().unwrap()],
@@ -139,7 +116,7 @@ fn one_message_fetch(listed: usize, body: &[u8], dele_reply: &[u8]) -> Script {
     let mut retr = b"+OK\r\n".to_vec();
     retr.extend_from_slice(body);
     retr.extend_from_slice(b".\r\n");
-    login(Script::new())
+    login()
         .expect_line("LIST")
         .send(format!("+OK\r\n1 {listed}\r\n.\r\n"))
         .expect_line("UIDL")
@@ -155,7 +132,7 @@ fn one_message_fetch(listed: usize, body: &[u8], dele_reply: &[u8]) -> Script {
 fn fetch_into(script: Script) -> (Run, ServerHandle, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let md = dir.path().join("md");
-    let (r, server, _) = scripted(
+    let (r, server, _) = run_scripted(
         script,
         "10",
         &["fetch", "--delete", "--maildir", md.to_str().unwrap()],
@@ -209,7 +186,7 @@ fn stat_octets_growing_during_the_session() {
         .send(b"+OK 1 131\r\n")
         .expect_line("QUIT")
         .send(b"+OK\r\n");
-    let (r, server, _) = scripted(s, "10", &["--json", "stat"]);
+    let (r, server, _) = run_scripted(s, "10", &["--json", "stat"]);
     assert_eq!(r.code, 0, "{r:?}");
     let v: serde_json::Value = serde_json::from_str(r.out().trim()).unwrap();
     assert_eq!(v["messages"], 1);

@@ -303,3 +303,44 @@ impl Tk {
         c
     }
 }
+
+/// `pop3 --tls none --allow-cleartext --auth user --timeout T ARGS` against
+/// a testkit server playing `script`: the run, the server, and how long the
+/// run took.
+pub fn run_scripted(
+    script: pop3_testkit::Script,
+    timeout: &str,
+    args: &[&str],
+) -> (Run, ServerHandle, std::time::Duration) {
+    let server = pop3_testkit::Server::builder()
+        .script(script)
+        .start()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let r = run(pop3()
+        .args(["--host", "127.0.0.1", "--port", &server.port().to_string()])
+        .args(["--user", USER, "--tls", "none", "--allow-cleartext"])
+        .args(["--auth", "user", "--timeout", timeout])
+        .env("POP3_PASSWORD", PASSWORD)
+        .args(args));
+    (r, server, started.elapsed())
+}
+
+/// A scripted USER/PASS login up to PASS's `+OK`: greeting, CAPA answered
+/// with `capa`, USER and PASS accepted.
+pub fn script_user_pass(capa: &[u8]) -> pop3_testkit::Script {
+    pop3_testkit::Script::new()
+        .send(b"+OK ready\r\n")
+        .expect_line("CAPA")
+        .send(capa)
+        .expect_line(&format!("USER {USER}"))
+        .send(b"+OK\r\n")
+        .expect_line(&format!("PASS {PASSWORD}"))
+        .send(b"+OK\r\n")
+}
+
+/// [`script_user_pass`] plus the CAPA the client reads again after login
+/// (RFC 2449 §5), answered with the same `capa`.
+pub fn script_logged_in(capa: &[u8]) -> pop3_testkit::Script {
+    script_user_pass(capa).expect_line("CAPA").send(capa)
+}
